@@ -1,0 +1,141 @@
+"""Coordinator accounts and sessions.
+
+The private keys rest wrapped under the passphrase (Argon2id). At login they
+are re-wrapped under a random session key that goes only into the
+coordinator's cookie; the server keeps the re-wrapped blob with an expiry.
+A stolen database lacks the cookie half; a stolen cookie lacks the blob.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+import nacl.hash
+
+import crypto
+from crypto import KeyPair
+
+from .config import Settings
+from .storage import CoordinatorRow, Store
+
+TOKEN_SIZE = 32
+HANDLE_MAX = 40
+# Wrong passphrases: at most this many per handle, and in all, per window.
+THROTTLE_WINDOW_SECONDS = 900
+THROTTLE_PER_HANDLE = 5
+THROTTLE_GLOBAL = 100
+
+
+class LoginFailed(Exception):
+    """Unknown handle or wrong passphrase: one error, so neither is revealed."""
+
+
+class Throttled(Exception):
+    """Too many failed logins recently."""
+
+
+class HandleTaken(Exception):
+    pass
+
+
+@dataclass(frozen=True, repr=False)
+class Session:
+    coordinator: CoordinatorRow
+    keys: KeyPair
+
+    def __repr__(self) -> str:
+        return f"Session({self.coordinator.handle})"
+
+
+class _Raw:
+    @staticmethod
+    def encode(data: bytes) -> bytes:
+        return data
+
+
+def _hash(data: bytes, person: bytes) -> bytes:
+    return nacl.hash.blake2b(data, digest_size=32, person=person, encoder=_Raw)
+
+
+def valid_handle(handle: str) -> bool:
+    return 0 < len(handle) <= HANDLE_MAX and handle.isascii() and handle.replace("-", "").replace("_", "").isalnum()
+
+
+def add_coordinator(store: Store, settings: Settings, handle: str, passphrase: str) -> CoordinatorRow:
+    """Make keys for a new coordinator and store them wrapped under passphrase."""
+    if not valid_handle(handle):
+        raise ValueError("handle must be letters, digits, - or _ (at most 40)")
+    if store.coordinator_by_handle(handle):
+        raise HandleTaken(handle)
+    keys = crypto.generate_keypair()
+    wrapped = crypto.wrap_with_passphrase(keys, passphrase, settings.argon2)
+    with store.write() as tx:
+        store.insert_coordinator(tx, handle, keys.box_public, keys.sign_public, wrapped)
+    row = store.coordinator_by_handle(handle)
+    assert row is not None
+    return row
+
+
+def login(store: Store, settings: Settings, handle: str, passphrase: str) -> bytes:
+    """Check the passphrase and open a session; returns the cookie value (token + session key)."""
+    window = int(time.time() // THROTTLE_WINDOW_SECONDS)
+    # Throttle by handle (hashed, so unknown handles typed by anyone are not kept) and in all.
+    handle_key = _hash(handle.encode("utf-8", "replace"), b"aidnet-throttle")
+    if (store.throttle_count(handle_key, window) >= THROTTLE_PER_HANDLE
+            or store.throttle_count(b"all", window) >= THROTTLE_GLOBAL):
+        raise Throttled
+    row = store.coordinator_by_handle(handle) if valid_handle(handle) else None
+    try:
+        if row is None:
+            crypto.burn_argon2(settings.argon2)  # same cost as a real attempt
+            raise crypto.DecryptionError
+        keys = crypto.unwrap_with_passphrase(row.wrapped_keys, passphrase)
+    except crypto.CryptoError:
+        with store.write() as tx:
+            store.throttle_hit(tx, handle_key, window)
+            store.throttle_hit(tx, b"all", window)
+        raise LoginFailed from None
+    token = secrets.token_bytes(TOKEN_SIZE)
+    session_key = crypto.new_session_key()
+    now = int(time.time())
+    with store.write() as tx:
+        store.delete_expired_sessions(tx, now)
+        store.insert_session(
+            tx, _hash(token, b"aidnet-session"), row.id, crypto.wrap_with_key(keys, session_key),
+            now + settings.session_idle_minutes * 60, now + settings.session_max_hours * 3600,
+        )
+    return token + session_key
+
+
+def resume(store: Store, settings: Settings, cookie: bytes) -> Session | None:
+    """The session a cookie opens, or None if it is unknown, expired or does not unwrap."""
+    if len(cookie) != TOKEN_SIZE + 32:
+        return None
+    token, session_key = cookie[:TOKEN_SIZE], cookie[TOKEN_SIZE:]
+    token_hash = _hash(token, b"aidnet-session")
+    row = store.session(token_hash)
+    now = int(time.time())
+    if row is None or row.idle_until < now or row.hard_until < now:
+        return None
+    try:
+        keys = crypto.unwrap_with_key(row.wrapped_keys, session_key)
+    except crypto.CryptoError:
+        return None
+    coordinator = store.coordinator_by_id(row.coordinator_id)
+    if coordinator is None or not hmac.compare_digest(coordinator.box_public, keys.box_public):
+        return None
+    idle_until = now + settings.session_idle_minutes * 60
+    if idle_until - row.idle_until >= 60:  # one write a minute at most, not one a page
+        with store.write() as tx:
+            store.touch_session(tx, token_hash, idle_until)
+    return Session(coordinator, keys)
+
+
+def logout(store: Store, cookie: bytes) -> None:
+    if len(cookie) != TOKEN_SIZE + 32:
+        return
+    with store.write() as tx:
+        store.delete_session(tx, _hash(cookie[:TOKEN_SIZE], b"aidnet-session"))

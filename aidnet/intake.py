@@ -1,0 +1,179 @@
+"""Requests: sealed at the door, found again only by codename, read only by coordinators.
+
+Nothing here sees Flask. The payload (category, area, need, contact, urgency)
+exists in clear only in the memory of the call that seals or opens it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+
+import nacl.hash
+
+import crypto
+from crypto import KeyPair
+
+from . import dates
+from .config import Settings
+from .storage import RequestRow, Store
+
+KIND_REQUEST = "request"
+KIND_REPLY = "reply"
+STATUSES = ("new", "in_progress", "fulfilled", "closed")
+URGENCIES = ("today", "this_week", "whenever")
+
+
+class NotReady(Exception):
+    """There is no coordinator to seal to yet."""
+
+
+class ReplayedForm(Exception):
+    """This exact form was already sent once."""
+
+
+@dataclass(frozen=True, repr=False)
+class RequestDetails:
+    category: str
+    area: str
+    need: str
+    contact: str
+    urgency: str
+
+    def __repr__(self) -> str:  # never let personal content into a traceback
+        return "RequestDetails(<sealed>)"
+
+    def to_bytes(self) -> bytes:
+        data = {"v": 1, "category": self.category, "area": self.area, "need": self.need,
+                "contact": self.contact, "urgency": self.urgency}
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> RequestDetails:
+        data = json.loads(raw.decode("utf-8"))
+        return cls(data["category"], data["area"], data["need"], data["contact"], data["urgency"])
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """A request as a coordinator sees it, decrypted for the page being shown."""
+
+    id: str
+    seq: int
+    status: str
+    expires: str
+    details: RequestDetails | None  # None: not sealed to this coordinator's key
+
+
+@dataclass(frozen=True)
+class RequesterView:
+    status: str
+    replies: list[str]
+
+
+def _form_hash(nonce: str) -> bytes:
+    return nacl.hash.blake2b(nonce.encode("utf-8"), digest_size=32, person=b"aidnet-form", encoder=_Raw)
+
+
+class _Raw:
+    @staticmethod
+    def encode(data: bytes) -> bytes:
+        return data
+
+
+def submit_request(store: Store, settings: Settings, details: RequestDetails, form_nonce: str) -> str:
+    """Seal and store a request; return its codename. Durable on return (one commit)."""
+    recipients = store.coordinator_box_keys()
+    if not recipients:
+        raise NotReady
+    codename = crypto.generate_codename()
+    keys = crypto.derive_codename(codename, settings.codename_salt)
+    record_id = secrets.token_bytes(16)
+    envelope = crypto.seal(details.to_bytes(), record_id, KIND_REQUEST, recipients)
+    expires = dates.today() + settings.request_retention_days
+    with store.write() as tx:
+        if not store.use_form_nonce(tx, _form_hash(form_nonce), dates.today() + 2):
+            raise ReplayedForm
+        store.insert_request(tx, id=record_id, envelope=envelope, expires_day=expires,
+                             lookup_hash=keys.lookup_hash, reply_public=keys.reply_public)
+        store.bump_counter(tx, dates.this_week(), details.category, details.area, "received")
+    return codename
+
+
+def requester_view(store: Store, settings: Settings, codename: str) -> RequesterView | None:
+    """Status and replies for a codename; None for a malformed, wrong or unknown one alike."""
+    try:
+        keys = crypto.derive_codename(codename, settings.codename_salt)
+    except crypto.CodenameError:
+        return None
+    row = store.request_by_lookup(keys.lookup_hash)
+    if row is None:
+        return None
+    replies = []
+    for reply in store.replies_for(row.id):
+        try:
+            replies.append(crypto.open_envelope(reply.envelope, reply.id, KIND_REPLY, keys.reply_secret).decode())
+        except crypto.CryptoError:
+            continue
+    return RequesterView(status=row.status, replies=replies)
+
+
+def _open(row: RequestRow, keys: KeyPair) -> OpenRequest:
+    try:
+        details: RequestDetails | None = RequestDetails.from_bytes(
+            crypto.open_envelope(row.envelope, row.id, KIND_REQUEST, keys.box_secret)
+        )
+    except (crypto.CryptoError, ValueError, KeyError):
+        details = None
+    return OpenRequest(id=row.id.hex(), seq=row.seq, status=row.status,
+                       expires=dates.day_to_date(row.expires_day).isoformat(), details=details)
+
+
+def inbox_page(store: Store, keys: KeyPair, page: int, per_page: int = 20) -> tuple[list[OpenRequest], bool]:
+    """One page of the inbox, newest first; only these rows are decrypted."""
+    rows = store.requests_page(max(page - 1, 0) * per_page, per_page + 1)
+    return [_open(r, keys) for r in rows[:per_page]], len(rows) > per_page
+
+
+def _row(store: Store, request_id: str) -> RequestRow | None:
+    try:
+        raw = bytes.fromhex(request_id)
+    except ValueError:
+        return None
+    return store.request_by_id(raw) if len(raw) == 16 else None
+
+
+def open_request(store: Store, keys: KeyPair, request_id: str) -> OpenRequest | None:
+    row = _row(store, request_id)
+    return _open(row, keys) if row else None
+
+
+def change_status(store: Store, keys: KeyPair, request_id: str, status: str) -> bool:
+    """Move a request to status and count it; False if unknown or unreadable by keys."""
+    if status not in STATUSES:
+        raise ValueError("unknown status")
+    row = _row(store, request_id)
+    if row is None:
+        return False
+    opened = _open(row, keys)
+    if opened.details is None:
+        return False
+    if row.status == status:
+        return True
+    with store.write() as tx:
+        store.set_status(tx, row.id, status)
+        store.bump_counter(tx, dates.this_week(), opened.details.category, opened.details.area, status)
+    return True
+
+
+def add_reply(store: Store, request_id: str, text: str) -> bool:
+    """Seal a reply to the requester's codename key alone; False if the request is gone."""
+    row = _row(store, request_id)
+    if row is None:
+        return False
+    reply_id = secrets.token_bytes(16)
+    envelope = crypto.seal(text.encode("utf-8"), reply_id, KIND_REPLY, [row.reply_public])
+    with store.write() as tx:
+        store.insert_reply(tx, id=reply_id, request_id=row.id, envelope=envelope)
+    return True

@@ -1,0 +1,102 @@
+"""Headers on every response, error pages, and logs that carry no personal data."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from urllib.parse import parse_qsl
+
+from flask import Flask, Response, g, render_template, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+from .storage import StorageError
+
+CSP = (
+    "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": (
+        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+        "microphone=(), payment=(), usb=(), interest-cohort=(), browsing-topics=()"
+    ),
+}
+
+log = logging.getLogger("aidnet")
+
+
+def add_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers[name] = value
+    if request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "public, max-age=86400"
+    else:
+        # Pages may show personal content: never cache them anywhere.
+        response.headers["Cache-Control"] = "no-store"
+    response.headers.pop("Server", None)
+    return response
+
+
+def check_encoding() -> None:
+    """Mark a form body that is not valid UTF-8, so the form can say so and re-render."""
+    g.bad_encoding = False
+    if request.method != "POST" or request.mimetype != "application/x-www-form-urlencoded":
+        return
+    raw = request.get_data(cache=True)
+    try:
+        parse_qsl(raw.decode("ascii"), keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        g.bad_encoding = True
+
+
+def _page(status: int, title: str, message: str) -> tuple[str, int]:
+    return render_template("public/message.html", title=title, message=message), status
+
+
+def log_exception_safely(exc: BaseException) -> None:
+    """Log where an error happened, never its message: messages can carry input."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}:{f.name}" for f in reversed(frames[-6:]))
+    log.error("unhandled %s at %s", type(exc).__name__, where)
+
+
+def handle_http(exc: HTTPException) -> tuple[str, int] | HTTPException:
+    code = exc.code or 500
+    messages = {
+        400: (_("Something was wrong with that"), _("The page could not understand what was sent. Please go back and try again.")),
+        404: (_("Page not found"), _("There is nothing at this address. Check the link, or start again from the home page.")),
+        405: (_("Not allowed"), _("This page cannot be used that way. Please start again from the home page.")),
+        413: (_("Too long"), _("What you sent is too long for this form. Please make it shorter and send it again.")),
+        429: (_("Please wait"), _("There have been too many attempts. Please wait a few minutes and try again.")),
+    }
+    title, message = messages.get(code, (_("Something went wrong"), _("Please try again later.")))
+    return _page(code, title, message)
+
+
+def handle_storage(exc: StorageError) -> tuple[str, int]:
+    log_exception_safely(exc)
+    return _page(503, _("Please try again later"),
+                 _("The service cannot save anything right now. Nothing was kept. Please try again in a little while."))
+
+
+def handle_unexpected(exc: Exception) -> tuple[str, int] | HTTPException:
+    if isinstance(exc, HTTPException):
+        return handle_http(exc)
+    log_exception_safely(exc)
+    return _page(500, _("Something went wrong"),
+                 _("The service had a problem. Nothing you sent was kept. Please try again later."))
+
+
+def install(app: Flask) -> None:
+    app.before_request(check_encoding)
+    app.after_request(add_headers)
+    app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(StorageError, handle_storage)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,313 @@
+"""The only module that speaks SQL. SQLCipher, WAL, one writer at a time.
+
+Every write runs inside `Store.write()`: a short exclusive file lock shared by
+all worker processes, then BEGIN IMMEDIATE, one commit. The lock replaces
+SQLite's sleeping busy handler, which made concurrent submissions wait in
+steps of milliseconds instead of in line.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlcipher3
+
+MIGRATIONS = [
+    # 1: the first slice
+    """
+    CREATE TABLE requests (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id BLOB NOT NULL UNIQUE,
+        envelope BLOB NOT NULL,
+        status TEXT NOT NULL,
+        expires_day INTEGER NOT NULL,
+        lookup_hash BLOB NOT NULL UNIQUE,
+        reply_public BLOB NOT NULL
+    );
+    CREATE TABLE replies (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id BLOB NOT NULL UNIQUE,
+        request_id BLOB NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
+        envelope BLOB NOT NULL
+    );
+    CREATE INDEX replies_by_request ON replies(request_id, seq);
+    CREATE TABLE coordinators (
+        id INTEGER PRIMARY KEY,
+        handle TEXT NOT NULL UNIQUE,
+        box_public BLOB NOT NULL,
+        sign_public BLOB NOT NULL,
+        wrapped_keys BLOB NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY,
+        coordinator_id INTEGER NOT NULL REFERENCES coordinators(id) ON DELETE CASCADE,
+        wrapped_keys BLOB NOT NULL,
+        idle_until INTEGER NOT NULL,
+        hard_until INTEGER NOT NULL
+    );
+    CREATE TABLE counters (
+        week TEXT NOT NULL,
+        category TEXT NOT NULL,
+        area TEXT NOT NULL,
+        event TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (week, category, area, event)
+    );
+    CREATE TABLE throttle (
+        key BLOB PRIMARY KEY,
+        window INTEGER NOT NULL,
+        count INTEGER NOT NULL
+    );
+    CREATE TABLE used_forms (
+        nonce_hash BLOB PRIMARY KEY,
+        expires_day INTEGER NOT NULL
+    );
+    """,
+]
+
+
+class StorageError(Exception):
+    """The database could not be opened or written (disk, key, permissions)."""
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    seq: int
+    id: bytes
+    envelope: bytes
+    status: str
+    expires_day: int
+    reply_public: bytes
+
+
+@dataclass(frozen=True)
+class ReplyRow:
+    id: bytes
+    envelope: bytes
+
+
+@dataclass(frozen=True)
+class CoordinatorRow:
+    id: int
+    handle: str
+    box_public: bytes
+    sign_public: bytes
+    wrapped_keys: bytes
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    coordinator_id: int
+    wrapped_keys: bytes
+    idle_until: int
+    hard_until: int
+
+
+_REQUEST_COLUMNS = "seq, id, envelope, status, expires_day, reply_public"
+
+
+def connect(path: Path, key: bytes) -> sqlcipher3.Connection:
+    """Open the SQLCipher database with its raw key and the durability settings."""
+    try:
+        conn = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False)
+        # Raw key: no per-connection KDF (a passphrase key costs ~100 ms an open).
+        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+        conn.execute("PRAGMA cipher_memory_security = ON")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Sorts and temp tables stay in memory: no clear temp files on disk.
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute("PRAGMA busy_timeout = 10000")
+    except sqlcipher3.DatabaseError as exc:
+        raise StorageError(f"cannot open database: {type(exc).__name__}") from None
+    return conn
+
+
+class Store:
+    """A connection plus the writer lock. One per request (or per thread)."""
+
+    def __init__(self, path: Path, key: bytes, lock_path: Path) -> None:
+        self.conn = connect(path, key)
+        self._lock_path = lock_path
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlcipher3.Connection]:
+        """One write transaction: all of it is durable on return, or none of it."""
+        try:
+            lock = open(self._lock_path, "a+b")
+        except OSError:
+            raise StorageError("cannot open write lock") from None
+        with lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlcipher3.Error:
+                raise StorageError("cannot begin write") from None
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            try:
+                self.conn.execute("COMMIT")
+            except sqlcipher3.Error:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise StorageError("commit failed") from None
+
+    def migrate(self) -> int:
+        """Apply pending schema migrations; returns the schema version."""
+        with self.write() as tx:
+            version = tx.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        tx.execute(statement)
+                tx.execute(f"PRAGMA user_version = {number}")
+        return len(MIGRATIONS)
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the database and truncate it (erased pages leave every file)."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def integrity_ok(self) -> bool:
+        return bool(self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+
+    # requests
+
+    def insert_request(
+        self, tx: sqlcipher3.Connection, *, id: bytes, envelope: bytes, expires_day: int,
+        lookup_hash: bytes, reply_public: bytes,
+    ) -> None:
+        tx.execute(
+            "INSERT INTO requests (id, envelope, status, expires_day, lookup_hash, reply_public)"
+            " VALUES (?, ?, 'new', ?, ?, ?)",
+            (id, envelope, expires_day, lookup_hash, reply_public),
+        )
+
+    def request_by_lookup(self, lookup_hash: bytes) -> RequestRow | None:
+        row = self.conn.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE lookup_hash = ?", (lookup_hash,)
+        ).fetchone()
+        return RequestRow(*row) if row else None
+
+    def request_by_id(self, id: bytes) -> RequestRow | None:
+        row = self.conn.execute(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id = ?", (id,)).fetchone()
+        return RequestRow(*row) if row else None
+
+    def requests_page(self, offset: int, limit: int) -> list[RequestRow]:
+        rows = self.conn.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM requests ORDER BY seq DESC LIMIT ? OFFSET ?", (limit, offset)
+        ).fetchall()
+        return [RequestRow(*r) for r in rows]
+
+    def request_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM requests").fetchone()[0])
+
+    def set_status(self, tx: sqlcipher3.Connection, id: bytes, status: str) -> None:
+        tx.execute("UPDATE requests SET status = ? WHERE id = ?", (status, id))
+
+    def insert_reply(self, tx: sqlcipher3.Connection, *, id: bytes, request_id: bytes, envelope: bytes) -> None:
+        tx.execute("INSERT INTO replies (id, request_id, envelope) VALUES (?, ?, ?)", (id, request_id, envelope))
+
+    def replies_for(self, request_id: bytes) -> list[ReplyRow]:
+        rows = self.conn.execute(
+            "SELECT id, envelope FROM replies WHERE request_id = ? ORDER BY seq", (request_id,)
+        ).fetchall()
+        return [ReplyRow(*r) for r in rows]
+
+    def bump_counter(self, tx: sqlcipher3.Connection, week: str, category: str, area: str, event: str) -> None:
+        tx.execute(
+            "INSERT INTO counters (week, category, area, event, count) VALUES (?, ?, ?, ?, 1)"
+            " ON CONFLICT (week, category, area, event) DO UPDATE SET count = count + 1",
+            (week, category, area, event),
+        )
+
+    def counters(self) -> list[tuple[str, str, str, str, int]]:
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT week, category, area, event, count FROM counters ORDER BY 1, 2, 3, 4"
+        )]
+
+    def use_form_nonce(self, tx: sqlcipher3.Connection, nonce_hash: bytes, expires_day: int) -> bool:
+        """Record a form as sent; False if it was sent before (a replay)."""
+        cur = tx.execute(
+            "INSERT OR IGNORE INTO used_forms (nonce_hash, expires_day) VALUES (?, ?)", (nonce_hash, expires_day)
+        )
+        return cur.rowcount == 1
+
+    # coordinators and sessions
+
+    def insert_coordinator(
+        self, tx: sqlcipher3.Connection, handle: str, box_public: bytes, sign_public: bytes, wrapped: bytes
+    ) -> None:
+        tx.execute(
+            "INSERT INTO coordinators (handle, box_public, sign_public, wrapped_keys) VALUES (?, ?, ?, ?)",
+            (handle, box_public, sign_public, wrapped),
+        )
+
+    def coordinator_by_handle(self, handle: str) -> CoordinatorRow | None:
+        row = self.conn.execute(
+            "SELECT id, handle, box_public, sign_public, wrapped_keys FROM coordinators WHERE handle = ?", (handle,)
+        ).fetchone()
+        return CoordinatorRow(*row) if row else None
+
+    def coordinator_by_id(self, id: int) -> CoordinatorRow | None:
+        row = self.conn.execute(
+            "SELECT id, handle, box_public, sign_public, wrapped_keys FROM coordinators WHERE id = ?", (id,)
+        ).fetchone()
+        return CoordinatorRow(*row) if row else None
+
+    def coordinator_box_keys(self) -> list[bytes]:
+        return [r[0] for r in self.conn.execute("SELECT box_public FROM coordinators ORDER BY id")]
+
+    def insert_session(
+        self, tx: sqlcipher3.Connection, token_hash: bytes, coordinator_id: int, wrapped: bytes,
+        idle_until: int, hard_until: int,
+    ) -> None:
+        tx.execute(
+            "INSERT INTO sessions (token_hash, coordinator_id, wrapped_keys, idle_until, hard_until)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (token_hash, coordinator_id, wrapped, idle_until, hard_until),
+        )
+
+    def session(self, token_hash: bytes) -> SessionRow | None:
+        row = self.conn.execute(
+            "SELECT coordinator_id, wrapped_keys, idle_until, hard_until FROM sessions WHERE token_hash = ?",
+            (token_hash,),
+        ).fetchone()
+        return SessionRow(*row) if row else None
+
+    def touch_session(self, tx: sqlcipher3.Connection, token_hash: bytes, idle_until: int) -> None:
+        tx.execute("UPDATE sessions SET idle_until = ? WHERE token_hash = ?", (idle_until, token_hash))
+
+    def delete_session(self, tx: sqlcipher3.Connection, token_hash: bytes) -> None:
+        tx.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    def delete_expired_sessions(self, tx: sqlcipher3.Connection, now: int) -> None:
+        tx.execute("DELETE FROM sessions WHERE idle_until < ? OR hard_until < ?", (now, now))
+
+    # throttle
+
+    def throttle_hit(self, tx: sqlcipher3.Connection, key: bytes, window: int) -> int:
+        """Count one attempt under key in this window; returns the count so far."""
+        tx.execute("DELETE FROM throttle WHERE window < ?", (window,))
+        tx.execute(
+            "INSERT INTO throttle (key, window, count) VALUES (?, ?, 1)"
+            " ON CONFLICT (key) DO UPDATE SET count = count + 1",
+            (key, window),
+        )
+        return int(tx.execute("SELECT count FROM throttle WHERE key = ?", (key,)).fetchone()[0])
+
+    def throttle_count(self, key: bytes, window: int) -> int:
+        row = self.conn.execute("SELECT count FROM throttle WHERE key = ? AND window = ?", (key, window)).fetchone()
+        return int(row[0]) if row else 0

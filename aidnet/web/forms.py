@@ -1,0 +1,118 @@
+"""Forms: every field has a length limit; every form has CSRF protection.
+
+AidForm turns the two failures that are not about one field (a bad CSRF
+token, a body that is not UTF-8) into one plain message at the top, so the
+view re-renders with what the person typed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from typing import Any
+
+from flask import g
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, PasswordField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
+
+NEED_MAX = 4000
+CONTACT_MAX = 300
+CODENAME_MAX = 200
+REPLY_MAX = 4000
+# Line breaks and tabs are text; every other control character is refused.
+_ALLOWED_CONTROLS = {"\t", "\n", "\r"}
+
+
+def no_control_characters(_form: Any, field: Any) -> None:
+    value = field.data or ""
+    if any(unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS for c in value):
+        raise ValidationError(_l("This contains characters that cannot be kept (such as control characters). Please remove them."))
+
+
+class AidForm(FlaskForm):
+    """Base form: CSRF and encoding problems become a form-level message."""
+
+    csrf_failed = False
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok = super().validate(extra_validators)
+        self.form_errors = list(self.form_errors)
+        self.csrf_failed = "csrf_token" in self.errors
+        if self.csrf_failed:
+            self.csrf_token.errors = []
+            self.form_errors.append(
+                _l("This form had expired or was not sent from this site. Check what you wrote and send it again.")
+            )
+            ok = False
+        if g.get("bad_encoding"):
+            self.form_errors.append(
+                _l("Some characters could not be read. Please check your text and send it again.")
+            )
+            ok = False
+        return ok
+
+
+def choice_required(message: Any) -> Any:
+    def check(_form: Any, field: Any) -> None:
+        # The "Choose one" placeholder has the empty value: it is not a choice.
+        if not field.data or field.data not in dict(field.choices):
+            raise ValidationError(message)
+    return check
+
+
+class RequestForm(AidForm):
+    category = SelectField(_l("What kind of help do you need?"), validate_choice=False,
+                           validators=[choice_required(_l("Choose the kind of help from the list."))])
+    area = SelectField(_l("Which area are you in?"), validate_choice=False,
+                       validators=[choice_required(_l("Choose your area from the list."))])
+    need = TextAreaField(
+        _l("What do you need?"),
+        validators=[DataRequired(_l("Tell us what you need.")),
+                    Length(max=NEED_MAX, message=_l("Please keep this under %(max)d characters.", max=NEED_MAX)),
+                    no_control_characters],
+    )
+    contact = StringField(
+        _l("How can we reach you? (optional)"),
+        validators=[Length(max=CONTACT_MAX, message=_l("Please keep this under %(max)d characters.", max=CONTACT_MAX)),
+                    no_control_characters],
+    )
+    urgency = RadioField(_l("How soon?"), default="this_week", validate_choice=False,
+                         validators=[choice_required(_l("Choose how soon you need help."))])
+    form_nonce = HiddenField(default=lambda: secrets.token_urlsafe(16),
+                             validators=[InputRequired(), Length(min=16, max=64)])
+
+
+class StatusForm(AidForm):
+    codename = StringField(
+        _l("Your codename"),
+        validators=[DataRequired(_l("Type the codename from your receipt.")),
+                    Length(max=CODENAME_MAX, message=_l("That is too long to be a codename.")),
+                    no_control_characters],
+    )
+
+
+class LoginForm(AidForm):
+    handle = StringField(_l("Handle"), validators=[DataRequired(_l("Type your handle.")), Length(max=40)])
+    passphrase = PasswordField(
+        _l("Passphrase"), validators=[DataRequired(_l("Type your passphrase.")), Length(max=1024)]
+    )
+
+
+class StatusChangeForm(AidForm):
+    status = SelectField(_l("Status"), validate_choice=False,
+                         validators=[choice_required(_l("Choose a status from the list."))])
+
+
+class ReplyForm(AidForm):
+    text = TextAreaField(
+        _l("Reply to the requester"),
+        validators=[DataRequired(_l("Write a reply first.")),
+                    Length(max=REPLY_MAX, message=_l("Please keep this under %(max)d characters.", max=REPLY_MAX)),
+                    no_control_characters],
+    )
+
+
+class EmptyForm(AidForm):
+    """For buttons that only need CSRF (log out)."""

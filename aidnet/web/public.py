@@ -1,0 +1,73 @@
+"""The requester's side: ask for help, get a codename, check on it later."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask_babel import gettext as _
+
+from .. import intake
+from ..db import get_store, settings
+from .forms import RequestForm, StatusForm
+
+bp = Blueprint("public", __name__)
+
+
+def _urgency_choices() -> list[tuple[str, str]]:
+    return [("today", _("Today or tomorrow")), ("this_week", _("This week")), ("whenever", _("When possible"))]
+
+
+def _request_form() -> RequestForm:
+    s = settings()
+    form = RequestForm()
+    form.category.choices = [("", _("Choose one"))] + list(s.categories.items())
+    form.area.choices = [("", _("Choose one"))] + list(s.areas.items())
+    form.urgency.choices = _urgency_choices()
+    return form
+
+
+@bp.get("/")
+def index() -> str:
+    return render_template("public/index.html", form=_request_form())
+
+
+@bp.post("/")
+def submit() -> tuple[str, int]:
+    form = _request_form()
+    if not form.validate_on_submit():
+        return render_template("public/index.html", form=form), 400
+    details = intake.RequestDetails(
+        category=form.category.data, area=form.area.data, need=form.need.data,
+        contact=form.contact.data or "", urgency=form.urgency.data,
+    )
+    try:
+        codename = intake.submit_request(get_store(), settings(), details, form.form_nonce.data)
+    except intake.ReplayedForm:
+        return render_template(
+            "public/message.html", title=_("Already received"),
+            message=_("This form was already sent, and we have it. Use the codename you were given "
+                      "to check on it. If you did not get one, please fill in the form again."),
+        ), 409
+    except intake.NotReady:
+        return render_template(
+            "public/message.html", title=_("Not ready yet"),
+            message=_("This service cannot take requests yet. Nothing was kept. Please try again later."),
+        ), 503
+    return render_template("public/receipt.html", codename=codename), 201
+
+
+@bp.get("/status")
+def status_form() -> str:
+    return render_template("public/status.html", form=StatusForm(), view=None)
+
+
+@bp.post("/status")
+def status() -> tuple[str, int]:
+    form = StatusForm()
+    if not form.validate_on_submit():
+        return render_template("public/status.html", form=form, view=None), 400
+    view = intake.requester_view(get_store(), settings(), form.codename.data)
+    if view is None:
+        # Wrong and unknown codenames get the same answer: nothing tells them apart.
+        form.codename.errors = [_("We could not find a request with that codename. Check the words and try again.")]
+        return render_template("public/status.html", form=form, view=None), 404
+    return render_template("public/status.html", form=form, view=view), 200

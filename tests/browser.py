@@ -1,0 +1,58 @@
+"""Debian's headless Chromium, driven by Debian's chromedriver, with JavaScript turned off."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def make_driver(width: int = 1024, height: int = 900) -> webdriver.Chrome:
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not shutil.which(path):
+            raise RuntimeError(f"{path} missing: apt-get install chromium chromium-driver (tests/run.sh does)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="aidnet-chromium-")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", f"--window-size={width},{height}"):
+        options.add_argument(flag)
+    # JavaScript off, as in Tor Browser's Safest level.
+    options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    driver._aidnet_profile = profile  # type: ignore[attr-defined]
+    return driver
+
+
+def quit_driver(driver: webdriver.Chrome) -> None:
+    profile = getattr(driver, "_aidnet_profile", None)
+    driver.quit()
+    if profile:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def js_is_off(driver: webdriver.Chrome, scratch: Path) -> bool:
+    """Load a local page whose script would change its title; it must not run."""
+    page = scratch / "js-probe.html"
+    page.write_text("<title>before</title><script>document.title='after'</script>")
+    driver.get(page.as_uri())
+    return driver.title == "before"
+
+
+def click_and_wait(driver: webdriver.Chrome, element: WebElement) -> None:
+    """Click something that loads a new page, and wait until the old page is gone."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(old))

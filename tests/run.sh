@@ -1,0 +1,6 @@
+#!/bin/sh
+# The whole test suite, from a fresh clone: install what it needs, then run it.
+set -eu
+cd "$(dirname "$0")/.."
+sh ops/bootstrap.sh test
+exec .venv/bin/python -m pytest "$@"
