@@ -16,7 +16,7 @@ import crypto
 
 from . import coordinators
 from .config import ConfigError, Settings, create_instance, load_settings
-from .storage import Store, StorageError
+from .storage import StorageError, Store
 
 MIN_PASSPHRASE = 12
 
@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aidnet", description="A privacy-first server for mutual aid groups.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def command(name: str, parent: argparse._SubParsersAction = sub, **kw: str) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-        p: argparse.ArgumentParser = parent.add_parser(name, **kw)
+    def command(name: str, parent: argparse._SubParsersAction = sub, help: str = "") -> argparse.ArgumentParser:  # type: ignore[type-arg]
+        p: argparse.ArgumentParser = parent.add_parser(name, help=help)
         p.add_argument("--instance", type=Path, default=default_instance,
                        help="instance folder (default: $AIDNET_INSTANCE or ./instance)")
         return p

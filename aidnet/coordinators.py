@@ -13,8 +13,6 @@ import secrets
 import time
 from dataclasses import dataclass
 
-import nacl.hash
-
 import crypto
 from crypto import KeyPair
 
@@ -50,14 +48,8 @@ class Session:
         return f"Session({self.coordinator.handle})"
 
 
-class _Raw:
-    @staticmethod
-    def encode(data: bytes) -> bytes:
-        return data
-
-
-def _hash(data: bytes, person: bytes) -> bytes:
-    return nacl.hash.blake2b(data, digest_size=32, person=person, encoder=_Raw)
+def _hash(data: bytes, purpose: bytes) -> bytes:
+    return crypto.blake2b(data, purpose)
 
 
 def valid_handle(handle: str) -> bool:

@@ -10,8 +10,6 @@ import json
 import secrets
 from dataclasses import dataclass
 
-import nacl.hash
-
 import crypto
 from crypto import KeyPair
 
@@ -73,13 +71,7 @@ class RequesterView:
 
 
 def _form_hash(nonce: str) -> bytes:
-    return nacl.hash.blake2b(nonce.encode("utf-8"), digest_size=32, person=b"aidnet-form", encoder=_Raw)
-
-
-class _Raw:
-    @staticmethod
-    def encode(data: bytes) -> bytes:
-        return data
+    return crypto.blake2b(nonce.encode("utf-8"), b"aidnet-form")
 
 
 def submit_request(store: Store, settings: Settings, details: RequestDetails, form_nonce: str) -> str:

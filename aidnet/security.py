@@ -70,7 +70,8 @@ def log_exception_safely(exc: BaseException) -> None:
 def handle_http(exc: HTTPException) -> tuple[str, int] | HTTPException:
     code = exc.code or 500
     messages = {
-        400: (_("Something was wrong with that"), _("The page could not understand what was sent. Please go back and try again.")),
+        400: (_("Something was wrong with that"),
+              _("The page could not understand what was sent. Please go back and try again.")),
         404: (_("Page not found"), _("There is nothing at this address. Check the link, or start again from the home page.")),
         405: (_("Not allowed"), _("This page cannot be used that way. Please start again from the home page.")),
         413: (_("Too long"), _("What you sent is too long for this form. Please make it shorter and send it again.")),

@@ -25,7 +25,7 @@ class ScrubFilter(logging.Filter):
         return True
 
 
-class QuietLogger(Logger):
+class QuietLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type hints
     """Gunicorn's logger with access logs dropped and addresses scrubbed."""
 
     def setup(self, cfg: Any) -> None:

@@ -181,7 +181,8 @@ class Store:
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def integrity_ok(self) -> bool:
-        return bool(self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+        result: str = self.conn.execute("PRAGMA integrity_check").fetchone()[0]
+        return result == "ok"
 
     # requests
 
@@ -197,17 +198,21 @@ class Store:
 
     def request_by_lookup(self, lookup_hash: bytes) -> RequestRow | None:
         row = self.conn.execute(
-            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE lookup_hash = ?", (lookup_hash,)
+            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE lookup_hash = ?",  # noqa: S608  # constant columns
+            (lookup_hash,)
         ).fetchone()
         return RequestRow(*row) if row else None
 
     def request_by_id(self, id: bytes) -> RequestRow | None:
-        row = self.conn.execute(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id = ?", (id,)).fetchone()
+        row = self.conn.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id = ?", (id,)  # noqa: S608  # constant columns
+        ).fetchone()
         return RequestRow(*row) if row else None
 
     def requests_page(self, offset: int, limit: int) -> list[RequestRow]:
         rows = self.conn.execute(
-            f"SELECT {_REQUEST_COLUMNS} FROM requests ORDER BY seq DESC LIMIT ? OFFSET ?", (limit, offset)
+            f"SELECT {_REQUEST_COLUMNS} FROM requests ORDER BY seq DESC LIMIT ? OFFSET ?",  # noqa: S608  # constant columns
+            (limit, offset)
         ).fetchall()
         return [RequestRow(*r) for r in rows]
 
@@ -243,7 +248,7 @@ class Store:
         cur = tx.execute(
             "INSERT OR IGNORE INTO used_forms (nonce_hash, expires_day) VALUES (?, ?)", (nonce_hash, expires_day)
         )
-        return cur.rowcount == 1
+        return bool(cur.rowcount == 1)
 
     # coordinators and sessions
 

@@ -11,6 +11,7 @@ from .codename import generate as generate_codename
 from .codename import normalize as normalize_codename
 from .envelope import open_envelope, recipient_count, seal
 from .errors import CodenameError, CryptoError, DecryptionError, KeyFormatError
+from .hashing import blake2b
 from .keys import (
     Argon2Params,
     KeyPair,
@@ -31,6 +32,7 @@ __all__ = [
     "DecryptionError",
     "KeyFormatError",
     "KeyPair",
+    "blake2b",
     "burn_argon2",
     "derive_codename",
     "generate_codename",

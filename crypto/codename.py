@@ -17,10 +17,9 @@ import secrets
 from dataclasses import dataclass
 
 import nacl.bindings as sodium
-import nacl.hash
-import nacl.public
 
 from .errors import CodenameError
+from .hashing import blake2b
 
 CONSONANTS = "bdfghjklmnprstvz"
 VOWELS = "aeiou"[:4]  # a e i o: "u" dropped so every syllable is unambiguous aloud
@@ -72,13 +71,7 @@ class CodenameKeys:
     @property
     def lookup_hash(self) -> bytes:
         """What the database stores: a hash of the lookup id, never the id."""
-        return nacl.hash.blake2b(self.lookup_id, digest_size=32, person=b"aidnet-lkhash", encoder=_Raw)
-
-
-class _Raw:
-    @staticmethod
-    def encode(data: bytes) -> bytes:
-        return data
+        return blake2b(self.lookup_id, b"aidnet-lkhash")
 
 
 def derive(codename: str, salt: bytes) -> CodenameKeys:
@@ -88,6 +81,6 @@ def derive(codename: str, salt: bytes) -> CodenameKeys:
     canonical = normalize(codename).encode("ascii")
 
     def kdf(person: bytes) -> bytes:
-        return nacl.hash.blake2b(canonical, digest_size=32, key=salt, person=person, encoder=_Raw)
+        return blake2b(canonical, person, key=salt)
 
     return CodenameKeys(lookup_id=kdf(b"aidnet-lookup"), reply_secret=kdf(b"aidnet-reply"))

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from aidnet import create_app, coordinators
+from aidnet import coordinators, create_app
 from aidnet.config import Settings, create_instance, load_settings
 from aidnet.storage import Store
 

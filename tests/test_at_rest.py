@@ -12,7 +12,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from conftest import PASSPHRASE, add_coordinator, codename_from, hidden, make_instance
 from live import Client, start_server
 

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import hidden
 from live import Client, aidnet_command, free_port
 

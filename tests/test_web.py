@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import PASSPHRASE, Auth, codename_from, hidden, request_form
 from flask.testing import FlaskClient
+from pagecheck import header_problems, page_problems
 
 from aidnet.config import Settings
 from aidnet.storage import Store
-from pagecheck import header_problems, page_problems
-from conftest import PASSPHRASE, Auth, codename_from, hidden, request_form
+
 
 def assert_clean(response) -> None:  # type: ignore[no-untyped-def]
     """No scripts, handlers, javascript: or off-site URLs; the security headers present."""
@@ -205,8 +206,9 @@ def test_stored_exactly_as_typed(client: FlaskClient, auth: Auth) -> None:
 
 
 def test_no_coordinator_means_not_ready(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from aidnet import create_app
     from conftest import make_instance
+
+    from aidnet import create_app
 
     client = create_app(make_instance(tmp_path / "empty")).test_client()
     response = client.post("/", data=request_form(client))

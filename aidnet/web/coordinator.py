@@ -70,10 +70,10 @@ def login() -> Any:
     except coordinators.LoginFailed:
         form.form_errors.append(_("That handle and passphrase do not match. Check them and try again."))
         return render_template("coordinator/login.html", form=form), 403
-    response = redirect(url_for("coordinator.inbox"), code=303)
-    response.set_cookie(COOKIE, base64.urlsafe_b64encode(cookie).decode("ascii"), path="/coordinator",
-                        httponly=True, samesite="Strict", secure=settings().secure_cookies)
-    return response
+    redirect_response = redirect(url_for("coordinator.inbox"), code=303)
+    redirect_response.set_cookie(COOKIE, base64.urlsafe_b64encode(cookie).decode("ascii"), path="/coordinator",
+                                 httponly=True, samesite="Strict", secure=settings().secure_cookies)
+    return redirect_response
 
 
 @bp.post("/logout")

@@ -28,17 +28,19 @@ _ALLOWED_CONTROLS = {"\t", "\n", "\r"}
 def no_control_characters(_form: Any, field: Any) -> None:
     value = field.data or ""
     if any(unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS for c in value):
-        raise ValidationError(_l("This contains characters that cannot be kept (such as control characters). Please remove them."))
+        raise ValidationError(
+            _l("This contains characters that cannot be kept (such as control characters). Please remove them.")
+        )
 
 
-class AidForm(FlaskForm):
+class AidForm(FlaskForm):  # type: ignore[misc]  # flask_wtf ships no type hints
     """Base form: CSRF and encoding problems become a form-level message."""
 
     csrf_failed = False
 
     def validate(self, extra_validators: Any = None) -> bool:
-        ok = super().validate(extra_validators)
-        self.form_errors = list(self.form_errors)
+        ok: bool = super().validate(extra_validators)
+        self.form_errors: list[Any] = list(self.form_errors)
         self.csrf_failed = "csrf_token" in self.errors
         if self.csrf_failed:
             self.csrf_token.errors = []
