@@ -14,8 +14,10 @@ from pathlib import Path
 
 import crypto
 
-from . import coordinators
+from . import cli_log, cli_ops, coordinators, export_cli, governance
+from .backup import BackupError
 from .config import ConfigError, Settings, create_instance, load_settings
+from .keyholder import KeyholderError
 from .storage import StorageError, Store
 
 MIN_PASSPHRASE = 12
@@ -78,7 +80,15 @@ def cmd_coordinator_add(args: argparse.Namespace) -> None:
     if not coordinators.valid_handle(args.handle):
         raise CommandError("handle must be letters, digits, - or _ (at most 40)")
     _add(settings, args.handle, _read_passphrase(args.passphrase_file))
-    print(f"added coordinator {args.handle}; new requests are now sealed to their key too")
+    store = _open(settings)
+    founded = governance.has_genesis(store)
+    store.close()
+    if founded:
+        print(f"added account {args.handle}. It reads nothing yet: a keyholder proposes it under Members "
+              "and a quorum signs; only then are new requests sealed to it")
+    else:
+        print(f"added founding coordinator {args.handle}. When all founders are added: "
+              f"aidnet log genesis --quorum M --instance {args.instance}")
 
 
 def _url(host: str, port: int) -> str:
@@ -92,8 +102,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
     settings = load_settings(args.instance)
     _open(settings).close()
     url = _url(args.host, args.port)
-    print(f"aidnet serving {args.instance} on {url} (coordinators: {url}coordinator/); Ctrl-C stops it", flush=True)
-    serve(settings, args.host, args.port, args.workers)
+    coordinator_port = getattr(args, "coordinator_port", None)
+    if coordinator_port is not None and coordinator_port == args.port:
+        raise CommandError("--coordinator-port must differ from --port")
+    coordinator_url = f"{_url(args.host, coordinator_port)}coordinator/" if coordinator_port else f"{url}coordinator/"
+    print(f"aidnet serving {args.instance} on {url} (coordinators: {coordinator_url}); Ctrl-C stops it", flush=True)
+    serve(settings, args.host, args.port, args.workers, coordinator_port)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -108,6 +122,13 @@ def cmd_demo(args: argparse.Namespace) -> None:
     else:
         passphrase = crypto.generate_codename()
         _add(settings, "demo", passphrase)
+        store = _open(settings)
+        try:
+            if not governance.has_genesis(store):
+                # A one-person group: the demo coordinator founds the log with quorum 1 of 1.
+                governance.genesis_from_accounts(store, [("demo", passphrase)], quorum=1)
+        finally:
+            store.close()
         print("demo coordinator: handle 'demo', passphrase (shown once):")
         print(f"    {passphrase}")
     cmd_serve(args)
@@ -137,7 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         p.add_argument("--port", type=int, default=8080)
         p.add_argument("--workers", type=int, default=2)
+        p.add_argument("--coordinator-port", type=int, default=None,
+                       help="serve coordinator pages only on this second port; --port then serves only public pages")
         p.set_defaults(func=func)
+    cli_log.register(sub, command)
+    cli_ops.register(sub, command)
+    export_cli.register(sub, command)  # export, export verify, purge
     return parser
 
 
@@ -147,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (CommandError, ConfigError, StorageError) as exc:
+    except (CommandError, ConfigError, StorageError, cli_log.LogCommandError, KeyholderError,
+            BackupError) as exc:
         print(f"aidnet: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

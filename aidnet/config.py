@@ -14,6 +14,8 @@ from pathlib import Path
 
 from crypto import Argon2Params
 
+from .policy import Policy, parse_policy
+
 CONFIG_FILE = "config.toml"
 SECRETS_FILE = "secrets.toml"
 KEY_FILE = "db.key"
@@ -30,21 +32,49 @@ session_idle_minutes = 20
 request_retention_days = 90
 # Set to true when the site is served over HTTPS (cookies become Secure).
 secure_cookies = false
+# Only for a clearnet HTTPS mirror: your public onion (http://....onion), sent
+# as Onion-Location so Tor Browser offers it. Leave empty behind Tor alone.
+onion_location = ""
 
+# A label is plain text, or a table with one label per language (en, es, fr, ar...).
 [categories]
-food = "Food"
-medicine = "Medicine"
-rent = "Rent or bills"
-transport = "A ride"
-childcare = "Childcare"
-other = "Something else"
+food = { en = "Food", es = "Comida", fr = "Nourriture", ar = "طعام" }
+medicine = { en = "Medicine", es = "Medicinas", fr = "Médicaments", ar = "أدوية" }
+rent = { en = "Rent or bills", es = "Alquiler o facturas", fr = "Loyer ou factures", ar = "إيجار أو فواتير" }
+transport = { en = "A ride", es = "Transporte", fr = "Un trajet", ar = "توصيلة" }
+childcare = { en = "Childcare", es = "Cuidado de niños", fr = "Garde d'enfants", ar = "رعاية الأطفال" }
+other = { en = "Something else", es = "Otra cosa", fr = "Autre chose", ar = "شيء آخر" }
 
 [areas]
-north = "North"
-south = "South"
-east = "East"
-west = "West"
-centre = "Centre"
+north = { en = "North", es = "Norte", fr = "Nord", ar = "الشمال" }
+south = { en = "South", es = "Sur", fr = "Sud", ar = "الجنوب" }
+east = { en = "East", es = "Este", fr = "Est", ar = "الشرق" }
+west = { en = "West", es = "Oeste", fr = "Ouest", ar = "الغرب" }
+centre = { en = "Centre", es = "Centro", fr = "Centre", ar = "الوسط" }
+
+# How long records live (days). Unanswered requests: request_retention_days
+# above. `aidnet purge` (run daily by ops/aidnet-purge.timer) erases what is due.
+[retention]
+# Fulfilled or closed requests, with their replies, counted from the first
+# purge after they were closed.
+closed_days = 30
+# Withdrawn requests: 0 means erased at the next purge.
+withdrawn_days = 0
+# The longest a coordinator may keep a request past today, with a reason.
+max_extension_days = 180
+
+# Published totals (`aidnet export`, the /transparency page).
+[export]
+# Cells from 1 to k-1 are never shown (k is never below 5).
+k = 10
+# Integer noise (discrete Laplace) on every published number.
+noise = true
+# Privacy cost of one release, as a fraction; each week it covers spends this.
+epsilon = "1/2"
+# The most any one week may ever spend, over all releases that cover it.
+week_budget = "1"
+# Money amounts are in minor units (cents); noise is scaled to this much per movement.
+money_clip = 50000
 
 # Cost of unlocking a coordinator key (Argon2id). The defaults are RFC 9106's
 # second recommendation; lower them only for tests.
@@ -71,7 +101,19 @@ class Settings:
     session_max_hours: int = 12
     request_retention_days: int = 90
     secure_cookies: bool = False
+    # "http://<56 letters>.onion" or empty (see ops/ and aidnet/onion.py).
+    onion_location: str = ""
     argon2: Argon2Params = field(default_factory=Argon2Params)
+    # [retention] and [export]; defaults when absent (older instance folders).
+    policy: Policy = field(default_factory=Policy)
+    # Category and area labels per language ({id: {language: label}}); see labels_in().
+    category_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    area_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def labels_in(self, kind: str, language: str) -> dict[str, str]:
+        """Category ("categories") or area ("areas") labels in a language; the default label where none."""
+        base, tables = (self.categories, self.category_labels) if kind == "categories" else (self.areas, self.area_labels)
+        return {key: tables.get(key, {}).get(language, label) for key, label in base.items()}
 
     @property
     def database(self) -> Path:
@@ -119,17 +161,39 @@ def _hex32(value: object, what: str) -> bytes:
 
 
 def _labels(data: dict[str, object], name: str) -> dict[str, str]:
+    """The default (English) label of each id; a label is a string or a table of languages."""
+    return {key: (by_language.get("en") or next(iter(by_language.values())))
+            for key, by_language in _label_tables(data, name).items()}
+
+
+def _label_tables(data: dict[str, object], name: str) -> dict[str, dict[str, str]]:
+    """Each id's labels by language code: `food = "Food"` or `food = { en = "Food", es = "Comida" }`."""
     table = data.get(name)
     if not isinstance(table, dict) or not table:
         raise ConfigError(f"{CONFIG_FILE}: [{name}] must list at least one entry")
-    labels = {}
+    labels: dict[str, dict[str, str]] = {}
     for key, label in table.items():
         if not key.isascii() or not key.replace("_", "").isalnum() or len(key) > 32:
             raise ConfigError(f"{CONFIG_FILE}: [{name}] id {key!r} must be short ascii letters/digits")
-        if not isinstance(label, str) or not label.strip():
-            raise ConfigError(f"{CONFIG_FILE}: [{name}] {key} needs a label")
-        labels[key] = label
+        by_language = label if isinstance(label, dict) else {"en": label}
+        if not by_language or not all(
+            isinstance(code, str) and code.isascii() and code.replace("_", "").isalpha() and isinstance(text, str)
+            and text.strip() for code, text in by_language.items()
+        ):
+            raise ConfigError(f"{CONFIG_FILE}: [{name}] {key} needs a label (text, or a table of language = text)")
+        labels[key] = dict(by_language)
     return labels
+
+
+def _onion_location(value: object) -> str:
+    from .onion import onion_host
+
+    if not value:
+        return ""
+    try:
+        return f"http://{onion_host(str(value))}.onion"
+    except ValueError:
+        raise ConfigError(f"{CONFIG_FILE}: onion_location must be a v3 onion address") from None
 
 
 def load_settings(instance: Path) -> Settings:
@@ -157,6 +221,10 @@ def load_settings(instance: Path) -> Settings:
         raise ConfigError(f"{CONFIG_FILE}: numbers expected") from None
     if not 1 <= idle <= 240 or not 1 <= retention <= 3650:
         raise ConfigError(f"{CONFIG_FILE}: session_idle_minutes or request_retention_days out of range")
+    try:
+        policy = parse_policy(config)
+    except ValueError as exc:
+        raise ConfigError(f"{CONFIG_FILE}: {exc}") from None
     return Settings(
         instance=instance,
         secret_key=_hex32(secret.get("secret_key"), "secret_key"),
@@ -164,8 +232,12 @@ def load_settings(instance: Path) -> Settings:
         db_key=_hex32(db_key, KEY_FILE),
         categories=_labels(config, "categories"),
         areas=_labels(config, "areas"),
+        category_labels=_label_tables(config, "categories"),
+        area_labels=_label_tables(config, "areas"),
         session_idle_minutes=idle,
         request_retention_days=retention,
         secure_cookies=bool(config.get("secure_cookies", False)),
+        onion_location=_onion_location(config.get("onion_location", "")),
         argon2=params,
+        policy=policy,
     )

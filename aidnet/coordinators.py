@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import crypto
 from crypto import KeyPair
 
+from . import totp
 from .config import Settings
 from .storage import CoordinatorRow, Store
 
@@ -71,8 +72,12 @@ def add_coordinator(store: Store, settings: Settings, handle: str, passphrase: s
     return row
 
 
-def login(store: Store, settings: Settings, handle: str, passphrase: str) -> bytes:
-    """Check the passphrase and open a session; returns the cookie value (token + session key)."""
+def login(store: Store, settings: Settings, handle: str, passphrase: str, code: str = "") -> bytes:
+    """Check the passphrase (and the second-factor code, if on); open a session.
+
+    Returns the cookie value (token + session key). A wrong code fails exactly
+    like a wrong passphrase: same error, same throttle.
+    """
     window = int(time.time() // THROTTLE_WINDOW_SECONDS)
     # Throttle by handle (hashed, so unknown handles typed by anyone are not kept) and in all.
     handle_key = _hash(handle.encode("utf-8", "replace"), b"aidnet-throttle")
@@ -85,7 +90,10 @@ def login(store: Store, settings: Settings, handle: str, passphrase: str) -> byt
             crypto.burn_argon2(settings.argon2)  # same cost as a real attempt
             raise crypto.DecryptionError
         keys = crypto.unwrap_with_passphrase(row.wrapped_keys, passphrase)
-    except crypto.CryptoError:
+        totp.check(store, row.id, keys, code)
+    except (crypto.CryptoError, totp.WrongCode) as exc:
+        if not isinstance(exc, totp.WrongCode):
+            totp.burn_recovery_cost(settings, code)  # a right passphrase must not show in the timing
         with store.write() as tx:
             store.throttle_hit(tx, handle_key, window)
             store.throttle_hit(tx, b"all", window)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import crypto
 from crypto import KeyPair
 
-from . import dates
+from . import dates, groupcommit
 from .config import Settings
 from .storage import RequestRow, Store
 
@@ -38,19 +38,21 @@ class RequestDetails:
     need: str
     contact: str
     urgency: str
+    for_someone_else: bool = False  # asked on behalf of another person (sealed like the rest)
 
     def __repr__(self) -> str:  # never let personal content into a traceback
         return "RequestDetails(<sealed>)"
 
     def to_bytes(self) -> bytes:
         data = {"v": 1, "category": self.category, "area": self.area, "need": self.need,
-                "contact": self.contact, "urgency": self.urgency}
+                "contact": self.contact, "urgency": self.urgency, "for_someone_else": self.for_someone_else}
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> RequestDetails:
         data = json.loads(raw.decode("utf-8"))
-        return cls(data["category"], data["area"], data["need"], data["contact"], data["urgency"])
+        return cls(data["category"], data["area"], data["need"], data["contact"], data["urgency"],
+                   bool(data.get("for_someone_else", False)))
 
 
 @dataclass(frozen=True)
@@ -74,23 +76,58 @@ def _form_hash(nonce: str) -> bytes:
     return crypto.blake2b(nonce.encode("utf-8"), b"aidnet-form")
 
 
+def recipient_keys(store: Store) -> list[bytes]:
+    """The X25519 keys new records are sealed to. Every sealing path calls this one function.
+
+    They come from the verified decision log (the active members today), never
+    from the coordinators table: a row inserted there gains no reader.
+    """
+    from . import governance
+
+    return governance.recipients(store)
+
+
 def submit_request(store: Store, settings: Settings, details: RequestDetails, form_nonce: str) -> str:
     """Seal and store a request; return its codename. Durable on return (one commit)."""
-    recipients = store.coordinator_box_keys()
-    if not recipients:
-        raise NotReady
+    from . import logstore
+
     codename = crypto.generate_codename()
     keys = crypto.derive_codename(codename, settings.codename_salt)
     record_id = secrets.token_bytes(16)
-    envelope = crypto.seal(details.to_bytes(), record_id, KIND_REQUEST, recipients)
     expires = dates.today() + settings.request_retention_days
-    with store.write() as tx:
+    for _attempt in range(3):
+        seen_length = logstore.log_length(store.conn)
+        recipients = recipient_keys(store)
+        if not recipients:
+            raise NotReady
+        envelope = crypto.seal(details.to_bytes(), record_id, KIND_REQUEST, recipients)
+        try:
+            _commit_request(store, details, form_nonce, record_id, envelope, expires, keys, seen_length)
+        except ReadersChanged:
+            continue  # a membership decision landed while sealing: seal again to the new readers
+        return codename
+    raise ReadersChanged
+
+
+class ReadersChanged(Exception):
+    """The decision log moved between sealing and committing; the record must be sealed again."""
+
+
+def _commit_request(store: Store, details: RequestDetails, form_nonce: str, record_id: bytes, envelope: bytes,
+                    expires: int, keys: crypto.CodenameKeys, seen_length: int) -> None:
+    from . import logstore
+
+    def write(tx: groupcommit.Tx) -> None:
+        if logstore.log_length(tx) != seen_length:
+            raise ReadersChanged
         if not store.use_form_nonce(tx, _form_hash(form_nonce), dates.today() + 2):
             raise ReplayedForm
         store.insert_request(tx, id=record_id, envelope=envelope, expires_day=expires,
                              lookup_hash=keys.lookup_hash, reply_public=keys.reply_public)
         store.bump_counter(tx, dates.this_week(), details.category, details.area, "received")
-    return codename
+
+    # Shares one durable commit with submissions arriving at the same moment (groupcommit).
+    groupcommit.run(store, write)
 
 
 def requester_view(store: Store, settings: Settings, codename: str) -> RequesterView | None:

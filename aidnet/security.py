@@ -6,7 +6,7 @@ import logging
 import traceback
 from urllib.parse import parse_qsl
 
-from flask import Flask, Response, g, render_template, request
+from flask import Flask, Response, current_app, g, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
@@ -35,6 +35,9 @@ log = logging.getLogger("aidnet")
 def add_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers[name] = value
+    style_hash = current_app.config.get("AIDNET_STYLE_HASH")  # the inline stylesheet (pagestyle.py)
+    if style_hash:
+        response.headers["Content-Security-Policy"] = CSP.replace("style-src 'self'", f"style-src 'self' {style_hash}")
     if request.path.startswith("/static/"):
         response.headers["Cache-Control"] = "public, max-age=86400"
     else:

@@ -67,6 +67,100 @@ MIGRATIONS = [
         expires_day INTEGER NOT NULL
     );
     """,
+    # decision log (community-held keys), offers and stock: see aidnet/logstore.py
+    """
+    CREATE TABLE log (
+        seq INTEGER PRIMARY KEY,
+        record BLOB NOT NULL
+    );
+    CREATE TABLE proposals (
+        id TEXT PRIMARY KEY,
+        arrival INTEGER NOT NULL UNIQUE,
+        proposal BLOB NOT NULL,
+        signatures BLOB NOT NULL,
+        declines BLOB NOT NULL,
+        state TEXT NOT NULL
+    );
+    CREATE TABLE offers (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id BLOB NOT NULL UNIQUE,
+        envelope BLOB NOT NULL,
+        status TEXT NOT NULL,
+        expires_day INTEGER NOT NULL,
+        lookup_hash BLOB NOT NULL UNIQUE,
+        reply_public BLOB NOT NULL
+    );
+    CREATE TABLE stock (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id BLOB NOT NULL UNIQUE,
+        envelope BLOB NOT NULL,
+        expires_day INTEGER NOT NULL
+    );
+    -- a key rotation waiting for quorum: new public keys (64 bytes) + the new passphrase-wrapped keys
+    ALTER TABLE coordinators ADD COLUMN next_keys BLOB;
+    """,
+    # retention and exports: money totals, signed releases, the privacy budget ledger,
+    # sealed reasons for keeping a request longer. See aidnet/exportstore.py.
+    """
+    CREATE TABLE money (
+        week TEXT NOT NULL,
+        category TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (week, category, direction)
+    );
+    CREATE TABLE releases (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        period TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        last_week TEXT NOT NULL,
+        manifest BLOB NOT NULL,
+        csv BLOB NOT NULL,
+        signature BLOB NOT NULL
+    );
+    CREATE TABLE budget (
+        week TEXT NOT NULL,
+        period TEXT NOT NULL,
+        epsilon TEXT NOT NULL,
+        PRIMARY KEY (week, period)
+    );
+    CREATE TABLE extensions (
+        id BLOB PRIMARY KEY,
+        request_id BLOB NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
+        until_day INTEGER NOT NULL,
+        envelope BLOB NOT NULL
+    );
+    CREATE INDEX extensions_by_request ON extensions(request_id);
+    """,
+    # the requester's answers in a conversation, sealed to the coordinators (aidnet/conversation.py);
+    # after_replies places each answer after the coordinators' replies it followed.
+    """
+    CREATE TABLE answers (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id BLOB NOT NULL UNIQUE,
+        request_id BLOB NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
+        envelope BLOB NOT NULL,
+        after_replies INTEGER NOT NULL
+    );
+    CREATE INDEX answers_by_request ON answers(request_id, seq);
+    """,
+    # optional TOTP second factor for coordinators (aidnet/totp.py, aidnet/factorstore.py):
+    # the secret is sealed to the coordinator's own X25519 key; recovery codes are Argon2id hashes.
+    """
+    CREATE TABLE second_factor (
+        coordinator_id INTEGER PRIMARY KEY REFERENCES coordinators(id) ON DELETE CASCADE,
+        sealed_secret BLOB NOT NULL,
+        last_step INTEGER NOT NULL,
+        recovery_salt BLOB NOT NULL,
+        recovery_params TEXT NOT NULL
+    );
+    CREATE TABLE recovery_codes (
+        coordinator_id INTEGER NOT NULL REFERENCES coordinators(id) ON DELETE CASCADE,
+        code_hash BLOB NOT NULL,
+        PRIMARY KEY (coordinator_id, code_hash)
+    );
+    """,
 ]
 
 
@@ -135,10 +229,21 @@ class Store:
 
     def __init__(self, path: Path, key: bytes, lock_path: Path) -> None:
         self.conn = connect(path, key)
+        self.path = path
         self._lock_path = lock_path
+        # Which database this is, for writers in one process that share a commit (groupcommit).
+        self.path_key = str(path.resolve())
 
     def close(self) -> None:
         self.conn.close()
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back by itself (disk full, I/O error).
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlcipher3.Error:
+                pass  # nothing was committed either way
 
     @contextmanager
     def write(self) -> Iterator[sqlcipher3.Connection]:
@@ -155,14 +260,17 @@ class Store:
                 raise StorageError("cannot begin write") from None
             try:
                 yield self.conn
+            except sqlcipher3.Error:
+                # Disk full, read-only folder, I/O error mid-transaction: nothing is kept.
+                self._rollback()
+                raise StorageError("write failed") from None
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             try:
                 self.conn.execute("COMMIT")
             except sqlcipher3.Error:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
+                self._rollback()
                 raise StorageError("commit failed") from None
 
     def migrate(self) -> int:
@@ -176,9 +284,13 @@ class Store:
                 tx.execute(f"PRAGMA user_version = {number}")
         return len(MIGRATIONS)
 
-    def checkpoint(self) -> None:
-        """Fold the WAL into the database and truncate it (erased pages leave every file)."""
-        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    def checkpoint(self) -> bool:
+        """Fold the WAL into the database and truncate it (erased pages leave every file).
+
+        False when a reader in another connection kept it from finishing: call again.
+        """
+        row = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return row is None or row[0] == 0
 
     def integrity_ok(self) -> bool:
         result: str = self.conn.execute("PRAGMA integrity_check").fetchone()[0]
@@ -230,6 +342,27 @@ class Store:
             "SELECT id, envelope FROM replies WHERE request_id = ? ORDER BY seq", (request_id,)
         ).fetchall()
         return [ReplyRow(*r) for r in rows]
+
+    # the requester's side of a conversation, and erasure (aidnet/conversation.py)
+
+    def insert_answer(
+        self, tx: sqlcipher3.Connection, *, id: bytes, request_id: bytes, envelope: bytes, after_replies: int
+    ) -> None:
+        tx.execute("INSERT INTO answers (id, request_id, envelope, after_replies) VALUES (?, ?, ?, ?)",
+                   (id, request_id, envelope, after_replies))
+
+    def answers_for(self, request_id: bytes) -> list[tuple[bytes, bytes, int]]:
+        """(id, envelope, after_replies) of each answer, oldest first."""
+        rows = self.conn.execute(
+            "SELECT id, envelope, after_replies FROM answers WHERE request_id = ? ORDER BY seq", (request_id,)
+        ).fetchall()
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    def erase_request(self, tx: sqlcipher3.Connection, id: bytes) -> bool:
+        """Delete a request with everything sealed for it; secure_delete zeroes the freed pages."""
+        for table in ("answers", "replies"):
+            tx.execute(f"DELETE FROM {table} WHERE request_id = ?", (id,))  # noqa: S608  # constant table names
+        return bool(tx.execute("DELETE FROM requests WHERE id = ?", (id,)).rowcount == 1)
 
     def bump_counter(self, tx: sqlcipher3.Connection, week: str, category: str, area: str, event: str) -> None:
         tx.execute(

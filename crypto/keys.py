@@ -118,6 +118,7 @@ def unwrap_with_passphrase(blob: bytes, passphrase: str) -> KeyPair:
         or not 8 <= memory_kib <= ARGON2_MAX_MEMORY_KIB
         or not 1 <= time_cost <= ARGON2_MAX_TIME_COST
         or not 1 <= lanes <= 16
+        or memory_kib < 8 * lanes  # Argon2 needs 8 KiB a lane (found by fuzzing: HashingError escaped)
     ):
         raise KeyFormatError("unsupported wrapped key parameters")
     salt = blob[_PASS_HEADER.size : _PASS_HEADER.size + SALT_SIZE]

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from aidnet import coordinators, create_app
+from aidnet import coordinators, create_app, governance
 from aidnet.config import Settings, create_instance, load_settings
 from aidnet.storage import Store
 
@@ -29,10 +29,16 @@ def make_instance(path: Path) -> Settings:
 
 
 def add_coordinator(settings: Settings, handle: str = "alice", passphrase: str = PASSPHRASE) -> None:
+    """Add a coordinator account; the first one also founds the decision log (1 of 1).
+
+    Later accounts are not readers until a quorum signs their membership.
+    """
     store = Store(settings.database, settings.db_key, settings.lock_file)
     try:
         store.migrate()
         coordinators.add_coordinator(store, settings, handle, passphrase)
+        if not governance.has_genesis(store):
+            governance.genesis_from_accounts(store, [(handle, passphrase)], quorum=1)
     finally:
         store.close()
 

@@ -48,8 +48,8 @@ class LiveServer:
         return self.stdout.read_bytes() + self.stderr.read_bytes()
 
 
-def start_server(instance: Path, logs: Path, workers: int = 2) -> LiveServer:
-    """Start `aidnet serve` in its own process group; wait until it answers."""
+def start_server(instance: Path, logs: Path, workers: int = 2, extra: tuple[str, ...] = ()) -> LiveServer:
+    """Start `aidnet serve` (with any extra arguments) in its own process group; wait until it answers."""
     port = free_port()
     logs.mkdir(parents=True, exist_ok=True)
     tmpdir = logs / "tmp"
@@ -58,7 +58,8 @@ def start_server(instance: Path, logs: Path, workers: int = 2) -> LiveServer:
     env = dict(os.environ, TMPDIR=str(tmpdir), PYTHONUNBUFFERED="1")
     with stdout.open("ab") as out, stderr.open("ab") as err:
         process = subprocess.Popen(
-            [*aidnet_command(), "serve", "--instance", str(instance), "--port", str(port), "--workers", str(workers)],
+            [*aidnet_command(), "serve", "--instance", str(instance), "--port", str(port), "--workers", str(workers),
+             *extra],
             stdout=out, stderr=err, env=env, start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"

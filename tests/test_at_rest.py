@@ -89,3 +89,41 @@ def test_plain_sqlite_cannot_open_the_database(tmp_path: Path) -> None:
         conn.execute("SELECT * FROM sqlite_master").fetchall()
     conn.close()
     assert not settings.database.read_bytes().startswith(b"SQLite format 3")
+
+
+def test_offers_notes_and_decisions_leave_no_clear_content(tmp_path: Path) -> None:
+    """Offers, stock notes and sealed decision notes, through a real server, then every file scanned."""
+    settings = make_instance(tmp_path / "instance")
+    add_coordinator(settings)
+    server = start_server(settings.instance, tmp_path / "logs")
+    offer_mark, stock_mark, note_mark = ("OFFER" + secrets.token_hex(6), "STOCK" + secrets.token_hex(6),
+                                         "NOTE" + secrets.token_hex(6))
+    try:
+        c = Client(server.url)
+        page = c.get("/offer").body
+        receipt = c.post("/offer", {"csrf_token": hidden(page, "csrf_token"), "form_nonce": hidden(page, "form_nonce"),
+                                    "kind": "goods", "category": "food", "area": "east", "what": offer_mark,
+                                    "contact": ""})
+        assert receipt.status == 201
+        page = c.get("/").body
+        assert c.post("/", {"csrf_token": hidden(page, "csrf_token"), "form_nonce": hidden(page, "form_nonce"),
+                            "category": "food", "area": "east", "need": "soup", "contact": "",
+                            "urgency": "today"}).status == 201
+        login_page = c.get("/coordinator/login").body
+        c.post("/coordinator/login", {"csrf_token": hidden(login_page, "csrf_token"), "handle": "alice",
+                                      "passphrase": PASSPHRASE})
+        stock_page = c.get("/coordinator/stock/").body
+        assert offer_mark in stock_page
+        token = hidden(stock_page, "csrf_token")
+        assert c.post("/coordinator/stock/", {"csrf_token": token, "kind": "goods", "category": "food",
+                                              "amount": "12", "note": stock_mark}).status == 303
+        request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", c.get("/coordinator/").body).group(1)
+        offer = re.search(r'value="(offer:[0-9a-f]{32})"', c.get(f"/coordinator/request/{request_id}").body).group(1)
+        assert c.post(f"/coordinator/decisions/request/{request_id}/allocate",
+                      {"csrf_token": token, "source": offer, "note": note_mark}).status == 303
+        assert note_mark in c.get(f"/coordinator/request/{request_id}").body
+    finally:
+        server.stop()
+    _assert_absent(_instance_files(settings.instance, server.tmpdir), [offer_mark, stock_mark, note_mark, "127.0.0.1"])
+    for secret in (offer_mark, stock_mark, note_mark):
+        assert secret.encode() not in server.output()

@@ -119,3 +119,27 @@ def test_wrong_passphrase_in_browser(server: LiveServer, driver: WebDriver) -> N
     assert "That handle and passphrase do not match" in driver.find_element(By.ID, "errors").text
     assert driver.find_element(By.ID, "handle").get_attribute("value") == "bob"
     assert driver.find_element(By.ID, "passphrase").get_attribute("value") == ""
+
+
+def test_keyholder_allocates_and_offers_in_browser(server: LiveServer, driver: WebDriver) -> None:
+    """Offer, allocate it to a request, see it final in the log, all with JavaScript off."""
+    driver.get(server.url + "/offer")
+    clean(driver)
+    driver.find_element(By.CSS_SELECTOR, "label[for=kind-2]").click()
+    Select(driver.find_element(By.ID, "category")).select_by_visible_text("A ride")
+    Select(driver.find_element(By.ID, "area")).select_by_visible_text("South")
+    driver.find_element(By.ID, "what").send_keys("Blue van, Saturdays")
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]"))
+    assert len(driver.find_element(By.ID, "codename").text.split()) == 7
+    ask_for_help(driver, server.url, "Moving boxes to my new flat")
+    driver.get(server.url + "/coordinator/login")
+    driver.find_element(By.ID, "handle").send_keys("alice")
+    driver.find_element(By.ID, "passphrase").send_keys(PASSPHRASE)
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]"))
+    click_and_wait(driver, driver.find_element(By.PARTIAL_LINK_TEXT, "Moving boxes"))
+    Select(driver.find_element(By.ID, "source")).select_by_index(2)  # the offer
+    driver.find_element(By.ID, "note").send_keys("Olu drives on Saturday")
+    click_and_wait(driver, driver.find_element(By.XPATH, "//button[text()='Propose this allocation']"))
+    clean(driver)
+    assert "the decision is final" in driver.find_element(By.CSS_SELECTOR, ".notice").text
+    assert "Offers and stock" in driver.find_element(By.TAG_NAME, "header").text

@@ -40,7 +40,7 @@ def test_coordinator_add_from_file_and_stdin(tmp_path: Path) -> None:
     secret.write_text("a passphrase long enough\n")
     added = run("coordinator", "add", "alice", "--passphrase-file", str(secret), "--instance", str(instance))
     assert added.returncode == 0, added.stderr
-    assert "added coordinator alice" in added.stdout
+    assert "added founding coordinator alice" in added.stdout
     via_stdin = run("coordinator", "add", "bob", "--passphrase-file", "-", stdin="another long passphrase\n",
                     env={"AIDNET_INSTANCE": str(instance)})
     assert via_stdin.returncode == 0, via_stdin.stderr

@@ -12,7 +12,7 @@ from flask import Blueprint, abort, g, make_response, redirect, render_template,
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from .. import coordinators, intake
+from .. import conversation, coordinators, intake
 from ..db import get_store, settings
 from .forms import EmptyForm, LoginForm, ReplyForm, StatusChangeForm
 
@@ -49,7 +49,8 @@ def _urgency_labels() -> dict[str, str]:
 
 
 def _status_labels() -> dict[str, str]:
-    return {"new": _("New"), "in_progress": _("In progress"), "fulfilled": _("Fulfilled"), "closed": _("Closed")}
+    return {"new": _("New"), "in_progress": _("In progress"), "allocated": _("Allocated"),
+            "fulfilled": _("Fulfilled"), "closed": _("Closed")}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -61,7 +62,8 @@ def login() -> Any:
     if not form.validate_on_submit():
         return render_template("coordinator/login.html", form=form), 400
     try:
-        cookie = coordinators.login(get_store(), settings(), form.handle.data, form.passphrase.data)
+        cookie = coordinators.login(get_store(), settings(), form.handle.data, form.passphrase.data,
+                                    form.code.data or "")
     except coordinators.Throttled:
         form.form_errors.append(_("Too many wrong attempts. Please wait 15 minutes and try again."))
         response = make_response(render_template("coordinator/login.html", form=form), 429)
@@ -69,6 +71,8 @@ def login() -> Any:
         return response
     except coordinators.LoginFailed:
         form.form_errors.append(_("That handle and passphrase do not match. Check them and try again."))
+        # Said on every failure, so it never tells that the passphrase alone was right.
+        form.form_errors.append(_("If you turned on two-step login, check the code from your app too."))
         return render_template("coordinator/login.html", form=form), 403
     redirect_response = redirect(url_for("coordinator.inbox"), code=303)
     redirect_response.set_cookie(COOKIE, base64.urlsafe_b64encode(cookie).decode("ascii"), path="/coordinator",
@@ -91,7 +95,12 @@ def inbox() -> str:
     if page < 1 or page > 100000:
         abort(404)
     rows, more = intake.inbox_page(get_store(), g.session.keys, page)
-    return render_template("coordinator/inbox.html", rows=rows, page=page, more=more,
+    from .. import logstore  # decisions waiting for this keyholder's signature
+
+    me = g.session.keys.sign_public.hex()
+    waiting = sum(1 for p in logstore.proposals(get_store())
+                  if me not in {s["signer"] for s in p.signatures} and me not in p.declines)
+    return render_template("coordinator/inbox.html", rows=rows, page=page, more=more, waiting=waiting,
                            labels=_status_labels(), urgency=_urgency_labels(), logout_form=EmptyForm(), s=settings())
 
 
@@ -102,8 +111,13 @@ def _render_request(request_id: str, status_form: StatusChangeForm | None = None
         abort(404)
     labels = _status_labels()
     status_form = status_form or StatusChangeForm(status=opened.status)
-    status_form.status.choices = list(labels.items())
+    # "allocated" is reached only by a quorum-signed decision, never by hand.
+    status_form.status.choices = [(k, v) for k, v in labels.items() if k in intake.STATUSES]
+    from .allocations import request_context  # the allocations blueprint builds on this one
+
     return render_template("coordinator/request.html", r=opened, labels=labels, s=settings(), urgency=_urgency_labels(),
+                           **request_context(request_id),
+                           answers=conversation.for_coordinator(get_store(), g.session.keys, request_id),
                            status_form=status_form, reply_form=reply_form or ReplyForm(),
                            logout_form=EmptyForm(), notice=notice), code
 
@@ -119,7 +133,7 @@ def show(request_id: str) -> Any:
 @login_required
 def change_status(request_id: str) -> Any:
     form = StatusChangeForm()
-    form.status.choices = list(_status_labels().items())
+    form.status.choices = [(k, v) for k, v in _status_labels().items() if k in intake.STATUSES]
     if not form.validate_on_submit():
         return _render_request(request_id, status_form=form, code=400)
     if not intake.change_status(get_store(), g.session.keys, request_id, form.status.data):

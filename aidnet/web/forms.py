@@ -14,7 +14,7 @@ from typing import Any
 from flask import g
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, PasswordField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 NEED_MAX = 4000
@@ -82,6 +82,7 @@ class RequestForm(AidForm):
     )
     urgency = RadioField(_l("How soon?"), default="this_week", validate_choice=False,
                          validators=[choice_required(_l("Choose how soon you need help."))])
+    for_someone_else = BooleanField(_l("I am asking for someone else"))
     form_nonce = HiddenField(default=lambda: secrets.token_urlsafe(16),
                              validators=[InputRequired(), Length(min=16, max=64)])
 
@@ -100,6 +101,9 @@ class LoginForm(AidForm):
     passphrase = PasswordField(
         _l("Passphrase"), validators=[DataRequired(_l("Type your passphrase.")), Length(max=1024)]
     )
+    # Only for coordinators who turned on two-step login (aidnet/totp.py); empty otherwise.
+    code = StringField(_l("Code from your app, or a recovery code (only if you turned on two-step login)"),
+                       validators=[Length(max=64)])
 
 
 class StatusChangeForm(AidForm):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask_babel import gettext as _
 
-from .. import intake
+from .. import i18n, intake
 from ..db import get_store, settings
+from . import requester
 from .forms import RequestForm, StatusForm
 
 bp = Blueprint("public", __name__)
@@ -19,8 +20,9 @@ def _urgency_choices() -> list[tuple[str, str]]:
 def _request_form() -> RequestForm:
     s = settings()
     form = RequestForm()
-    form.category.choices = [("", _("Choose one"))] + list(s.categories.items())
-    form.area.choices = [("", _("Choose one"))] + list(s.areas.items())
+    language = i18n.current_language()  # labels from the instance config, in this page's language
+    form.category.choices = [("", _("Choose one"))] + list(s.labels_in("categories", language).items())
+    form.area.choices = [("", _("Choose one"))] + list(s.labels_in("areas", language).items())
     form.urgency.choices = _urgency_choices()
     return form
 
@@ -38,6 +40,7 @@ def submit() -> tuple[str, int]:
     details = intake.RequestDetails(
         category=form.category.data, area=form.area.data, need=form.need.data,
         contact=form.contact.data or "", urgency=form.urgency.data,
+        for_someone_else=bool(form.for_someone_else.data),
     )
     try:
         codename = intake.submit_request(get_store(), settings(), details, form.form_nonce.data)
@@ -65,9 +68,5 @@ def status() -> tuple[str, int]:
     form = StatusForm()
     if not form.validate_on_submit():
         return render_template("public/status.html", form=form, view=None), 400
-    view = intake.requester_view(get_store(), settings(), form.codename.data)
-    if view is None:
-        # Wrong and unknown codenames get the same answer: nothing tells them apart.
-        form.codename.errors = [_("We could not find a request with that codename. Check the words and try again.")]
-        return render_template("public/status.html", form=form, view=None), 404
-    return render_template("public/status.html", form=form, view=view), 200
+    # Status, the conversation, and the answer and withdraw forms (web/requester.py).
+    return requester.status_page(form.codename.data, status_form=form)

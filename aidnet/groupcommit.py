@@ -1,0 +1,144 @@
+"""Group commit: concurrent writers in one process share one durable commit.
+
+With synchronous=FULL every commit waits for an fsync (1-10 ms on a real
+disk). Threads of one worker that want to write at the same moment queue
+here; the first becomes the leader, takes the writer lock once, runs every
+queued piece of work in its own SAVEPOINT inside one transaction, commits
+once, and only then wakes the others. So:
+
+- nobody returns (and no receipt is shown) before the commit holding its
+  rows is on disk;
+- a piece of work that raises (a replayed form) rolls back only its own
+  savepoint and gets its own exception back;
+- if the transaction or the commit fails, every piece in it gets
+  StorageError: none of it was kept.
+
+Across worker processes the file lock in Store.write() still serialises the
+leaders. No thread waits on a timer to gather a batch: a batch is whatever
+queued while the previous commit was on its way to disk.
+
+A piece of work must write only through the transaction it is handed (the
+leader's connection), never through its own Store's connection.
+
+AIDNET_GROUP_COMMIT=off in the environment turns it off (one commit per
+piece of work); bench/ uses it to measure the gain.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeAlias, TypeVar
+
+import sqlcipher3
+
+from .storage import StorageError, Store
+
+T = TypeVar("T")
+Tx: TypeAlias = sqlcipher3.Connection  # the open write transaction a piece of work runs in
+Work = Callable[[Tx], T]
+
+
+class _Item(Generic[T]):
+    __slots__ = ("work", "result", "error", "done")
+
+    def __init__(self, work: Work[T]) -> None:
+        self.work = work
+        self.result: T | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class _Queue:
+    """Pending work of one database in this process, and whether a leader is committing."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.pending: list[_Item[object]] = []
+        self.busy = False
+
+
+_queues: dict[str, _Queue] = {}
+_queues_lock = threading.Lock()
+
+
+def _reset_after_fork() -> None:
+    # A child must not inherit a parent's half-held locks or queued items.
+    global _queues_lock
+    _queues.clear()
+    _queues_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def enabled() -> bool:
+    return os.environ.get("AIDNET_GROUP_COMMIT", "on").lower() not in ("off", "0", "no", "false")
+
+
+def _queue_for(store: Store) -> _Queue:
+    with _queues_lock:
+        return _queues.setdefault(store.path_key, _Queue())
+
+
+def _run_batch(store: Store, batch: list[_Item[object]]) -> bool:
+    """Run batch in one transaction; True once it is committed, False if none of it was kept."""
+    try:
+        with store.write() as tx:
+            for item in batch:
+                tx.execute("SAVEPOINT aidnet_item")
+                try:
+                    item.result = item.work(tx)
+                except sqlcipher3.IntegrityError:  # this item's rows clash; the transaction is sound
+                    tx.execute("ROLLBACK TO aidnet_item")
+                    item.error = StorageError("write refused")
+                except sqlcipher3.Error:
+                    raise  # the transaction itself is in doubt (disk full, I/O): fail the whole batch
+                except Exception as exc:  # a domain refusal (a replayed form): undo this item only
+                    tx.execute("ROLLBACK TO aidnet_item")
+                    item.error = exc
+                tx.execute("RELEASE aidnet_item")
+    except (StorageError, sqlcipher3.Error):
+        return False
+    return True
+
+
+def run(store: Store, work: Work[T]) -> T:
+    """Run work(tx) in a write transaction shared with concurrent callers; durable on return.
+
+    Raises what work raised (its writes undone), or StorageError if the
+    shared transaction could not be committed (nothing of it was kept).
+    """
+    if not enabled():
+        with store.write() as tx:
+            return work(tx)
+    queue = _queue_for(store)
+    item: _Item[T] = _Item(work)
+    with queue.cond:
+        queue.pending.append(item)  # type: ignore[arg-type]  # items are opaque to the queue
+        while not item.done and queue.busy:
+            queue.cond.wait()
+        if item.done:
+            return _outcome(item)
+        queue.busy = True
+        batch, queue.pending = queue.pending, []
+    committed = False
+    try:
+        committed = _run_batch(store, batch)
+    finally:
+        with queue.cond:
+            for other in batch:
+                if not committed:  # also when the leader itself was interrupted
+                    other.result = None
+                    other.error = StorageError("group commit failed")
+                other.done = True
+            queue.busy = False
+            queue.cond.notify_all()
+    return _outcome(item)
+
+
+def _outcome(item: _Item[T]) -> T:
+    if item.error is not None:
+        raise item.error
+    return item.result  # type: ignore[return-value]  # work's own return value

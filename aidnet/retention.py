@@ -1,0 +1,110 @@
+"""Retention: erase what is due (crypto-shredding), and let coordinators keep a request longer, with a reason.
+
+Purging deletes the whole request row — its sealed envelope and the content
+key sealed to each coordinator inside it — with its replies and extension
+reasons. secure_delete overwrites the freed pages with zeros and a TRUNCATE
+checkpoint folds the WAL back and empties it, so the ciphertext is gone from
+every file; without it, no key anywhere can open the request again.
+Counters are never touched: they were bumped when things happened and hold
+no link to a request.
+
+The policy comes from config.toml ([retention]) until the decision log lands;
+then an extension becomes a signed decision rather than a sealed note.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+import crypto
+from crypto import KeyPair
+
+from . import dates, exportstore, intake
+from .config import Settings
+from .storage import StorageError, Store
+
+KIND_EXTENSION = "retention-extension"
+FINISHED = ("fulfilled", "closed")
+WITHDRAWN = ("withdrawn",)
+REASON_MAX = 500
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    shortened: int
+    requests: int
+    offers: int
+    other: int
+
+    def changed(self) -> bool:
+        return bool(self.shortened or self.requests or self.offers or self.other)
+
+
+@dataclass(frozen=True)
+class Extension:
+    until: str
+    reason: str | None  # None: not sealed to this coordinator's key
+
+
+def purge(store: Store, settings: Settings, today: int | None = None, now: int | None = None) -> PurgeReport:
+    """Apply the retention policy once; running it again the same day changes nothing."""
+    day = dates.today() if today is None else today
+    clock = int(time.time()) if now is None else now
+    policy = settings.policy
+    with store.write() as tx:
+        # A request that finished lives closed_days more, counted from the first purge that sees it finished.
+        shortened = exportstore.clamp_closed(tx, FINISHED, day + policy.closed_days)
+        # A withdrawn request goes even if a coordinator had extended it: withdrawing is the requester's call.
+        shortened += exportstore.clamp_closed(tx, WITHDRAWN, day + policy.withdrawn_days - 1, keep_extended=False)
+        requests = exportstore.delete_expired_requests(tx, day)
+        offers = exportstore.delete_expired(tx, "offers", day) if exportstore.table_exists(store, "offers") else 0
+        other = exportstore.delete_expired(tx, "used_forms", day) + exportstore.delete_stale_sessions(tx, clock)
+    checkpoint(store)
+    return PurgeReport(shortened, requests, offers, other)
+
+
+def checkpoint(store: Store, attempts: int = 20) -> None:
+    """Fold the WAL into the database and empty it; StorageError if readers keep it busy."""
+    for _ in range(attempts):
+        busy, _log, _done = store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if not busy:
+            return
+        time.sleep(0.05)
+    raise StorageError("could not checkpoint the WAL (readers busy); run purge again")
+
+
+def extend(store: Store, settings: Settings, request_id: str, days: int, reason: str) -> bool:
+    """Keep a request until `days` from today, with a reason sealed to the coordinators; False if it is gone."""
+    if not 1 <= days <= settings.policy.max_extension_days:
+        raise ValueError("days out of range")
+    try:
+        raw = bytes.fromhex(request_id)
+    except ValueError:
+        return False
+    recipients = intake.recipient_keys(store)  # the current readers, as for a new request
+    if len(raw) != 16 or not recipients:
+        return False
+    record_id = secrets.token_bytes(16)
+    # Sealed like a note: the reason may say something about the person.
+    envelope = crypto.seal(reason.encode("utf-8"), record_id, KIND_EXTENSION, recipients)
+    with store.write() as tx:
+        return exportstore.extend_request(tx, id=record_id, request_id=raw, until_day=dates.today() + days,
+                                          envelope=envelope)
+
+
+def extensions(store: Store, keys: KeyPair, request_id: str) -> list[Extension]:
+    """A request's extensions, reasons opened with this coordinator's key where it can."""
+    try:
+        raw = bytes.fromhex(request_id)
+    except ValueError:
+        return []
+    found = []
+    for record_id, until_day, envelope in exportstore.extensions_for(store, raw):
+        try:
+            reason: str | None = crypto.open_envelope(envelope, record_id, KIND_EXTENSION, keys.box_secret).decode()
+        except (crypto.CryptoError, UnicodeDecodeError):
+            reason = None
+        found.append(Extension(until=dates.day_to_date(until_day).isoformat(), reason=reason))
+    return found

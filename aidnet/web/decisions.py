@@ -1,0 +1,292 @@
+"""Keyholders' pages for the decision log: members, quorum, pending decisions, allocations, disputes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from crypto.log import LogError
+
+from .. import dates, governance, intake, keyholder, logstore, membership, offline
+from ..db import get_store, settings
+from .coordinator import login_required
+from .forms import EmptyForm
+from .governance_forms import (
+    MemberActionForm,
+    MemberForm,
+    ProposalActionForm,
+    QuorumForm,
+    ResolutionForm,
+    RotateForm,
+    SignaturesUploadForm,
+)
+
+bp = Blueprint("decisions", __name__, url_prefix="/coordinator/decisions")
+
+
+@bp.app_errorhandler(governance.NoGenesis)
+def no_genesis(_exc: Exception) -> tuple[str, int]:
+    return render_template("public/message.html", title=_("The group is not founded yet"),
+                           message=_("There is no founding record in the decision log. The operator runs "
+                                     "`aidnet log genesis` with the founding coordinators.")), 503
+
+
+def _day(text: str | None) -> int | None:
+    if not text:
+        return None
+    try:
+        return (dt.date.fromisoformat(text) - dt.date(1970, 1, 1)).days
+    except ValueError:
+        return -1
+
+
+def decision_labels() -> dict[str, str]:
+    return {
+        "add_member": _("Add a member"), "remove_member": _("Remove a member"), "rotate_key": _("Rotate a key"),
+        "set_quorum": _("Change the quorum"), "renew_member": _("Renew a member's term"),
+        "allocation": _("Allocation"), "distribution": _("Handed over"), "dispute": _("Dispute"),
+        "resolution": _("Resolution of a dispute"), "genesis": _("Founding of the group"),
+    }
+
+
+def _summary(proposal: dict[str, Any], state: Any) -> str:
+    """Plain words for a proposal; never personal content (there is none in clear)."""
+    body = proposal.get("body", {})
+    kind = proposal.get("type")
+    handle = {m.sign: m.handle for m in state.members.values()}
+    if kind == "add_member":
+        member = body.get("member", {})
+        until = member.get("until")
+        joins = str(_("%(handle)s joins (key %(fp)s)", handle=member.get("handle"),
+                      fp=keyholder.fingerprint(str(member.get("sign", "")))))
+        return joins + (" " + str(_("until %(day)s", day=dates.day_to_date(until).isoformat())) if until else "")
+    if kind in ("remove_member", "renew_member"):
+        who = handle.get(body.get("sign"), "?")
+        if kind == "renew_member" and body.get("until") is not None:
+            return str(_("%(handle)s until %(day)s", handle=who, day=dates.day_to_date(body["until"]).isoformat()))
+        return str(who)
+    if kind == "set_quorum":
+        return str(_("%(n)s signatures needed", n=body.get("quorum")))
+    if kind in ("allocation", "distribution"):
+        row = intake.open_request(get_store(), g.session.keys, str(body.get("request", "")))
+        source = body.get("source") or {}
+        text = str(_("request %(seq)s", seq=row.seq if row else "?"))
+        if source.get("kind"):
+            text += " ← " + str(source.get("kind")) + (f" {source['amount']}" if source.get("amount") else "")
+        return text
+    if kind == "dispute":
+        return str(_("against decision %(id)s", id=str(body.get("decision", ""))[:8]))
+    if kind == "resolution":
+        return str(body.get("outcome", ""))
+    return ""
+
+
+def _page(code: int = 200, notice: str | None = None, **forms: Any) -> tuple[str, int]:
+    store = get_store()
+    state = governance.current(store)
+    me = g.session.keys.sign_public.hex()
+    pending = []
+    for p in logstore.proposals(store):
+        signers = {s["signer"] for s in p.signatures}
+        pending.append({"p": p, "summary": _summary(p.proposal, state),
+                        "note": governance.open_note(p.id, p.proposal["body"].get("note"), g.session.keys),
+                        "signed": me in signers, "count": len(signers), "declines": len(p.declines)})
+    members_by_key = {m.sign for m in state.members.values()}
+    accounts = [(str(r.id), r.handle) for r in (store.coordinator_by_id(i) for i in _account_ids(store))
+                if r and r.sign_public.hex() not in members_by_key]
+    member_form = forms.get("member_form") or MemberForm()
+    member_form.account.choices = [("", _("Choose an account"))] + accounts
+    today = dates.today()
+    members = [{"m": m, "active": m.active(today),
+                "until": dates.day_to_date(m.until).isoformat() if m.until is not None else None}
+               for m in sorted(state.members.values(), key=lambda m: m.handle)]
+    return render_template(
+        "coordinator/decisions.html", state=state, pending=pending, members=members, labels=decision_labels(), me=me,
+        member_form=member_form, quorum_form=forms.get("quorum_form") or QuorumForm(quorum=state.quorum),
+        action_form=ProposalActionForm(), member_action_form=MemberActionForm(), reseal_form=EmptyForm(),
+        upload_form=forms.get("upload_form") or SignaturesUploadForm(), resolution_form=ResolutionForm(),
+        rotate_form=forms.get("rotate_form") or RotateForm(),
+        logout_form=EmptyForm(), notice=notice, fingerprint=keyholder.fingerprint, disputes=_open_disputes(store, state),
+    ), code
+
+
+def _open_disputes(store: Any, state: Any) -> list[dict[str, Any]]:
+    """Open disputes with their sealed notes opened for this keyholder."""
+    found = []
+    for record in logstore.records(store):
+        proposal = record["proposal"]
+        if proposal["id"] in state.open_disputes:
+            found.append({"id": proposal["id"], "decision": state.open_disputes[proposal["id"]],
+                          "by": proposal["body"].get("raised_by", "keyholder"),
+                          "note": governance.open_note(proposal["id"], proposal["body"].get("note"), g.session.keys)})
+    return found
+
+
+def _account_ids(store: Any) -> list[int]:
+    return [int(r[0]) for r in store.conn.execute("SELECT id FROM coordinators ORDER BY id")]
+
+
+def _done(final: bool) -> Response:
+    return redirect(url_for("decisions.index", saved="final" if final else "pending"), code=303)  # type: ignore[return-value]
+
+
+def propose_decision(kind: str, body: dict[str, Any], note: str = "") -> Response:
+    store = get_store()
+    proposal = governance.new_proposal(store, kind, body)
+    if note or kind in ("allocation", "distribution", "dispute", "resolution"):
+        proposal["body"]["note"] = governance.seal_note(store, proposal["id"], note)
+    try:
+        final = governance.propose(store, g.session.keys, proposal)
+    except LogError:
+        abort(409)
+    return _done(final)
+
+
+@bp.get("/")
+@login_required
+def index() -> tuple[str, int]:
+    saved = request.args.get("saved")
+    notice = {"final": _("Done: the decision is final and in the log."),
+              "pending": _("Saved: the decision waits for more signatures."),
+              "declined": _("You declined it."),
+              "resealed": _("Open records are now sealed to the current members only.")}.get(saved or "")
+    return _page(notice=notice)
+
+
+@bp.post("/member")
+@login_required
+def propose_member() -> Any:
+    form = MemberForm()
+    form.account.choices = [("", "")] + [(str(i), "") for i in _account_ids(get_store())]
+    if not form.validate_on_submit():
+        return _page(400, member_form=form)
+    until = _day(form.until.data)
+    if until == -1:
+        form.until.errors = [_("Write the date as YYYY-MM-DD.")]
+        return _page(400, member_form=form)
+    try:
+        if form.card.data and form.card.data.strip():
+            member = membership.parse_member_card(form.card.data, until)
+        elif form.account.data:
+            row = get_store().coordinator_by_id(int(form.account.data))
+            if row is None:
+                raise ValueError
+            member = {"handle": row.handle, "box": row.box_public.hex(), "sign": row.sign_public.hex(), "until": until}
+        else:
+            raise ValueError
+    except ValueError:
+        form.form_errors.append(_("Choose an account or paste a valid member card."))
+        return _page(400, member_form=form)
+    return propose_decision("add_member", {"member": member})
+
+
+@bp.post("/member/remove")
+@login_required
+def remove_member() -> Any:
+    form = MemberActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    return propose_decision("remove_member", {"sign": form.sign.data})
+
+
+@bp.post("/member/renew")
+@login_required
+def renew_member() -> Any:
+    form = MemberActionForm()
+    until = _day(form.until.data)
+    if not form.validate_on_submit() or until == -1:
+        return _page(400, notice=_("Write the date as YYYY-MM-DD."))
+    return propose_decision("renew_member", {"sign": form.sign.data, "until": until})
+
+
+@bp.post("/quorum")
+@login_required
+def quorum() -> Any:
+    form = QuorumForm()
+    if not form.validate_on_submit():
+        return _page(400, quorum_form=form)
+    return propose_decision("set_quorum", {"quorum": form.quorum.data})
+
+
+@bp.post("/rotate")
+@login_required
+def rotate() -> Any:
+    form = RotateForm()
+    if not form.validate_on_submit():
+        return _page(400, rotate_form=form)
+    try:
+        final = membership.propose_rotation(get_store(), settings(), g.session.coordinator.handle, form.passphrase.data)
+    except LogError:
+        form.passphrase.errors = [_("That passphrase does not open your keys.")]
+        return _page(403, rotate_form=form)
+    return _done(final)
+
+
+@bp.post("/sign")
+@login_required
+def sign() -> Any:
+    form = ProposalActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        return _done(governance.sign(get_store(), form.proposal.data, g.session.keys))
+    except LogError:
+        abort(409)
+
+
+@bp.post("/decline")
+@login_required
+def decline() -> Any:
+    form = ProposalActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    governance.decline(get_store(), form.proposal.data, g.session.keys)
+    return redirect(url_for("decisions.index", saved="declined"), code=303)
+
+
+@bp.post("/reseal")
+@login_required
+def reseal() -> Any:
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    membership.reseal_all(get_store(), g.session.keys)
+    return redirect(url_for("decisions.index", saved="resealed"), code=303)
+
+
+@bp.post("/resolve")
+@login_required
+def resolve() -> Any:
+    form = ResolutionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    return propose_decision("resolution", {"dispute": form.dispute.data, "outcome": form.outcome.data}, form.note.data or "")
+
+
+@bp.get("/bundle")
+@login_required
+def bundle() -> Response:
+    data = json.dumps(offline.export_bundle(get_store()))
+    return Response(data, mimetype="application/json",
+                    headers={"Content-Disposition": "attachment; filename=aidnet-bundle.json"})
+
+
+@bp.post("/signatures")
+@login_required
+def upload() -> Any:
+    form = SignaturesUploadForm()
+    if not form.validate_on_submit():
+        return _page(400, upload_form=form)
+    try:
+        items = json.loads(form.file.data.read(60_000).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        items = None
+    if not isinstance(items, list):
+        form.file.errors = [_("This is not a signatures file from aidnet keyholder sign.")]
+        return _page(400, upload_form=form)
+    accepted, refused, final = offline.import_signatures(get_store(), items)
+    notice = _("Signatures accepted: %(a)s, refused: %(r)s. Decisions now final: %(f)s.", a=accepted, r=refused, f=final)
+    return _page(200 if not refused else 400, notice=notice)

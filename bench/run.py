@@ -1,0 +1,411 @@
+"""aidnet benchmarks, one command, one run:  .venv/bin/python bench/run.py  [--quick]
+
+Prints, for this machine, in one run:
+  (a) the ceiling: seal + one SQLCipher commit in a tight loop (one thread),
+      and a bare WSGI page under the same gunicorn settings as `aidnet serve`;
+  (b) end-to-end submissions through the real forms of `aidnet serve` with
+      16 clients: rate, p50/p99 of the POST, as a ratio to the seal+commit
+      ceiling; group commit on and off, on this disk and on a disk whose
+      fsync is slowed to 10 ms by an LD_PRELOAD shim (bench/slowfsync.c);
+  (c) the coordinator inbox page with 10,000 and 100,000 stored requests;
+  (d) resident memory of each worker process.
+
+Everything talks to 127.0.0.1 only and cleans up after itself. The load
+clients run in this process, on the same cores as the server: the figures
+are for the whole box, clients included, as on a real 2-core VPS they are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from live import LiveServer, free_port, start_server
+from loadtools import LoadResult, Requester, run_load
+
+import crypto
+from aidnet import dates, intake
+from aidnet.config import Settings, create_instance, load_settings
+from aidnet.storage import Store
+
+CLIENTS = 16
+PASSPHRASE = "bench passphrase for the coordinator"
+TARGETS = {"ratio": 0.40, "p99_ms": 100.0, "inbox_ms": 50.0, "rss_mb": 80.0}
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+@contextlib.contextmanager
+def environment(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def new_instance(parent: Path, name: str) -> Settings:
+    """An instance with production Argon2 settings and one founding coordinator."""
+    from conftest import add_coordinator
+
+    path = parent / name
+    create_instance(path)
+    settings = load_settings(path)
+    add_coordinator(settings, "alice", PASSPHRASE)
+    return settings
+
+
+def build_shim(workdir: Path) -> Path | None:
+    if shutil.which("gcc") is None:
+        return None
+    target = workdir / "slowfsync.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(target), str(ROOT / "bench" / "slowfsync.c"), "-ldl"],
+                   check=True)
+    return target
+
+
+def fsync_ms(directory: Path) -> float:
+    fd = os.open(directory / "fsync-probe", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        started = time.perf_counter()
+        for _ in range(100):
+            os.write(fd, b"x" * 4096)
+            os.fsync(fd)
+        return (time.perf_counter() - started) * 10
+    finally:
+        os.close(fd)
+        os.unlink(directory / "fsync-probe")
+
+
+# (a) the ceiling
+
+
+def seal_commit_ceiling(settings: Settings, seconds: float) -> float:
+    """Submissions a second when all that is done is seal + one durable commit each."""
+    store = Store(settings.database, settings.db_key, settings.lock_file)
+    try:
+        recipients = intake.recipient_keys(store)
+        details = intake.RequestDetails("food", "north", "ceiling " + "x" * 60, "", "this_week")
+        done, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            codename = crypto.generate_codename()
+            keys = crypto.derive_codename(codename, settings.codename_salt)
+            record_id = secrets.token_bytes(16)
+            envelope = crypto.seal(details.to_bytes(), record_id, intake.KIND_REQUEST, recipients)
+            with store.write() as tx:
+                store.use_form_nonce(tx, secrets.token_bytes(32), dates.today() + 2)
+                store.insert_request(tx, id=record_id, envelope=envelope, expires_day=dates.today() + 90,
+                                     lookup_hash=keys.lookup_hash, reply_public=keys.reply_public)
+                store.bump_counter(tx, dates.this_week(), "food", "north", "received")
+            done += 1
+        return done / (time.perf_counter() - started)
+    finally:
+        store.close()
+
+
+BARE_SERVER = """
+import sys
+from pathlib import Path
+from aidnet.config import load_settings
+from aidnet.server import AidnetServer
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+    return [b"ok"]
+
+class Bare(AidnetServer):
+    def load(self):
+        return app
+
+Bare(load_settings(Path(sys.argv[1])), "127.0.0.1", int(sys.argv[2]), 2).run()
+"""
+
+
+def hammer_get(url: str, path: str, seconds: float) -> tuple[float, list[float]]:
+    """16 clients GET path over kept-alive connections: (requests a second, latencies)."""
+    stop, lock, latencies = threading.Event(), threading.Lock(), []
+
+    def client() -> None:
+        person, mine = Requester(lambda: url), []
+        while not stop.is_set():
+            started = time.perf_counter()
+            status, _ = person._send("GET", path)
+            assert status == 200
+            mine.append(time.perf_counter() - started)
+        person.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(CLIENTS)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    return len(latencies) / (time.perf_counter() - started), latencies
+
+
+def bare_wsgi(settings: Settings, seconds: float, logs: Path) -> tuple[float, list[float]]:
+    port = free_port()
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / "bare.log").open("ab") as log:
+        process = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(settings.instance), str(port)],
+                                   stdout=log, stderr=log, start_new_session=True, cwd=ROOT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                hammer_probe = Requester(lambda: url)
+                hammer_probe._send("GET", "/")
+                hammer_probe.close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        return hammer_get(url, "/", seconds)
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=20)
+
+
+# (b) end to end
+
+
+def worker_rss_mb(server: LiveServer) -> list[float]:
+    try:
+        children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+    except OSError:
+        return []
+    sizes = []
+    for pid in children:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        if match:
+            sizes.append(int(match.group(1)) / 1024)
+    return sizes
+
+
+def server_cpu_seconds(server: LiveServer) -> float:
+    """User + system CPU of the server's master and workers so far."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    pids = [str(server.process.pid)]
+    try:
+        pids += Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+    except OSError:
+        pass
+    for n, pid in enumerate(pids):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        if n == 0:  # the master also carries the CPU of workers it recycled (cutime, cstime)
+            total += (int(fields[13]) + int(fields[14])) / tick
+    return total
+
+
+def end_to_end(settings: Settings, seconds: float, logs: Path, env: dict[str, str]) -> dict[str, float]:
+    with environment(**env):
+        server = start_server(settings.instance, logs)
+    result, stop = LoadResult(), threading.Event()
+    try:
+        run_load(lambda: server.url, 2, stop, result, tag="warm")  # warm up both workers
+        time.sleep(1.0)
+        stop.set()
+        time.sleep(0.5)
+        result, stop = LoadResult(), threading.Event()
+        cpu_before, client_before = server_cpu_seconds(server), time.process_time()
+        threads = run_load(lambda: server.url, CLIENTS, stop, result, tag="bench")
+        started = time.perf_counter()
+        time.sleep(seconds)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        elapsed = time.perf_counter() - started
+        cpu, client_cpu = server_cpu_seconds(server) - cpu_before, time.process_time() - client_before
+        rss = worker_rss_mb(server)
+    finally:
+        server.stop()
+    return {"rate": len(result.receipts) / elapsed, "p50": percentile(result.latencies, 0.5) * 1000,
+            "p99": percentile(result.latencies, 0.99) * 1000, "errors": result.server_errors,
+            "other": sum(n for s, n in result.statuses.items() if s != 201), "rss": max(rss, default=0.0),
+            "server_ms": cpu / max(len(result.receipts), 1) * 1000,
+            "client_ms": client_cpu / max(len(result.receipts), 1) * 1000}
+
+
+# (c) the inbox
+
+
+def store_requests(settings: Settings, count: int) -> None:
+    """Seal and store count requests directly (thousands to a transaction), as if they had come in."""
+    store = Store(settings.database, settings.db_key, settings.lock_file)
+    try:
+        recipients = intake.recipient_keys(store)
+        expires = dates.today() + 90
+        left = count
+        while left:
+            batch = min(left, 5000)
+            with store.write() as tx:
+                for n in range(batch):
+                    details = intake.RequestDetails("food", "north", f"stored request {left - n} " + "x" * 80,
+                                                    "", "this_week")
+                    keys = crypto.derive_codename(crypto.generate_codename(), settings.codename_salt)
+                    record_id = secrets.token_bytes(16)
+                    store.insert_request(tx, id=record_id, envelope=crypto.seal(
+                        details.to_bytes(), record_id, intake.KIND_REQUEST, recipients), expires_day=expires,
+                        lookup_hash=keys.lookup_hash, reply_public=keys.reply_public)
+            left -= batch
+    finally:
+        store.close()
+
+
+def inbox_times(server: LiveServer, pages: list[int], repeats: int) -> dict[int, list[float]]:
+    person = Requester(lambda: server.url)
+    status, page = person._send("GET", "/coordinator/login")
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]*)"', page)
+    assert status == 200 and token
+    status, _ = person._send("POST", "/coordinator/login",
+                             {"csrf_token": token.group(1), "handle": "alice", "passphrase": PASSPHRASE})
+    assert status == 303, status
+    times: dict[int, list[float]] = {p: [] for p in pages}
+    for _ in range(repeats):
+        for number in pages:
+            started = time.perf_counter()
+            status, body = person._send("GET", f"/coordinator/?page={number}")
+            times[number].append((time.perf_counter() - started) * 1000)
+            assert status == 200 and "stored request" in body, status
+    person.close()
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: short loads, 1,000 / 2,000 stored")
+    parser.add_argument("--seconds", type=float, default=None, help="length of each load (default 10)")
+    parser.add_argument("--dir", type=Path, default=None, help="where instances go (default: a temp dir on /var/tmp)")
+    args = parser.parse_args()
+    seconds = args.seconds or (2.0 if args.quick else 10.0)
+    small, large = (1000, 2000) if args.quick else (10_000, 100_000)
+    os.umask(0o077)
+    work = Path(tempfile.mkdtemp(prefix="aidnet-bench-", dir=args.dir or "/var/tmp"))
+    failures = []
+    try:
+        say(f"aidnet bench  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  cores={os.cpu_count()}  "
+            f"load average before={os.getloadavg()[0]:.2f}  clients={CLIENTS}  {seconds:.0f} s per load")
+        say(f"disk: {work}  fsync of 4 KiB = {fsync_ms(work):.2f} ms")
+        shim = build_shim(work)
+
+        say("\n(a) ceiling")
+        ceiling = seal_commit_ceiling(new_instance(work, "ceiling"), seconds)
+        say(f"    seal + SQLCipher commit, one thread, tight loop:   {ceiling:8.0f} /s")
+        bare_rate, bare_lat = bare_wsgi(new_instance(work, "bare"), seconds, work / "logs-bare")
+        say(f"    bare WSGI page, same gunicorn settings, 16 clients: {bare_rate:8.0f} /s   "
+            f"p50 {percentile(bare_lat, .5) * 1000:.1f} ms  p99 {percentile(bare_lat, .99) * 1000:.1f} ms")
+        slow_ceiling = None
+        if shim:
+            with environment(LD_PRELOAD=str(shim), SLOW_FSYNC_US="10000"):
+                # The shim only affects processes started after this point; run the loop in one.
+                code = ("import sys; sys.path.insert(0, 'bench'); sys.argv = ['x']; import run; from pathlib import Path; "
+                        f"print(run.seal_commit_ceiling(run.new_instance(Path({str(work)!r}), 'slowceil'), {seconds}))")
+                out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+                slow_ceiling = float(out.stdout.strip().splitlines()[-1])
+            say(f"    same loop, fsync slowed to 10 ms:                  {slow_ceiling:8.0f} /s")
+
+        say("\n(b) end to end: GET the form, POST it, read the receipt; 16 clients, 2 workers x 4 threads")
+        rows = []
+        for label, env in (("this disk, group commit on ", {"AIDNET_GROUP_COMMIT": "on"}),
+                           ("this disk, group commit off", {"AIDNET_GROUP_COMMIT": "off"})):
+            rows.append((label, end_to_end(new_instance(work, f"e2e{len(rows)}"), seconds,
+                                           work / f"logs-e2e{len(rows)}", env), ceiling))
+        if shim:
+            for label, env in (("10 ms fsync, group commit on ", {"AIDNET_GROUP_COMMIT": "on"}),
+                               ("10 ms fsync, group commit off", {"AIDNET_GROUP_COMMIT": "off"})):
+                env = dict(env, LD_PRELOAD=str(shim), SLOW_FSYNC_US="10000")
+                rows.append((label, end_to_end(new_instance(work, f"e2e{len(rows)}"), seconds,
+                                               work / f"logs-e2e{len(rows)}", env), slow_ceiling or ceiling))
+        rss_all = []
+        for label, r, base in rows:
+            say(f"    {label:<29}: {r['rate']:6.0f} /s = {r['rate'] / base:4.0%} of its ceiling   "
+                f"p50 {r['p50']:5.1f} ms  p99 {r['p99']:6.1f} ms   5xx {r['errors']:.0f}  other non-201 {r['other']:.0f}   "
+                f"CPU a submission: server {r['server_ms']:.1f} ms, clients {r['client_ms']:.1f} ms")
+            rss_all.append(r["rss"])
+        main_row = rows[0][1]
+        if shim and len(rows) == 4:
+            say(f"    group commit gain with a 10 ms fsync: x{rows[2][1]['rate'] / rows[3][1]['rate']:.2f} submissions/s")
+        if main_row["rate"] / ceiling < TARGETS["ratio"]:
+            failures.append(f"end-to-end {main_row['rate'] / ceiling:.0%} of ceiling < 40%")
+        if main_row["p99"] >= TARGETS["p99_ms"]:
+            failures.append(f"p99 {main_row['p99']:.0f} ms >= 100 ms")
+        if any(r["errors"] for _, r, _ in rows):
+            failures.append("5xx during load")
+
+        say("\n(c) coordinator inbox page (20 a page, newest first), 1 client, median of 30")
+        inbox = new_instance(work, "inbox")
+        server: LiveServer | None = None
+        have = 0
+        inbox_rss: list[float] = []
+        for target in (small, large):
+            started = time.perf_counter()
+            store_requests(inbox, target - have)
+            have = target
+            say(f"    stored {target:,} requests ({time.perf_counter() - started:.0f} s to seal and store)")
+            server = start_server(inbox.instance, work / "logs-inbox")
+            try:
+                times = inbox_times(server, [1, 50], 30)
+                inbox_rss = worker_rss_mb(server)
+            finally:
+                server.stop()
+            first, deep = statistics.median(times[1]), statistics.median(times[50])
+            say(f"    {target:>7,} stored: page 1 {first:5.1f} ms (p99 {percentile(times[1], .99):5.1f})   "
+                f"page 50 {deep:5.1f} ms")
+            if target == large and first >= TARGETS["inbox_ms"]:
+                failures.append(f"inbox {first:.0f} ms >= 50 ms at {target:,}")
+
+        say("\n(d) memory")
+        worst = max(rss_all + inbox_rss)
+        say(f"    resident memory per worker: after load {max(rss_all):.0f} MB, after the {large:,} inbox "
+            f"{max(inbox_rss, default=0):.0f} MB   (worst {worst:.0f} MB)")
+        if worst >= TARGETS["rss_mb"]:
+            failures.append(f"worker RSS {worst:.0f} MB >= 80 MB")
+
+        say(f"\nload average after={os.getloadavg()[0]:.2f}")
+        say("targets: >=40% of ceiling, p99 < 100 ms, inbox < 50 ms at 100,000, < 80 MB per worker: "
+            + ("all met" if not failures else "MISSED: " + "; ".join(failures)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

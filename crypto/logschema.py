@@ -1,0 +1,108 @@
+"""What each kind of decision may hold: fixed keys, typed values, and no room for clear text.
+
+Record ids are 32 lowercase hex; keys 64 lowercase hex; a note is base64 of a
+sealed envelope (it must start with the envelope header), so a decision
+cannot carry a name or an address in clear even if a quorum signed one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .envelope import MAGIC, VERSION
+from .errors import CryptoError
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+HANDLE = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+BODY_KEYS: dict[str, set[str]] = {
+    "genesis": {"members", "quorum"},
+    "add_member": {"member"},
+    "remove_member": {"sign"},
+    "rotate_key": {"old_sign", "member"},
+    "set_quorum": {"quorum"},
+    "renew_member": {"sign", "until"},
+    "allocation": {"request", "source", "note"},
+    "distribution": {"request", "allocation", "note"},
+    "dispute": {"decision", "note", "raised_by", "request"},
+    "resolution": {"dispute", "outcome", "note"},
+}
+
+
+class SchemaError(CryptoError):
+    """A decision holds a field it may not, or a value of the wrong shape."""
+
+
+def is_key(value: Any) -> bool:
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
+
+
+def is_id(value: Any) -> bool:
+    return isinstance(value, str) and _HEX32.fullmatch(value) is not None
+
+
+def _day_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**6)
+
+
+def check_member(data: Any) -> None:
+    if not isinstance(data, Mapping) or set(data) != {"handle", "box", "sign", "until"}:
+        raise SchemaError("malformed member")
+    if not (isinstance(data["handle"], str) and HANDLE.fullmatch(data["handle"])):
+        raise SchemaError("malformed member handle")
+    if not (is_key(data["box"]) and is_key(data["sign"]) and _day_or_none(data["until"])):
+        raise SchemaError("malformed member keys or term")
+
+
+def _note(value: Any) -> None:
+    if value is None:
+        return
+    try:
+        raw = base64.b64decode(str(value), validate=True) if isinstance(value, str) else b""
+    except (binascii.Error, ValueError):
+        raw = b""
+    if raw[:3] != MAGIC + bytes([VERSION]):
+        raise SchemaError("a note must be sealed")
+
+
+def check_body(kind: str, body: Any) -> None:
+    """SchemaError unless body has exactly the shape decisions of this kind may have."""
+    allowed = BODY_KEYS.get(kind)
+    if allowed is None or not isinstance(body, Mapping) or not set(body) <= allowed:
+        raise SchemaError("unexpected fields")
+    _note(body.get("note"))
+    if kind in ("add_member", "rotate_key"):
+        check_member(body.get("member"))
+    if kind in ("remove_member", "renew_member") and not is_key(body.get("sign")):
+        raise SchemaError("malformed member key")
+    if kind == "rotate_key" and not is_key(body.get("old_sign")):
+        raise SchemaError("malformed member key")
+    if kind == "renew_member" and not _day_or_none(body.get("until")):
+        raise SchemaError("malformed term")
+    if kind == "set_quorum" and (not isinstance(body.get("quorum"), int) or isinstance(body.get("quorum"), bool)):
+        raise SchemaError("malformed quorum")
+    if kind in ("allocation", "distribution") and not is_id(body.get("request")):
+        raise SchemaError("malformed request id")
+    if kind == "allocation":
+        source = body.get("source")
+        if not isinstance(source, Mapping) or not set(source) <= {"kind", "ref", "amount"}:
+            raise SchemaError("malformed source")
+        amount = source.get("amount")
+        if source.get("kind") not in ("offer", "stock", "money") or not (source.get("ref") is None or is_id(source["ref"])):
+            raise SchemaError("malformed source")
+        if amount is not None and (not isinstance(amount, int) or isinstance(amount, bool) or amount < 1):
+            raise SchemaError("malformed amount")
+    if kind == "distribution" and not is_id(body.get("allocation")):
+        raise SchemaError("malformed allocation id")
+    if kind == "dispute":
+        if not is_id(body.get("decision")) or body.get("raised_by", "keyholder") not in ("keyholder", "requester"):
+            raise SchemaError("malformed dispute")
+        if "request" in body and not is_id(body["request"]):
+            raise SchemaError("malformed request id")
+    if kind == "resolution" and (not is_id(body.get("dispute")) or body.get("outcome") not in ("upheld", "overturned")):
+        raise SchemaError("malformed resolution")

@@ -1,0 +1,195 @@
+"""Load through the real forms of a live server, and a check that every receipt opens.
+
+Each simulated requester fetches the form (CSRF token and form nonce), sends a
+request whose text is unique to it, and keeps what the receipt says. Only a
+201 page with a codename counts as a receipt. Used by the load and crash
+tests and by bench/run.py.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlencode, urlsplit
+
+import crypto
+from aidnet.config import Settings
+from aidnet.intake import KIND_REQUEST, RequestDetails
+from aidnet.storage import Store
+
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]*)"')
+_NONCE = re.compile(r'name="form_nonce" type="hidden" value="([^"]*)"')
+_CODENAME = re.compile(r'<p class="codename" id="codename" lang="zxx">([a-z ]+)</p>')
+_COOKIE = re.compile(r"^([^=;]+)=([^;]*)")
+
+
+@dataclass
+class LoadResult:
+    receipts: dict[str, str] = field(default_factory=dict)  # codename -> the need text sent
+    statuses: dict[int, int] = field(default_factory=dict)  # HTTP status -> count (POSTs)
+    latencies: list[float] = field(default_factory=list)  # seconds per receipted POST
+    connection_errors: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, status: int) -> None:
+        with self.lock:
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status >= 500)
+
+
+class Requester:
+    """One person with a browser: a cookie, one connection at a time, kept alive."""
+
+    def __init__(self, url: Callable[[], str]) -> None:
+        self.url = url
+        self.cookies: dict[str, str] = {}
+        self.conn: http.client.HTTPConnection | None = None
+        self.base = ""
+
+    def _connection(self) -> http.client.HTTPConnection:
+        base = self.url()
+        if self.conn is None or base != self.base:
+            self.close()
+            parts = urlsplit(base)
+            self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+            self.base = base
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _send(self, method: str, path: str, body: dict[str, str] | None = None) -> tuple[int, str]:
+        # Like a browser: a kept-alive connection the server closed meanwhile (a worker
+        # recycled after its max requests) is retried once on a fresh one.
+        fresh = self.conn is None or self.base != self.url()
+        try:
+            return self._send_once(method, path, body)
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            if fresh:
+                raise
+            return self._send_once(method, path, body)
+
+    def _send_once(self, method: str, path: str, body: dict[str, str] | None = None) -> tuple[int, str]:
+        conn = self._connection()
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
+        data = None
+        if body is not None:
+            data = urlencode(body)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            response = conn.getresponse()
+            text = response.read().decode("utf-8")
+        except (OSError, http.client.HTTPException):
+            self.close()
+            raise
+        for value in response.headers.get_all("Set-Cookie") or []:
+            match = _COOKIE.match(value)
+            if match:
+                self.cookies[match.group(1)] = match.group(2)
+        return response.status, text
+
+    def submit(self, need: str) -> tuple[int, str | None, float]:
+        """Fill in and send the request form once: (status, codename or None, seconds for the POST)."""
+        status, page = self._send("GET", "/")
+        csrf, nonce = _CSRF.search(page), _NONCE.search(page)
+        if status != 200 or not csrf or not nonce:
+            return status, None, 0.0
+        form = {"csrf_token": csrf.group(1), "form_nonce": nonce.group(1), "category": "food",
+                "area": "north", "need": need, "contact": "", "urgency": "this_week"}
+        started = time.perf_counter()
+        status, page = self._send("POST", "/", form)
+        elapsed = time.perf_counter() - started
+        match = _CODENAME.search(page)
+        return status, (match.group(1) if status == 201 and match else None), elapsed
+
+
+def run_load(url: Callable[[], str], clients: int, stop: threading.Event, result: LoadResult,
+             tag: str = "load") -> list[threading.Thread]:
+    """Start `clients` threads submitting until stop is set; connection failures are retried."""
+
+    def client(number: int) -> None:
+        person = Requester(url)
+        sent = 0
+        while not stop.is_set():
+            sent += 1
+            need = f"{tag} client {number} request {sent}"
+            try:
+                status, codename, elapsed = person.submit(need)
+            except (OSError, http.client.HTTPException):
+                with result.lock:
+                    result.connection_errors += 1
+                time.sleep(0.05)
+                continue
+            result.count(status)
+            if codename is not None:
+                with result.lock:
+                    result.receipts[codename] = need
+                    result.latencies.append(elapsed)
+        person.close()
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def unreadable_receipts(settings: Settings, keys: crypto.KeyPair, receipts: dict[str, str]) -> list[str]:
+    """Codenames whose request is missing, does not open with keys, or holds other text."""
+    store = Store(settings.database, settings.db_key, settings.lock_file)
+    bad = []
+    try:
+        for codename, need in receipts.items():
+            row = store.request_by_lookup(crypto.derive_codename(codename, settings.codename_salt).lookup_hash)
+            if row is None:
+                bad.append(codename)
+                continue
+            try:
+                details = RequestDetails.from_bytes(crypto.open_envelope(row.envelope, row.id, KIND_REQUEST,
+                                                                         keys.box_secret))
+            except crypto.CryptoError:
+                bad.append(codename)
+                continue
+            if details.need != need:
+                bad.append(codename)
+    finally:
+        store.close()
+    return bad
+
+
+def coordinator_keys(settings: Settings, handle: str, passphrase: str) -> crypto.KeyPair:
+    store = Store(settings.database, settings.db_key, settings.lock_file)
+    try:
+        row = store.coordinator_by_handle(handle)
+        assert row is not None
+        return crypto.unwrap_with_passphrase(row.wrapped_keys, passphrase)
+    finally:
+        store.close()
+
+
+def integrity_ok(settings: Settings) -> bool:
+    store = Store(settings.database, settings.db_key, settings.lock_file)
+    try:
+        return store.integrity_ok()
+    finally:
+        store.close()
+
+
+def atomic_counts(settings: Settings) -> tuple[int, int, int]:
+    """(requests, "received" counter total, used form nonces): equal when every submission was all-or-nothing."""
+    store = Store(settings.database, settings.db_key, settings.lock_file)
+    try:
+        received = sum(n for *_, event, n in store.counters() if event == "received")
+        forms = int(store.conn.execute("SELECT count(*) FROM used_forms").fetchone()[0])
+        return store.request_count(), received, forms
+    finally:
+        store.close()

@@ -1,0 +1,174 @@
+"""`aidnet backup` while serving, `aidnet restore`, `aidnet rekey`: real files, real server, real decryption."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import PASSPHRASE, Auth, add_coordinator, codename_from, hidden, make_instance, request_form
+from live import Client, aidnet_command, start_server
+
+from aidnet import backup, create_app
+from aidnet.config import Settings, load_settings
+from aidnet.storage import StorageError, Store, connect
+
+NEED = "Nappies size 4 and formula for twins"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*aidnet_command(), *args], capture_output=True, text=True, timeout=60)
+
+
+def _submit(client: Client, need: str) -> str:
+    page = client.get("/").body
+    reply = client.post("/", {"csrf_token": hidden(page, "csrf_token"), "form_nonce": hidden(page, "form_nonce"),
+                              "category": "food", "area": "north", "need": need, "contact": "",
+                              "urgency": "this_week"})
+    assert reply.status == 201, reply.status
+    return codename_from(reply.body)
+
+
+def _inbox_and_status(settings: Settings, codename: str) -> tuple[str, int]:
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    client = app.test_client()
+    assert Auth(client).login().status_code == 303
+    inbox = ""
+    for number in range(1, 50):  # every inbox page, oldest last
+        page_html = client.get(f"/coordinator/?page={number}").get_data(as_text=True)
+        inbox += page_html
+        if f"page={number + 1}" not in page_html:
+            break
+    page = client.get("/status").get_data(as_text=True)
+    status = client.post("/status", data={"csrf_token": hidden(page, "csrf_token"), "codename": codename})
+    return inbox, status.status_code
+
+
+@pytest.mark.server
+def test_backup_while_serving_then_restore_opens_the_request(tmp_path: Path) -> None:
+    settings = make_instance(tmp_path / "live")
+    add_coordinator(settings)
+    server = start_server(settings.instance, tmp_path / "logs")
+    stop = threading.Event()
+    receipts: list[str] = []
+    try:
+        client = Client(server.url)
+        codename = _submit(client, NEED)
+        assert backup.server_running(settings.instance)  # gunicorn's pid file: restore would refuse now
+
+        def keep_submitting() -> None:  # writers keep going while the snapshot is taken
+            writer = Client(server.url)
+            while not stop.is_set() and len(receipts) < 200:
+                receipts.append(_submit(writer, "Bread, please"))
+
+        thread = threading.Thread(target=keep_submitting)
+        thread.start()
+        try:
+            done = run("backup", str(tmp_path / "snap.aidbk"), "--instance", str(settings.instance))
+        finally:
+            stop.set()
+            thread.join(timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "copy it somewhere safe OFF this machine" in done.stdout
+        assert receipts, "no submission ran during the backup"
+    finally:
+        server.stop()
+    assert not backup.server_running(settings.instance)
+
+    raw = (tmp_path / "snap.aidbk").read_bytes()
+    assert NEED.encode() not in raw and b"SQLite format 3" not in raw and b"secret_key" not in raw
+    key_file = settings.instance / "backup.key"
+    for private in (key_file, tmp_path / "snap.aidbk"):
+        assert oct(private.stat().st_mode & 0o777) == "0o600", private
+    assert not list(tmp_path.glob("*.part"))
+
+    # Restore onto a new machine: only the backup file and the backup key travel.
+    restored = tmp_path / "elsewhere" / "inst"
+    done = run("restore", str(tmp_path / "snap.aidbk"), "--instance", str(restored), "--key-file", str(key_file))
+    assert done.returncode == 0, done.stderr
+    new = load_settings(restored)
+    assert new.db_key != settings.db_key and new.codename_salt == settings.codename_salt
+    for name in ("config.toml", "secrets.toml", "db.key", "aidnet.db"):
+        assert oct((restored / name).stat().st_mode & 0o777) == "0o600", name
+    store = Store(new.database, new.db_key, new.lock_file)
+    try:
+        assert store.integrity_ok()
+        assert store.request_count() >= 1
+        tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "aidnet_backup" not in tables
+    finally:
+        store.close()
+    inbox, status = _inbox_and_status(new, codename)
+    assert NEED in inbox  # opened with the coordinator's key, after a restore
+    assert status == 200  # and the requester's codename still finds it
+
+
+def test_backup_refusals_and_wrong_key(tmp_path: Path, settings: Settings) -> None:
+    target = tmp_path / "b.aidbk"
+    assert run("backup", str(target), "--instance", str(settings.instance)).returncode == 0
+    again = run("backup", str(target), "--instance", str(settings.instance))
+    assert again.returncode == 1 and "not overwriting" in again.stderr
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text(os.urandom(32).hex())
+    bad = run("restore", str(target), "--instance", str(tmp_path / "new"), "--key-file", str(wrong))
+    assert bad.returncode == 1 and "wrong backup key" in bad.stderr and len(bad.stderr.splitlines()) == 1
+    assert not (tmp_path / "new" / "aidnet.db").exists()
+    busy = run("restore", str(target), "--instance", str(settings.instance))
+    assert busy.returncode == 1 and "--replace" in busy.stderr
+    # A live server (its pid file names a running aidnet) blocks restore and rekey.
+    stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "aidnet"])
+    try:
+        (settings.instance / backup.PID_FILE).write_text(f"{stand_in.pid}\n")
+        for args in (("restore", str(target), "--replace"), ("rekey",)):
+            done = run(*args, "--instance", str(settings.instance))
+            assert done.returncode == 1 and "stop it first" in done.stderr, args
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+    # A pid file left by a killed server does not block anything.
+    assert run("restore", str(target), "--replace", "--instance", str(settings.instance)).returncode == 0
+
+
+def test_rekey_rotates_the_database_key(tmp_path: Path, settings: Settings) -> None:
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    client = app.test_client()
+    codename = codename_from(client.post("/", data=request_form(client, need=NEED)).get_data(as_text=True))
+    old_key = settings.db_key
+    done = run("rekey", "--instance", str(settings.instance))
+    assert done.returncode == 0, done.stderr
+    new = load_settings(settings.instance)
+    assert new.db_key != old_key
+    with pytest.raises(StorageError):
+        connect(new.database, old_key)
+    inbox, status = _inbox_and_status(new, codename)
+    assert NEED in inbox and status == 200
+    assert not list(settings.instance.glob("*.next"))
+
+
+def test_interrupted_rekey_is_finished_by_a_rerun(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    real_replace = os.replace
+
+    def crash_on_key(src: str | Path, dst: str | Path) -> None:
+        if Path(dst).name == "db.key":
+            raise OSError("power cut")  # the database was swapped, the key file not yet
+        real_replace(src, dst)
+
+    monkeypatch.setattr(backup.os, "replace", crash_on_key)
+    with pytest.raises(OSError):
+        backup.rekey(settings)
+    monkeypatch.setattr(backup.os, "replace", real_replace)
+    with pytest.raises(StorageError):
+        connect(settings.database, load_settings(settings.instance).db_key)
+    assert backup.rekey(load_settings(settings.instance)) is True
+    new = load_settings(settings.instance)
+    store = Store(new.database, new.db_key, new.lock_file)
+    try:
+        assert store.integrity_ok() and store.coordinator_by_handle("alice") is not None
+    finally:
+        store.close()
+    assert PASSPHRASE  # the coordinator's passphrase is unchanged by a rekey

@@ -1,0 +1,128 @@
+"""The keyholders' pages: propose, sign, decline, allocate, dispute, resolve, re-seal, offline upload."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+from conftest import PASSPHRASE, Auth, add_coordinator, codename_from, hidden, request_form
+from flask import Flask
+from flask.testing import FlaskClient
+from pagecheck import page_problems
+
+import crypto
+from aidnet import governance, keyholder, logstore
+from aidnet.config import Settings
+from aidnet.storage import Store
+
+
+def token(client: FlaskClient, path: str = "/coordinator/decisions/") -> str:
+    page = client.get(path)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and page_problems(text) == [], page_problems(text)
+    return hidden(text, "csrf_token")
+
+
+def test_two_keyholders_govern_through_the_pages(app: Flask, settings: Settings, store: Store, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    add_coordinator(settings, "bob", "bob's long passphrase")
+    alice, bob = app.test_client(), app.test_client()
+    Auth(alice).login()
+    Auth(bob).login("bob", "bob's long passphrase")
+    requester = app.test_client()
+    receipt = requester.post("/", data=request_form(requester, need="DECIDEMARK nappies"))
+    codename = codename_from(receipt.get_data(as_text=True))
+    # Bob has an account but reads nothing until the group adds him.
+    assert "Not sealed to your key" in bob.get("/coordinator/").get_data(as_text=True)
+    t = token(alice)
+    assert alice.post("/coordinator/decisions/member", data={"csrf_token": t, "account": "2", "card": "",
+                                                             "until": ""}).headers["Location"].endswith("saved=final")
+    # Re-seal so Bob can read the request that came before him.
+    alice.post("/coordinator/decisions/reseal", data={"csrf_token": t})
+    assert "DECIDEMARK nappies" in bob.get("/coordinator/").get_data(as_text=True)
+    # Quorum 2: from now on allocations need both.
+    alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "2"})
+    request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", alice.get("/coordinator/").get_data(as_text=True)).group(1)
+    pending = alice.post(f"/coordinator/decisions/request/{request_id}/allocate",
+                         data={"csrf_token": t, "source": "money", "amount": "30", "note": "NOTEMARK cash at the hall"})
+    assert pending.headers["Location"].endswith("saved=pending")
+    assert store.request_by_id(bytes.fromhex(request_id)).status == "new"
+    assert "1 decision waits for your signature." in bob.get("/coordinator/").get_data(as_text=True)
+    bob_page = bob.get("/coordinator/decisions/").get_data(as_text=True)
+    assert "NOTEMARK cash at the hall" in bob_page and "1 of 2 signatures" in bob_page
+    pid = re.search(r'name="proposal" value="([0-9a-f]{32})"', bob_page).group(1)
+    signed = bob.post("/coordinator/decisions/sign", data={"csrf_token": token(bob), "proposal": pid})
+    assert signed.headers["Location"].endswith("saved=final")
+    assert store.request_by_id(bytes.fromhex(request_id)).status == "allocated"
+    # The requester's status page says so.
+    status = requester.get("/status").get_data(as_text=True)
+    seen = requester.post("/status", data={"csrf_token": hidden(status, "csrf_token"), "codename": codename})
+    assert "Help has been agreed for you" in seen.get_data(as_text=True)
+    # The requester can see the decision and dispute it with their codename.
+    listing = requester.post("/status/decisions", data={"csrf_token": hidden(status, "csrf_token"), "codename": codename})
+    assert listing.status_code == 200 and "Help was agreed for you." in listing.get_data(as_text=True)
+    assert page_problems(listing.get_data(as_text=True)) == []
+    wrong = requester.post("/status/dispute", data={"csrf_token": hidden(status, "csrf_token"), "codename": "bako " * 7,
+                                                   "decision": pid, "note": ""})
+    assert wrong.status_code == 404
+    raised = requester.post("/status/dispute", data={"csrf_token": hidden(status, "csrf_token"), "codename": codename,
+                                                     "decision": pid, "note": "REQMARK not what I asked"})
+    assert raised.status_code == 200 and "dispute was recorded" in raised.get_data(as_text=True)
+    assert "REQMARK not what I asked" in bob.get("/coordinator/decisions/").get_data(as_text=True)
+    again = requester.post("/status/dispute", data={"csrf_token": hidden(status, "csrf_token"), "codename": codename,
+                                                    "decision": pid, "note": "again"})
+    assert again.status_code == 404  # one open dispute at a time
+    requester_dispute = next(iter(governance.current(store).open_disputes))
+    alice.post("/coordinator/decisions/resolve", data={"csrf_token": t, "dispute": requester_dispute,
+                                                       "outcome": "upheld", "note": ""})
+    page = bob.get("/coordinator/decisions/").get_data(as_text=True)
+    bob.post("/coordinator/decisions/sign", data={"csrf_token": token(bob),
+                                                  "proposal": re.search(r'name="proposal" value="([0-9a-f]{32})"', page).group(1)})
+    assert not governance.current(store).open_disputes
+    # Bob disputes the allocation from the request page; it stays open until a signed resolution.
+    bob.post(f"/coordinator/decisions/request/{request_id}/dispute",
+             data={"csrf_token": token(bob), "decision": pid, "note": "wrong family"})
+    assert governance.current(store).open_disputes
+    dispute = next(iter(governance.current(store).open_disputes))
+    alice.post("/coordinator/decisions/resolve", data={"csrf_token": t, "dispute": dispute, "outcome": "upheld",
+                                                       "note": "checked"})
+    assert governance.current(store).open_disputes  # 1 of 2: still open
+    page = bob.get("/coordinator/decisions/").get_data(as_text=True)
+    pid = re.search(r'name="proposal" value="([0-9a-f]{32})"', page).group(1)
+    bob.post("/coordinator/decisions/sign", data={"csrf_token": token(bob), "proposal": pid})
+    assert not governance.current(store).open_disputes
+    # Decline: a proposal that can no longer reach quorum closes.
+    alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "1"})
+    page = bob.get("/coordinator/decisions/").get_data(as_text=True)
+    pid = re.search(r'name="proposal" value="([0-9a-f]{32})"', page).group(1)
+    bob.post("/coordinator/decisions/decline", data={"csrf_token": token(bob), "proposal": pid})
+    assert governance.current(store).quorum == 2
+    assert "Nothing is waiting." in bob.get("/coordinator/decisions/").get_data(as_text=True)
+    assert "NOTEMARK" not in json.dumps(logstore.records(store))
+
+
+def test_offline_signatures_upload_and_bundle_download(app: Flask, settings: Settings, store: Store, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    alice = app.test_client()
+    Auth(alice).login()
+    card = keyholder.write_keyfile(tmp_path / "k.json", "olu", "offline passphrase",
+                                   crypto.Argon2Params(1, 8192, 1))
+    t = token(alice)
+    alice.post("/coordinator/decisions/member", data={"csrf_token": t, "account": "", "card": card, "until": ""})
+    alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "2"})
+    alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "1"})  # waits for Olu
+    bundle = alice.get("/coordinator/decisions/bundle")
+    assert bundle.headers["Content-Disposition"].startswith("attachment")
+    path = tmp_path / "bundle.json"
+    path.write_bytes(bundle.data)
+    data, state = keyholder.load_bundle(path)
+    _, keys = keyholder.read_keyfile(tmp_path / "k.json", "offline passphrase")
+    signatures = keyholder.sign_pending(data, state, keys, [p["id"] for p in data["pending"]])
+    upload = alice.post("/coordinator/decisions/signatures", content_type="multipart/form-data",
+                        data={"csrf_token": t, "file": (io.BytesIO(json.dumps(signatures).encode()), "sigs.json")})
+    assert upload.status_code == 200
+    assert "Decisions now final: 1" in upload.get_data(as_text=True)
+    assert governance.current(store).quorum == 1
+    junk = alice.post("/coordinator/decisions/signatures", content_type="multipart/form-data",
+                      data={"csrf_token": t, "file": (io.BytesIO(b"\xff not json"), "x.json")})
+    assert junk.status_code == 400 and "not a signatures file" in junk.get_data(as_text=True)
+    assert PASSPHRASE  # alice's passphrase never needed for the offline path

@@ -1,0 +1,255 @@
+"""Exports: counters only, fixed keys, small cells withheld, noise stored once, budget kept, signed, verifiable."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import add_coordinator, make_instance
+from live import aidnet_command
+
+from aidnet import exportfiles, exports, exportstore, intake, periods
+from aidnet.config import Settings, load_settings
+from aidnet.storage import Store
+
+TODAY = dt.date(2026, 3, 18)  # a Wednesday: weeks up to 2026-W11 and months up to February are closed
+WEEK = "2026-W09"  # in February 2026 (its Thursday is 26 February)
+PRIVATE_TABLES = ("requests", "replies", "extensions", "coordinators", "sessions", "offers", "conversation")
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*aidnet_command(), *args], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, **(env or {})))
+
+
+def set_export(settings: Settings, **values: str) -> Settings:
+    """Rewrite [export] keys in the instance config and reload."""
+    path = settings.instance / "config.toml"
+    text = path.read_text()
+    for key, value in values.items():
+        text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
+    path.write_text(text)
+    return load_settings(settings.instance)
+
+
+def plant(settings: Settings, week: str, counts: dict[tuple[str, str, str], int],
+          money: tuple[tuple[str, str, int], ...] = ()) -> None:
+    store = Store(settings.database, settings.db_key, settings.lock_file)
+    try:
+        store.migrate()
+        with store.write() as tx:
+            for (category, area, event), n in counts.items():
+                for _ in range(n):
+                    store.bump_counter(tx, week, category, area, event)
+            for category, direction, amount in money:
+                exportstore.bump_money(tx, week, category, direction, amount)
+    finally:
+        store.close()
+
+
+def release(settings: Settings, period: str = WEEK, today: dt.date = TODAY) -> tuple[exportstore.ReleaseRow, bool]:
+    store = Store(settings.database, settings.db_key, settings.lock_file)
+    try:
+        store.migrate()
+        return exports.make_release(store, settings, period, today)
+    finally:
+        store.close()
+
+
+def table(manifest: bytes, name: str) -> dict[tuple[str, str], int | None]:
+    data = json.loads(manifest)
+    found = next(t for t in data["tables"] if t["name"] == name)
+    return {(r, c): v for r, c, v in found["values"]}
+
+
+@pytest.fixture
+def plain(tmp_path: Path) -> Settings:
+    """An instance exporting without noise (suppression only), so values can be checked exactly."""
+    return set_export(make_instance(tmp_path / "plain"), noise="false")
+
+
+def test_fixed_key_set_zeros_included_and_small_cells_withheld(plain: Settings) -> None:
+    plant(plain, WEEK, {("food", "north", "received"): 30, ("food", "south", "received"): 3,
+                        ("rent", "north", "received"): 12, ("rent", "south", "received"): 14,
+                        ("food", "north", "fulfilled"): 25, ("unknown", "unknown", "withdrawn"): 12,
+                        ("food", "north", "not-an-event"): 7, ("gone", "north", "received"): 2},
+          money=(("food", "in", 1000),) * 12)
+    row, made = release(plain)
+    assert made
+    data = json.loads(row.manifest)
+    assert [t["name"] for t in data["tables"]] == list(exports.TABLES)
+    for t in data["tables"]:
+        cols = list(plain.areas) if not t["name"].startswith("money_") else ["all"]
+        rows = list(plain.categories)
+        if t["name"] == "withdrawn":  # erased unread: one total, never by category or area
+            rows = cols = ["unknown"]
+        cells = {(r, c) for r, c, _ in t["values"] if "*" not in (r, c)}
+        assert cells == {(r, c) for r in rows for c in cols}
+    assert table(row.manifest, "withdrawn") == {("unknown", "unknown"): 12}
+    received = table(row.manifest, "received")
+    assert received[("food", "south")] is None  # 3 < k, and partners so it cannot be worked out
+    assert received[("medicine", "east")] == 0
+    assert all(v is None or v == 0 or v >= 10 for v in received.values())
+    fulfilled = table(row.manifest, "fulfilled")
+    assert fulfilled[("food", "north")] == 25 and fulfilled[("*", "*")] == 25 and fulfilled[("rent", "west")] == 0
+    assert table(row.manifest, "money_in_amount")[("food", "all")] == 12000
+    assert "gone" not in row.manifest.decode() and "not-an-event" not in row.manifest.decode()
+    text = row.csv.decode("utf-8")
+    assert text.startswith("period,table,category,area,value\n")
+    assert f"{WEEK},received,food,south,suppressed\n" in text and f"{WEEK},fulfilled,food,north,25\n" in text
+
+
+def test_export_reads_only_counters_and_survives_purged_requests(tmp_path: Path) -> None:
+    settings = set_export(make_instance(tmp_path / "a"), noise="false")
+    add_coordinator(settings)
+    store = Store(settings.database, settings.db_key, settings.lock_file)
+    for i in range(12):
+        intake.submit_request(store, settings, intake.RequestDetails("food", "north", f"need {i}", "", "today"),
+                              f"nonce-{i:016d}")
+    store.close()
+    this_week = periods.week_of(dt.datetime.now(dt.UTC).date())
+    later = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=14)
+    twin = tmp_path / "b"
+    shutil.copytree(settings.instance, twin)
+    twin_settings = load_settings(twin)
+    store = Store(twin_settings.database, twin_settings.db_key, twin_settings.lock_file)
+    with store.write() as tx:
+        tx.execute("DELETE FROM requests")
+    assert store.request_count() == 0
+    # Deny every read of a table about people while the export runs: it must not need one.
+    denied: list[str] = []
+
+    def authorizer(action: int, table: str | None, *_: object) -> int:
+        import sqlcipher3
+
+        if action == sqlcipher3.SQLITE_READ and table in PRIVATE_TABLES:
+            denied.append(table)
+            return sqlcipher3.SQLITE_DENY
+        return sqlcipher3.SQLITE_OK
+
+    store.conn.set_authorizer(authorizer)
+    with pytest.raises(Exception, match="not authorized"):
+        store.conn.execute("SELECT count(*) FROM requests").fetchone()
+    denied.clear()
+    purged_row, _ = exports.make_release(store, twin_settings, this_week, later)
+    store.close()
+    full_row, _ = release(settings, this_week, later)
+    assert not denied
+    assert table(full_row.manifest, "received")[("food", "north")] == 12
+    assert json.loads(purged_row.manifest)["tables"] == json.loads(full_row.manifest)["tables"]
+
+
+def test_noise_is_drawn_once_stored_and_the_budget_is_kept(tmp_path: Path) -> None:
+    settings = make_instance(tmp_path / "noisy")  # noise on, epsilon 1/2, week budget 1 (the defaults)
+    plant(settings, WEEK, {("food", "north", "received"): 40})
+    first, made = release(settings)
+    again, made_again = release(settings)
+    assert made and not made_again and again == first
+    data = json.loads(first.manifest)
+    assert data["mechanism"].startswith("discrete-laplace") and data["epsilon"] == "1/2"
+    assert data["noise_scale"]["requests"] == "10" and data["cumulative_epsilon"] == {WEEK: "1/2"}
+    noisy = table(first.manifest, "received")
+    assert all(v is None or v == 0 or v >= 10 for v in noisy.values())
+    month, _ = release(settings, "2026-02")
+    assert json.loads(month.manifest)["cumulative_epsilon"][WEEK] == "1"
+    # Both releases covering the week spent its budget: nothing more may be drawn from it.
+    store = Store(settings.database, settings.db_key, settings.lock_file)
+    assert sorted(exportstore.spent(store, (WEEK,))) == [(WEEK, "2026-02", "1/2"), (WEEK, WEEK, "1/2")]
+    store.close()
+    tight = set_export(make_instance(tmp_path / "tight"), week_budget='"1/2"')
+    release(tight)
+    with pytest.raises(exports.ExportError, match="privacy budget"):
+        release(tight, "2026-02")
+
+
+def test_open_periods_and_bad_names_are_refused(plain: Settings) -> None:
+    with pytest.raises(exports.ExportError, match="has not ended"):
+        release(plain, "2026-W12")
+    with pytest.raises(exports.ExportError, match="has not ended"):
+        release(plain, "2026-03")
+    for bad in ("2026-W60", "2026-13", "yesterday", "2026-W1"):
+        with pytest.raises(exports.ExportError):
+            release(plain, bad)
+    assert periods.weeks_of("2026-02") == ("month", ("2026-W06", "2026-W07", "2026-W08", "2026-W09"))
+    assert periods.latest_closed("month", TODAY) == "2026-02"
+    assert periods.latest_closed("week", TODAY) == "2026-W11"
+
+
+def test_cli_export_verify_tamper_and_other_instance_key(tmp_path: Path, plain: Settings) -> None:
+    plant(plain, "2026-W09", {("food", "north", "received"): 25})
+    out = tmp_path / "out"
+    done = run("export", "--at", WEEK, "--out", str(out), env={"AIDNET_INSTANCE": str(plain.instance)})
+    assert done.returncode == 0, done.stderr
+    names = exportfiles.file_names(WEEK)
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    assert (plain.instance / "export.key").stat().st_mode & 0o777 == 0o600
+    json_file, csv_file, sig_file = (out / n for n in names)
+    for given in (json_file, csv_file, sig_file):
+        ok = run("export", "verify", str(given), "--instance", str(plain.instance))
+        assert ok.returncode == 0 and ok.stdout.startswith("valid"), ok.stderr
+    public = exportfiles.public_key_hex(plain.instance)
+    assert run("export", "verify", str(json_file), "--public-key", str(public)).returncode == 0
+    # Nothing in the files says where or exactly when they were made.
+    for path in (json_file, csv_file):
+        text = path.read_text()
+        assert socket.gethostname() not in text and "onion" not in text and "127.0.0.1" not in text
+        assert not re.search(r"\d{2}:\d{2}", text) and not re.search(r"\d{4}-\d{2}-\d{2}", text)
+    again = tmp_path / "again"
+    assert run("export", "--at", WEEK, "--out", str(again), "--instance", str(plain.instance)).returncode == 0
+    assert all((again / n).read_bytes() == (out / n).read_bytes() for n in names)
+    # Tampering with any file, or a signature by another instance's key, fails.
+    original = csv_file.read_bytes()
+    csv_file.write_bytes(original.replace(b"north,25", b"north,26"))
+    bad = run("export", "verify", str(csv_file), "--instance", str(plain.instance))
+    assert bad.returncode == 1 and "NOT VALID" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    csv_file.write_bytes(original)
+    manifest = json_file.read_bytes()
+    json_file.write_bytes(manifest.replace(b'"threshold_k":10', b'"threshold_k":11'))
+    assert run("export", "verify", str(json_file), "--instance", str(plain.instance)).returncode == 1
+    json_file.write_bytes(manifest)
+    other = make_instance(tmp_path / "other")
+    key = exportfiles.load_or_create_key(other.instance)
+    sig_file.write_bytes(exportfiles.sign(key, manifest))
+    assert run("export", "verify", str(json_file), "--instance", str(plain.instance)).returncode == 1
+    assert run("export", "verify", str(json_file), "--instance", str(other.instance)).returncode == 0
+    with pytest.raises(exportfiles.VerifyError, match="different key"):
+        exportfiles.verify_file(json_file, bytes.fromhex(str(public)))
+    assert run("export", "verify", str(tmp_path / "nothing.json"), "--instance", str(plain.instance)).returncode == 1
+    refused = run("export", "--at", "2099-W01", "--out", str(out), "--instance", str(plain.instance))
+    assert refused.returncode == 1 and "has not ended" in refused.stderr
+
+
+def test_coarse_time_only(settings: Settings) -> None:
+    """Nothing stored about a request or a counter is finer than a day; counters are per ISO week."""
+    store = Store(settings.database, settings.db_key, settings.lock_file)
+    store.migrate()
+    intake.submit_request(store, settings, intake.RequestDetails("food", "north", "x", "", "today"), "n" * 16)
+    columns = {name: [c[1] for c in store.conn.execute(f"PRAGMA table_info({name})")]  # noqa: S608
+               for name in ("requests", "counters", "money", "budget", "releases", "extensions")}
+    assert columns["counters"] == ["week", "category", "area", "event", "count"]
+    assert columns["money"] == ["week", "category", "direction", "amount", "count"]
+    for name, cols in columns.items():
+        assert not [c for c in cols if re.search(r"time|created|updated|stamp|at$|hour|minute|second", c)], name
+    weeks = [r[0] for r in store.conn.execute("SELECT week FROM counters")]
+    assert weeks and all(re.fullmatch(r"\d{4}-W\d{2}", w) for w in weeks)
+    days = [r[0] for r in store.conn.execute("SELECT expires_day FROM requests")]
+    assert all(isinstance(d, int) and 19000 < d < 40000 for d in days)  # whole days since 1970
+    store.close()
+
+
+def test_benchmark_smoke() -> None:
+    """The benchmark runs (at a thousandth of its size) and prints each figure beside a baseline."""
+    bench = Path(__file__).resolve().parent.parent / "bench" / "export_purge.py"
+    done = subprocess.run([sys.executable, str(bench), "--scale", "0.001"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("baseline  cpu") and lines[1].startswith("baseline  db")
+    assert sum("x cpu baseline" in line or "x db baseline" in line for line in lines) >= 5

@@ -1,0 +1,332 @@
+"""The decision log decides who reads and what is allocated; tampering of every kind is caught."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import PASSPHRASE, make_instance
+
+import crypto
+from aidnet import dates, governance, intake, logstore, membership
+from aidnet.config import Settings
+from aidnet.storage import Store
+from crypto.log import LogError, LogState, apply, new_record, sign_proposal, verify
+
+FAST = crypto.Argon2Params(time_cost=1, memory_kib=8192, parallelism=1)
+
+
+def details(need: str = "tins of beans") -> intake.RequestDetails:
+    return intake.RequestDetails("food", "north", need, "", "today")
+
+
+def opens(store: Store, keys: crypto.KeyPair, settings: Settings) -> bool:
+    """Submit a new request and say whether keys can open it."""
+    import secrets
+
+    intake.submit_request(store, settings, details(), secrets.token_hex(16))
+    row = store.requests_page(0, 1)[0]
+    try:
+        crypto.open_envelope(row.envelope, row.id, intake.KIND_REQUEST, keys.box_secret)
+    except crypto.CryptoError:
+        return False
+    return True
+
+
+class Group:
+    """A group of keyholders with keys in memory, founded with a quorum."""
+
+    def __init__(self, tmp_path: Path, names: list[str], quorum: int, until: int | None = None) -> None:
+        self.settings = make_instance(tmp_path / "instance")
+        self.store = Store(self.settings.database, self.settings.db_key, self.settings.lock_file)
+        self.store.migrate()
+        self.keys = {n: crypto.generate_keypair() for n in names}
+        self.genesis = governance.make_genesis(self.store, [(n, self.keys[n]) for n in names], quorum, until)
+
+    def card(self, name: str, keys: crypto.KeyPair, until: int | None = None) -> dict[str, object]:
+        return {"handle": name, "box": keys.box_public.hex(), "sign": keys.sign_public.hex(), "until": until}
+
+    def decide(self, kind: str, body: dict[str, object], signers: list[str]) -> str:
+        proposal = governance.new_proposal(self.store, kind, body)
+        governance.propose(self.store, self.keys[signers[0]], proposal)
+        for name in signers[1:]:
+            governance.sign(self.store, proposal["id"], self.keys[name])
+        return str(proposal["id"])
+
+    def records(self) -> list[dict[str, object]]:
+        return logstore.records(self.store)
+
+
+@pytest.fixture
+def group(tmp_path: Path) -> Group:
+    g = Group(tmp_path, ["ana", "ben", "cai"], quorum=2)
+    yield g
+    g.store.close()
+
+
+def test_genesis_readers_are_the_founders(group: Group) -> None:
+    for keys in group.keys.values():
+        assert opens(group.store, keys, group.settings)
+    state = verify(group.records(), group.genesis)
+    assert state.quorum == 2 and len(state.members) == 3
+
+
+def test_a_row_inserted_in_the_database_gains_no_reader(group: Group) -> None:
+    intruder = crypto.generate_keypair()
+    with group.store.write() as tx:
+        group.store.insert_coordinator(tx, "intruder", intruder.box_public, intruder.sign_public, b"x")
+    assert intruder.box_public in group.store.coordinator_box_keys()
+    assert not opens(group.store, intruder, group.settings)
+
+
+def test_membership_needs_quorum_then_new_requests_are_sealed_to_them(group: Group) -> None:
+    dee = crypto.generate_keypair()
+    proposal = governance.new_proposal(group.store, "add_member", {"member": group.card("dee", dee)})
+    assert not governance.propose(group.store, group.keys["ana"], proposal)  # 1 of 2: pending
+    assert not opens(group.store, dee, group.settings)
+    assert governance.sign(group.store, proposal["id"], group.keys["ben"])  # 2 of 2: final
+    assert opens(group.store, dee, group.settings)
+    assert not governance.sign(group.store, proposal["id"], group.keys["cai"])  # already final
+
+
+def test_removal_and_reseal_shut_the_removed_key_out(group: Group) -> None:
+    for i in range(3):
+        intake.submit_request(group.store, group.settings, details(f"open {i}"), f"nonce-{i:02d}-xxxxxxxxxxxx")
+    group.decide("remove_member", {"sign": group.keys["cai"].sign_public.hex()}, ["ana", "ben"])
+    assert not opens(group.store, group.keys["cai"], group.settings)
+    resealed, skipped = membership.reseal_all(group.store, group.keys["ana"])
+    assert resealed >= 3 and skipped == 0
+    for row in group.store.requests_page(0, 100):
+        with pytest.raises(crypto.DecryptionError):
+            crypto.open_envelope(row.envelope, row.id, intake.KIND_REQUEST, group.keys["cai"].box_secret)
+        assert crypto.open_envelope(row.envelope, row.id, intake.KIND_REQUEST, group.keys["ben"].box_secret)
+
+
+def test_removed_member_signature_does_not_count(group: Group) -> None:
+    group.decide("remove_member", {"sign": group.keys["cai"].sign_public.hex()}, ["ana", "ben"])
+    proposal = governance.new_proposal(group.store, "set_quorum", {"quorum": 1})
+    governance.propose(group.store, group.keys["ana"], proposal)
+    with pytest.raises(LogError):
+        governance.sign(group.store, proposal["id"], group.keys["cai"])  # not a member: refused
+    assert logstore.proposal(group.store.conn, proposal["id"]).state == "pending"
+
+
+def test_sunset_lapses_then_renewal_restores(tmp_path: Path) -> None:
+    today = dates.today()
+    g = Group(tmp_path, ["ana", "ben"], quorum=1)
+    eve = crypto.generate_keypair()
+    g.keys["eve"] = eve
+    g.decide("add_member", {"member": g.card("eve", eve, until=today - 1)}, ["ana"])
+    assert not opens(g.store, eve, g.settings)  # term ended yesterday
+    g.decide("renew_member", {"sign": eve.sign_public.hex(), "until": today + 365}, ["ben"])
+    assert opens(g.store, eve, g.settings)
+    g.store.close()
+
+
+def test_dispute_stays_open_until_a_signed_resolution(group: Group) -> None:
+    intake.submit_request(group.store, group.settings, details(), "nonce-dispute-xxxxxxxx")
+    request_id = group.store.requests_page(0, 1)[0].id.hex()
+    allocation = group.decide("allocation", {"request": request_id, "source": {"kind": "stock", "ref": None},
+                                             "note": None}, ["ana", "ben"])
+    assert group.store.request_by_id(bytes.fromhex(request_id)).status == "allocated"
+    dispute = governance.new_proposal(group.store, "dispute", {"decision": allocation, "note": None})
+    assert governance.propose(group.store, None, dispute)  # needs no quorum
+    assert dispute["id"] in verify(group.records()).open_disputes
+    group.decide("resolution", {"dispute": dispute["id"], "outcome": "upheld", "note": None}, ["ben", "cai"])
+    assert verify(group.records()).open_disputes == {}
+    events = {row[3] for row in group.store.counters()}
+    assert {"allocated", "dispute_raised", "dispute_resolved"} <= events
+
+
+def test_decisions_carry_no_clear_content(group: Group) -> None:
+    intake.submit_request(group.store, group.settings, details(), "nonce-note-xxxxxxxxxxx")
+    request_id = group.store.requests_page(0, 1)[0].id.hex()
+    proposal = governance.new_proposal(group.store, "allocation", {"request": request_id})
+    proposal["body"]["note"] = governance.seal_note(group.store, proposal["id"], "NOTEMARKER give the blue bag")
+    proposal["body"]["source"] = {"kind": "money", "ref": None}
+    governance.propose(group.store, group.keys["ana"], proposal)
+    governance.sign(group.store, proposal["id"], group.keys["cai"])
+    text = json.dumps(group.records())
+    assert "NOTEMARKER" not in text and "tins of beans" not in text
+    assert governance.open_note(proposal["id"], proposal["body"]["note"], group.keys["ben"]) == "NOTEMARKER give the blue bag"
+
+
+def test_two_workers_signing_at_once_finalize_exactly_once(group: Group) -> None:
+    proposal = governance.new_proposal(group.store, "set_quorum", {"quorum": 3})
+    with group.store.write() as tx:
+        logstore.insert_proposal(tx, proposal, [sign_proposal(proposal, group.keys["ana"].sign_seed,
+                                                              governance.current(group.store))])
+    results: list[bool] = []
+    barrier = threading.Barrier(2)
+
+    def worker(name: str) -> None:
+        store = Store(group.settings.database, group.settings.db_key, group.settings.lock_file)
+        try:
+            barrier.wait()
+            results.append(governance.sign(store, proposal["id"], group.keys[name]))
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in ("ben", "cai")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, True]
+    records = group.records()
+    assert [r["proposal"]["id"] for r in records].count(proposal["id"]) == 1
+    assert verify(records).quorum == 3
+
+
+def test_app_refuses_to_start_on_a_tampered_log(group: Group) -> None:
+    from aidnet import create_app
+    from aidnet.config import ConfigError
+
+    group.decide("set_quorum", {"quorum": 3}, ["ana", "ben"])
+    record = group.records()[1]
+    record["proposal"]["body"]["quorum"] = 1
+    with group.store.write() as tx:
+        tx.execute("UPDATE log SET record = ? WHERE seq = 1", (crypto.log.canonical(record),))
+    with pytest.raises(ConfigError, match="does not verify"):
+        create_app(group.settings)
+    # A running process that already verified it refuses to seal with it too.
+    with pytest.raises(LogError):
+        governance.recipients(group.store)
+
+
+# The verifier, record by record.
+
+
+def _founded(n: int = 3, quorum: int = 2) -> tuple[list[dict[str, object]], dict[str, crypto.KeyPair]]:
+    keys = {f"k{i}": crypto.generate_keypair() for i in range(n)}
+    members = [{"handle": h, "box": k.box_public.hex(), "sign": k.sign_public.hex(), "until": None} for h, k in keys.items()]
+    genesis = {"id": "00" * 16, "type": "genesis", "body": {"members": members, "quorum": quorum}, "day": 1}
+    records = [new_record(LogState(), genesis, [sign_proposal(genesis, k.sign_seed) for k in keys.values()], 1)]
+    return records, keys
+
+
+def _append(records: list[dict[str, object]], kind: str, body: dict[str, object], signers: list[crypto.KeyPair],
+            pid: str) -> dict[str, object]:
+    state = verify(records)
+    proposal = {"id": pid, "type": kind, "body": body, "day": 2}
+    record = new_record(state, proposal, [sign_proposal(proposal, k.sign_seed, state) for k in signers], 2)
+    records.append(record)
+    return record
+
+
+@pytest.fixture
+def chain() -> tuple[list[dict[str, object]], dict[str, crypto.KeyPair]]:
+    records, keys = _founded()
+    _append(records, "allocation", {"request": "ab" * 16, "source": {"kind": "stock", "ref": None}, "note": None},
+            [keys["k0"], keys["k1"]], "11" * 16)
+    _append(records, "set_quorum", {"quorum": 3}, [keys["k1"], keys["k2"]], "22" * 16)
+    _append(records, "allocation", {"request": "cd" * 16, "source": {"kind": "money", "ref": None}, "note": None},
+            [keys["k0"], keys["k1"], keys["k2"]], "33" * 16)
+    verify(records)
+    return records, keys
+
+
+def test_edited_record_is_caught(chain) -> None:  # type: ignore[no-untyped-def]
+    records, _ = chain
+    bad = copy.deepcopy(records)
+    bad[1]["proposal"]["body"]["request"] = "ee" * 16
+    with pytest.raises(LogError, match="signature does not match|hash chain"):
+        verify(bad)
+
+
+def test_reordered_dropped_and_replayed_records_are_caught(chain) -> None:  # type: ignore[no-untyped-def]
+    records, _ = chain
+    with pytest.raises(LogError):
+        verify([records[0], records[2], records[1], records[3]])
+    with pytest.raises(LogError):
+        verify([records[0], records[1], records[3]])
+    replay = copy.deepcopy(records[1])
+    replay["seq"], replay["prev"] = 4, crypto.log.digest(records[3])
+    with pytest.raises(LogError, match="replays"):
+        verify([*records, replay])
+
+
+def test_non_member_and_foreign_signatures_are_caught(chain) -> None:  # type: ignore[no-untyped-def]
+    records, keys = chain
+    outsider = crypto.generate_keypair()
+    bad = copy.deepcopy(records)
+    _append(bad, "set_quorum", {"quorum": 2}, [keys["k0"], keys["k1"], outsider], "44" * 16)
+    with pytest.raises(LogError, match="non-member"):
+        verify(bad)
+    # A signature over another decision, attached to this one.
+    bad = copy.deepcopy(records)
+    last = bad[-1]
+    last["signatures"][0]["sig"] = records[1]["signatures"][0]["sig"]
+    with pytest.raises(LogError, match="does not match"):
+        verify(bad)
+
+
+def test_below_quorum_is_caught(chain) -> None:  # type: ignore[no-untyped-def]
+    records, keys = chain
+    bad = copy.deepcopy(records)
+    _append(bad, "allocation", {"request": "ef" * 16, "source": {"kind": "money", "ref": None}, "note": None},
+            [keys["k0"], keys["k1"]], "55" * 16)  # quorum is 3 now
+    with pytest.raises(LogError, match="2 of 3"):
+        verify(bad)
+
+
+def test_removed_member_signature_is_caught_by_the_verifier() -> None:
+    records, keys = _founded(3, 2)
+    _append(records, "remove_member", {"sign": keys["k2"].sign_public.hex()}, [keys["k0"], keys["k1"]], "66" * 16)
+    _append(records, "set_quorum", {"quorum": 1}, [keys["k0"], keys["k2"]], "77" * 16)
+    with pytest.raises(LogError, match="non-member"):
+        verify(records)
+
+
+def test_a_substituted_log_fails_the_genesis_pin(chain) -> None:  # type: ignore[no-untyped-def]
+    records, _ = chain
+    other, _ = _founded()
+    with pytest.raises(LogError, match="genesis"):
+        verify(other, crypto.log.digest(records[0]))
+    assert verify(records, crypto.log.digest(records[0])).seq == 3
+
+
+def test_genesis_must_be_signed_by_every_founder() -> None:
+    records, keys = _founded()
+    records[0]["signatures"] = records[0]["signatures"][:2]
+    with pytest.raises(LogError, match="every founding member"):
+        verify(records)
+
+
+def test_quorum_cannot_exceed_members() -> None:
+    records, keys = _founded(2, 2)
+    with pytest.raises(LogError):
+        _append(records, "remove_member", {"sign": keys["k1"].sign_public.hex()}, [keys["k0"], keys["k1"]], "88" * 16)
+        verify(records)
+
+
+def test_apply_refuses_unknown_fields_and_floats() -> None:
+    records, _ = _founded()
+    bad = copy.deepcopy(records)
+    bad[0]["extra"] = 1
+    with pytest.raises(LogError):
+        verify(bad)
+    with pytest.raises(LogError):
+        crypto.log.canonical({"x": 1.5})
+    with pytest.raises(LogError):
+        apply(LogState(), {"seq": 0})
+
+
+def test_key_rotation_takes_effect_at_quorum(tmp_path: Path) -> None:
+    from conftest import add_coordinator
+
+    settings = make_instance(tmp_path / "inst")
+    add_coordinator(settings, "alice", PASSPHRASE)
+    store = Store(settings.database, settings.db_key, settings.lock_file)
+    old = crypto.unwrap_with_passphrase(store.coordinator_by_handle("alice").wrapped_keys, PASSPHRASE)
+    with pytest.raises(LogError, match="wrong passphrase"):
+        membership.propose_rotation(store, settings, "alice", "not it at all")
+    assert membership.propose_rotation(store, settings, "alice", PASSPHRASE)  # quorum 1: final at once
+    new = crypto.unwrap_with_passphrase(store.coordinator_by_handle("alice").wrapped_keys, PASSPHRASE)
+    assert new != old
+    assert opens(store, new, settings) and not opens(store, old, settings)
+    assert store.conn.execute("SELECT next_keys FROM coordinators").fetchone()[0] is None
+    store.close()

@@ -1,0 +1,163 @@
+"""Attacks a reviewer found on the decision log, each now refused."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from pathlib import Path
+
+import pytest
+from conftest import make_instance
+from test_governance import Group, details, opens
+
+import crypto
+from aidnet import conversation, dates, governance, intake, logstore, membership
+from aidnet.config import ConfigError
+from crypto.log import LogError, LogState, apply, new_record, sign_proposal, verify
+
+
+def _rechain(records: list[dict[str, object]]) -> list[dict[str, object]]:
+    """What an operator with the database key can do: renumber and re-link, without any private key."""
+    out: list[dict[str, object]] = []
+    head = ""
+    for seq, record in enumerate(copy.deepcopy(records)):
+        record["seq"], record["prev"] = seq, head
+        head = crypto.log.digest(record)
+        out.append(record)
+    return out
+
+
+def test_dropping_a_record_and_rechaining_is_caught(tmp_path: Path) -> None:
+    g = Group(tmp_path, ["ana", "ben", "cai"], quorum=2)
+    g.decide("remove_member", {"sign": g.keys["cai"].sign_public.hex()}, ["ana", "ben"])
+    intake.submit_request(g.store, g.settings, details(), "nonce-drop-xxxxxxxxxxx")
+    request_id = g.store.requests_page(0, 1)[0].id.hex()
+    g.decide("allocation", {"request": request_id, "source": {"kind": "stock", "ref": None}, "note": None},
+             ["ana", "ben"])
+    records = g.records()
+    forged = _rechain([records[0], records[2]])  # the removal of cai silently dropped
+    with pytest.raises(LogError, match="does not match"):
+        verify(forged)
+    g.store.close()
+
+
+def test_a_whole_new_genesis_is_refused_by_the_app(tmp_path: Path) -> None:
+    from aidnet import create_app
+
+    g = Group(tmp_path, ["ana"], quorum=1)
+    operator = crypto.generate_keypair()
+    with g.store.write() as tx:
+        tx.execute("DELETE FROM log")
+    governance._cache.clear()
+    with pytest.raises(ConfigError, match="emptied"):
+        create_app(g.settings)
+    governance._pin_path(g.store).unlink()  # the pin made at genesis is what caught it
+    governance.make_genesis(g.store, [("ana", operator)], 1)
+    (g.settings.instance / "genesis.pin").write_text("00" * 32)
+    with pytest.raises(ConfigError, match="genesis"):
+        create_app(g.settings)
+    g.store.close()
+
+
+def test_signatures_from_another_group_do_not_count(tmp_path: Path) -> None:
+    a = Group(tmp_path / "a", ["ana", "ben"], quorum=2)
+    b_records, keys = [], a.keys
+    b_genesis = {"id": "ab" * 16, "type": "genesis", "day": 1,
+                 "body": {"members": [{"handle": h, "box": k.box_public.hex(), "sign": k.sign_public.hex(),
+                                       "until": None} for h, k in keys.items()], "quorum": 2}}
+    b_records.append(new_record(LogState(), b_genesis, [sign_proposal(b_genesis, k.sign_seed) for k in keys.values()], 1))
+    mallory = crypto.generate_keypair()
+    pid = a.decide("add_member", {"member": a.card("mallory", mallory)}, ["ana", "ben"])
+    signed_in_a = next(r for r in a.records() if r["proposal"]["id"] == pid)
+    b_state = verify(b_records)
+    replay = new_record(b_state, signed_in_a["proposal"], signed_in_a["signatures"], 2)
+    with pytest.raises(LogError, match="does not match"):
+        apply(b_state, replay)
+    a.store.close()
+
+
+def test_reseal_covers_answers_and_keeps_the_requester(tmp_path: Path) -> None:
+    g = Group(tmp_path, ["ana", "ben", "cai"], quorum=2)
+    codename = intake.submit_request(g.store, g.settings, details(), "nonce-ans-xxxxxxxxxxxx")
+    conversation.answer(g.store, g.settings, codename, "I live at 4 Oak Rd", secrets.token_hex(16))
+    g.decide("remove_member", {"sign": g.keys["cai"].sign_public.hex()}, ["ana", "ben"])
+    membership.reseal_all(g.store, g.keys["ana"])
+    aid, envelope, _ = logstore.sealed_records(g.store, "answers")[0]
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_envelope(envelope, aid, conversation.KIND_ANSWER, g.keys["cai"].box_secret)
+    reply_secret = crypto.derive_codename(codename, g.settings.codename_salt).reply_secret
+    assert crypto.open_envelope(envelope, aid, conversation.KIND_ANSWER, reply_secret) == b"I live at 4 Oak Rd"
+    g.store.close()
+
+
+def test_lapsed_members_can_renew_so_the_group_is_not_locked_out(tmp_path: Path) -> None:
+    g = Group(tmp_path, ["ana", "ben"], quorum=2, until=dates.today() - 1)
+    assert governance.recipients(g.store) == []
+    g.decide("renew_member", {"sign": g.keys["ana"].sign_public.hex(), "until": dates.today() + 30}, ["ana", "ben"])
+    assert opens(g.store, g.keys["ana"], g.settings)
+    g.store.close()
+
+
+def test_an_offer_cannot_be_given_twice(tmp_path: Path) -> None:
+    from aidnet import offers
+
+    g = Group(tmp_path, ["ana", "ben"], quorum=2)
+    offers.submit_offer(g.store, g.settings, offers.OfferDetails("goods", "food", "north", "rice", ""),
+                        secrets.token_hex(16))
+    offer_id = logstore.open_offers(g.store)[0].id.hex()
+    ids = []
+    for i in range(2):
+        intake.submit_request(g.store, g.settings, details(), f"nonce-twice-{i}-xxxxxxxx")
+        request_id = g.store.requests_page(0, 1)[0].id.hex()
+        proposal = governance.new_proposal(g.store, "allocation",
+                                           {"request": request_id, "source": {"kind": "offer", "ref": offer_id}})
+        governance.propose(g.store, g.keys["ana"], proposal)
+        ids.append(proposal["id"])
+    assert governance.sign(g.store, ids[0], g.keys["ben"])
+    with pytest.raises(LogError, match="no longer open"):
+        governance.sign(g.store, ids[1], g.keys["ben"])
+    assert logstore.proposal(g.store.conn, ids[1]).state == "refused"
+    g.store.close()
+
+
+def test_clear_text_extra_fields_and_case_tricks_are_refused(tmp_path: Path) -> None:
+    g = Group(tmp_path, ["ana", "ben"], quorum=2)
+    state = governance.current(g.store)
+    for body in ({"request": "Maria Lopez, 4 Oak Rd", "source": {"kind": "stock", "ref": None}},
+                 {"request": "ab" * 16, "source": {"kind": "stock", "ref": None}, "note": "in clear"},
+                 {"request": "ab" * 16, "source": {"kind": "stock", "ref": None}, "who": "Maria"}):
+        proposal = {"id": secrets.token_hex(16), "type": "allocation", "body": body, "day": 1}
+        record = new_record(state, proposal, [sign_proposal(proposal, k.sign_seed, state) for k in g.keys.values()], 1)
+        with pytest.raises(LogError):
+            apply(state, record)
+    upper = {"handle": "ana2", "box": crypto.generate_keypair().box_public.hex(),
+             "sign": g.keys["ana"].sign_public.hex().upper(), "until": None}
+    proposal = {"id": secrets.token_hex(16), "type": "add_member", "body": {"member": upper}, "day": 1}
+    record = new_record(state, proposal, [sign_proposal(proposal, k.sign_seed, state) for k in g.keys.values()], 1)
+    with pytest.raises(LogError, match="malformed"):
+        apply(state, record)
+    proposal = {"id": secrets.token_hex(16), "type": "set_quorum", "body": {"quorum": 1}, "day": 1}
+    signatures = [dict(sign_proposal(proposal, k.sign_seed, state), who="Maria") for k in g.keys.values()]
+    with pytest.raises(LogError, match="malformed signature"):
+        apply(state, new_record(state, proposal, signatures, 1))
+    g.store.close()
+
+
+def test_one_rotation_at_a_time(tmp_path: Path) -> None:
+    from conftest import PASSPHRASE, add_coordinator
+
+    settings = make_instance(tmp_path / "inst")
+    add_coordinator(settings, "alice", PASSPHRASE)
+    g_store = governance  # the module under test
+    from aidnet.storage import Store
+
+    store = Store(settings.database, settings.db_key, settings.lock_file)
+    alice = crypto.unwrap_with_passphrase(store.coordinator_by_handle("alice").wrapped_keys, PASSPHRASE)
+    bob = crypto.generate_keypair()
+    g_store.propose(store, alice, g_store.new_proposal(store, "add_member", {"member": {
+        "handle": "bob", "box": bob.box_public.hex(), "sign": bob.sign_public.hex(), "until": None}}))
+    g_store.propose(store, alice, g_store.new_proposal(store, "set_quorum", {"quorum": 2}))
+    assert not membership.propose_rotation(store, settings, "alice", PASSPHRASE)  # waits for bob
+    with pytest.raises(LogError, match="already waiting"):
+        membership.propose_rotation(store, settings, "alice", PASSPHRASE)
+    store.close()

@@ -1,0 +1,143 @@
+"""Group commit: concurrent submissions in one process share one durable commit.
+
+A Store whose transactions take 40 ms (standing in for a slow fsync) makes
+the threads queue; fewer commits than submissions must happen, and no thread
+may return before its row is visible to a fresh connection (committed).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import sqlcipher3
+
+import crypto
+from aidnet import groupcommit, intake
+from aidnet.config import Settings
+from aidnet.storage import StorageError, Store
+
+THREADS = 8
+
+
+class SlowStore(Store):
+    commits = 0
+    fail = False
+    lock = threading.Lock()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlcipher3.Connection]:
+        with super().write() as tx:
+            yield tx
+            time.sleep(0.04)
+            if SlowStore.fail:
+                raise StorageError("commit failed")  # as if COMMIT could not reach the disk
+        with SlowStore.lock:
+            SlowStore.commits += 1
+
+
+def _details(n: int) -> intake.RequestDetails:
+    return intake.RequestDetails("food", "north", f"group commit {n}", "", "today")
+
+
+def _submit_all(settings: Settings, nonces: list[str]) -> list[object]:
+    outcomes: list[object] = [None] * len(nonces)
+    start = threading.Barrier(len(nonces))
+
+    def one(n: int) -> None:
+        store = SlowStore(settings.database, settings.db_key, settings.lock_file)
+        try:
+            start.wait()
+            try:
+                codename = intake.submit_request(store, settings, _details(n), nonces[n])
+            except Exception as exc:  # recorded for the assertions below
+                outcomes[n] = exc
+                return
+            # Returned: the row must already be committed, visible to another connection.
+            fresh = Store(settings.database, settings.db_key, settings.lock_file)
+            try:
+                lookup = crypto.derive_codename(codename, settings.codename_salt).lookup_hash
+                outcomes[n] = codename if fresh.request_by_lookup(lookup) else "NOT COMMITTED"
+            finally:
+                fresh.close()
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(len(nonces))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return outcomes
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    SlowStore.commits, SlowStore.fail = 0, False
+
+
+def test_concurrent_submissions_share_commits(settings: Settings, store: Store) -> None:
+    outcomes = _submit_all(settings, [secrets.token_urlsafe(16) for _ in range(THREADS)])
+    assert all(isinstance(o, str) and o != "NOT COMMITTED" for o in outcomes), outcomes
+    assert store.request_count() == THREADS
+    assert 1 <= SlowStore.commits < THREADS  # shared: 8 submissions, fewer durable commits
+
+
+def test_a_replayed_form_in_a_batch_fails_alone(settings: Settings, store: Store) -> None:
+    nonces = [secrets.token_urlsafe(16) for _ in range(THREADS - 1)]
+    outcomes = _submit_all(settings, [*nonces, nonces[0]])
+    replays = [o for o in outcomes if isinstance(o, intake.ReplayedForm)]
+    assert len(replays) == 1
+    assert sum(isinstance(o, str) and o != "NOT COMMITTED" for o in outcomes) == THREADS - 1
+    assert store.request_count() == THREADS - 1
+
+
+def test_a_failed_commit_fails_everyone_in_it_and_keeps_nothing(settings: Settings, store: Store) -> None:
+    SlowStore.fail = True
+    outcomes = _submit_all(settings, [secrets.token_urlsafe(16) for _ in range(THREADS)])
+    assert all(isinstance(o, StorageError) for o in outcomes), outcomes
+    assert store.request_count() == 0
+    assert store.conn.execute("SELECT count(*) FROM used_forms").fetchone()[0] == 0
+
+
+def test_switched_off_it_is_one_commit_per_submission(settings: Settings, store: Store,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIDNET_GROUP_COMMIT", "off")
+    assert not groupcommit.enabled()
+    outcomes = _submit_all(settings, [secrets.token_urlsafe(16) for _ in range(THREADS)])
+    assert all(isinstance(o, str) and o != "NOT COMMITTED" for o in outcomes), outcomes
+    assert SlowStore.commits == THREADS
+
+
+def test_a_clashing_row_fails_alone(settings: Settings, store: Store) -> None:
+    """An IntegrityError leaves the shared transaction sound: only that piece of work is refused."""
+    outcomes: list[object] = [None] * THREADS
+    start = threading.Barrier(THREADS)
+
+    def one(n: int) -> None:
+        own = SlowStore(settings.database, settings.db_key, settings.lock_file)
+        nonce = b"same" if n < 2 else secrets.token_bytes(16)
+
+        def work(tx: groupcommit.Tx) -> str:
+            tx.execute("INSERT INTO used_forms (nonce_hash, expires_day) VALUES (?, 1)", (nonce,))
+            return "ok"
+        try:
+            start.wait()
+            outcomes[n] = groupcommit.run(own, work)
+        except StorageError as exc:
+            outcomes[n] = exc
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert outcomes.count("ok") == THREADS - 1
+    assert sum(isinstance(o, StorageError) for o in outcomes) == 1
+    assert store.conn.execute("SELECT count(*) FROM used_forms").fetchone()[0] == THREADS - 1

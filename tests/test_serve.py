@@ -1,0 +1,174 @@
+"""`aidnet serve` in production shape: defaults, health check, graceful restart, the two-port split."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from conftest import PASSPHRASE, add_coordinator, hidden, make_instance
+from flask import Flask
+from live import Client, free_port, start_server
+
+from aidnet import create_app
+from aidnet.config import Settings
+from aidnet.server import QuietLogger, server_options
+
+
+def test_server_defaults_fit_a_small_box() -> None:
+    opts = server_options("127.0.0.1", 8080, 2)
+    assert opts["bind"] == ["127.0.0.1:8080"]
+    assert opts["worker_class"] == "gthread" and opts["workers"] == 2
+    assert opts["max_requests"] > 0 and 0 < opts["max_requests_jitter"] < opts["max_requests"]
+    assert opts["graceful_timeout"] > 0 and opts["timeout"] > 0
+    assert opts["limit_request_line"] <= 4094 and opts["limit_request_fields"] <= 50
+    # No access log, no trusted proxy headers, no control socket.
+    assert opts["accesslog"] is None and opts["logger_class"] is QuietLogger
+    assert opts["forwarded_allow_ips"] == "" and opts["control_socket_disable"] is True
+    assert server_options("127.0.0.1", 8080, 2, 8081)["bind"] == ["127.0.0.1:8080", "127.0.0.1:8081"]
+
+
+def test_health_says_ok_and_nothing_else(app: Flask) -> None:
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 200
+    assert response.get_data() == b"ok\n"
+    assert response.mimetype == "text/plain"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "script-src 'none'" in response.headers["Content-Security-Policy"]
+    assert "Server" not in response.headers
+
+
+def test_health_without_a_database_is_unavailable(settings: Settings) -> None:
+    app = create_app(settings)
+    settings.database.unlink()
+    settings.database.mkdir()  # cannot be opened as a database file any more
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503 and response.get_data() == b"unavailable\n"
+
+
+def _coordinator_paths(settings: Settings) -> list[str]:
+    everything = create_app(settings)
+    paths = [str(rule.rule).replace("<request_id>", "abc") for rule in everything.url_map.iter_rules()
+             if str(rule.rule).startswith("/coordinator")]
+    assert "/coordinator/login" in paths and "/coordinator/" in paths
+    # Encoded and language-prefixed spellings too: none may find a way round.
+    return [*paths, "/coordinator", "/coordinator/anything/else", "/%63oordinator/login", "/es/coordinator/login"]
+
+
+def test_public_app_has_no_coordinator_pages(settings: Settings) -> None:
+    public = create_app(settings, role="public").test_client()
+    for path in _coordinator_paths(settings):
+        assert public.get(path).status_code == 404, path
+        assert public.post(path, data={"handle": "alice"}).status_code == 404, path
+    assert public.get("/").status_code == 200
+    # The public app's 404 pages link only to public pages.
+    assert "/coordinator" not in public.get("/coordinator/login").get_data(as_text=True)
+    with pytest.raises(ValueError):
+        create_app(settings, role="coordinator")
+
+
+def _raw_get(port: int, path: str, host: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+@pytest.mark.server
+def test_two_ports_keep_coordinators_off_the_public_port(tmp_path: Path) -> None:
+    settings = make_instance(tmp_path / "inst")
+    add_coordinator(settings)
+    coordinator_port = free_port()
+    server = start_server(settings.instance, tmp_path / "logs", extra=("--coordinator-port", str(coordinator_port)))
+    try:
+        port = int(server.url.rsplit(":", 1)[1])
+        public = Client(server.url)
+        for path in _coordinator_paths(settings):
+            assert public.get(path).status == 404, path
+            assert public.post(path, {"handle": "alice", "passphrase": PASSPHRASE}).status == 404, path
+            # A forged Host naming the coordinator port changes nothing: routing is by socket.
+            assert _raw_get(port, path, f"127.0.0.1:{coordinator_port}") == 404, path
+        home = public.get("/")
+        assert home.status == 200 and "/coordinator" not in home.body
+        assert "Strict-Transport-Security" not in home.headers
+        assert "upgrade-insecure-requests" not in home.headers["Content-Security-Policy"]
+        assert public.get("/healthz").body == "ok\n"
+
+        coordinator = Client(f"http://127.0.0.1:{coordinator_port}")
+        page = coordinator.get("/coordinator/login")
+        assert page.status == 200
+        login = coordinator.post("/coordinator/login", {"csrf_token": hidden(page.body, "csrf_token"),
+                                                        "handle": "alice", "passphrase": PASSPHRASE})
+        assert login.status == 303
+        assert coordinator.get("/coordinator/").status == 200
+        assert coordinator.get("/healthz").body == "ok\n"
+    finally:
+        server.stop()
+    assert b"127.0.0.1" not in server.output().replace(b"127.0.0.1:", b"")
+
+
+def _children(pid: int) -> set[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return {int(p) for p in text.split()}
+
+
+@pytest.mark.server
+def test_sighup_replaces_workers_without_dropping_a_request(tmp_path: Path) -> None:
+    settings = make_instance(tmp_path / "inst")
+    server = start_server(settings.instance, tmp_path / "logs")
+    try:
+        client = Client(server.url)
+        before = _children(server.process.pid)
+        assert len(before) == 2
+        os.kill(server.process.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        statuses = []
+        while time.monotonic() < deadline:
+            statuses.append(client.get("/healthz").status)
+            now = _children(server.process.pid)
+            if len(now) == 2 and not now & before:
+                break
+            time.sleep(0.05)
+        assert not _children(server.process.pid) & before, "old workers still running"
+        assert statuses and set(statuses) == {200}
+        assert client.get("/").status == 200
+    finally:
+        server.stop()
+    assert server.process.returncode == 0
+
+
+def test_onion_location_only_when_configured(settings: Settings, tmp_path: Path) -> None:
+    plain = create_app(settings).test_client().get("/status")
+    assert "Onion-Location" not in plain.headers
+    config = settings.instance / "config.toml"
+    onion = "b" * 56
+    config.write_text(config.read_text().replace('onion_location = ""', f'onion_location = "{onion}.onion"'))
+    from aidnet.config import ConfigError, load_settings
+
+    mirrored = create_app(load_settings(settings.instance)).test_client()
+    page = mirrored.get("/status?x=1")
+    assert page.headers["Onion-Location"] == f"http://{onion}.onion/status"
+    assert "Onion-Location" not in mirrored.get("/healthz").headers  # pages only
+    config.write_text(config.read_text().replace(f"{onion}.onion", "example.org"))
+    with pytest.raises(ConfigError):
+        load_settings(settings.instance)
+
+
+def test_coordinator_port_must_differ(tmp_path: Path) -> None:
+    import subprocess
+
+    from live import aidnet_command
+
+    settings = make_instance(tmp_path / "inst")
+    done = subprocess.run([*aidnet_command(), "serve", "--instance", str(settings.instance), "--port", "18080",
+                           "--coordinator-port", "18080"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stderr.strip() == "aidnet: --coordinator-port must differ from --port"

@@ -1,0 +1,140 @@
+"""Property tests: no value from 1 to k-1 is ever shown, nor derivable from totals, in one release or across two.
+
+The checker here is written independently of aidnet.suppression: it builds
+each published number as a vector over the true week-level counts and asks,
+by exact Gaussian elimination, whether a withheld small value lies in the span
+of the shown ones (then subtraction of totals would give it away).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aidnet.suppression import ALL, Earlier, Shape, plan, with_totals
+
+WEEKS = ("2026-W01", "2026-W02")
+
+
+def reduce(basis: dict[int, list[Fraction]], v: list[Fraction]) -> list[Fraction]:
+    v = list(v)
+    for col, row in basis.items():
+        if v[col] != 0:
+            factor = v[col]
+            v = [a - factor * b for a, b in zip(v, row, strict=True)]
+    return v
+
+
+def echelon(vectors: list[list[Fraction]]) -> dict[int, list[Fraction]]:
+    """Fully reduced rows keyed by pivot column."""
+    basis: dict[int, list[Fraction]] = {}
+    for v in vectors:
+        v = reduce(basis, v)
+        col = next((i for i, x in enumerate(v) if x != 0), None)
+        if col is None:
+            continue
+        v = [x / v[col] for x in v]
+        for c, row in basis.items():
+            if row[col] != 0:
+                basis[c] = [a - row[col] * b for a, b in zip(row, v, strict=True)]
+        basis[col] = v
+    return basis
+
+
+def vector(item: tuple[str, str], rows: tuple[str, ...], cols: tuple[str, ...], weeks: tuple[str, ...],
+           space: list[tuple[str, str, str]]) -> list[Fraction]:
+    rs = rows if item[0] == ALL else (item[0],)
+    cs = cols if item[1] == ALL else (item[1],)
+    covered = {(w, r, c) for w in weeks for r in rs for c in cs}
+    return [Fraction(1 if v in covered else 0) for v in space]
+
+
+def exposed(releases: list[tuple[tuple[str, ...], dict[tuple[str, str], int], set[tuple[str, str]]]],
+            rows: tuple[str, ...], cols: tuple[str, ...], k: int,
+            weekly: dict[str, dict[tuple[str, str], int]] | None = None) -> list[str]:
+    """Small values the shown values of all these releases determine: withheld ones, and week-level ones."""
+    space = [(w, r, c) for w in WEEKS for r in rows for c in cols]
+    shown = [vector(i, rows, cols, weeks, space) for weeks, values, hidden in releases for i in values if i not in hidden]
+    basis = echelon(shown)
+    targets = [(weeks, item, values[item]) for weeks, values, hidden in releases for item in hidden]
+    for week, cells in (weekly or {}).items():
+        shape = Shape(rows, cols, (week,))
+        targets += [((week,), item, v) for item, v in with_totals(shape, cells).items()]
+    found = []
+    for weeks, item, value in targets:
+        if 0 < value < k and not any(reduce(basis, vector(item, rows, cols, weeks, space))):
+            found.append(f"{weeks}:{item}={value}")
+    return found
+
+
+def line_problems(shape: Shape, values: dict[tuple[str, str], int], hidden: set[tuple[str, str]], k: int) -> list[str]:
+    problems = []
+    for members, total in shape.lines():
+        withheld = [m for m in members if m in hidden]
+        if total not in hidden and 0 < sum(values[m] for m in withheld) < k:
+            problems.append(f"line {total}: withheld members add up to less than k")
+    return problems
+
+
+small_or_large = st.one_of(st.just(0), st.integers(1, 12), st.integers(10, 60))
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> tuple[tuple[str, ...], tuple[str, ...], int, dict[str, dict[tuple[str, str], int]]]:
+    rows = tuple(f"r{i}" for i in range(draw(st.integers(1, 4))))
+    cols = tuple(f"c{i}" for i in range(draw(st.integers(1, 4))))
+    k = draw(st.integers(5, 12))
+    weekly = {w: {(r, c): draw(small_or_large) for r in rows for c in cols} for w in WEEKS}
+    return rows, cols, k, weekly
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tables())
+def test_one_release_never_shows_or_reveals_a_small_value(table) -> None:  # type: ignore[no-untyped-def]
+    rows, cols, k, weekly = table
+    shape = Shape(rows, cols, WEEKS[:1])
+    values = with_totals(shape, weekly[WEEKS[0]])
+    hidden = plan(shape, values, k)
+    assert all(item in hidden for item, v in values.items() if 0 < v < k)
+    assert not line_problems(shape, values, hidden, k)
+    assert not exposed([(WEEKS[:1], values, hidden)], rows, cols, k)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tables(), st.booleans())
+def test_weeks_and_their_month_together_reveal_no_small_value(table, month_first: bool) -> None:  # type: ignore[no-untyped-def]
+    rows, cols, k, weekly = table
+    month_cells = {item: weekly[WEEKS[0]][item] + weekly[WEEKS[1]][item] for item in weekly[WEEKS[0]]}
+    specs = [(WEEKS[:1], weekly[WEEKS[0]]), (WEEKS[1:], weekly[WEEKS[1]])]
+    specs = [(WEEKS, month_cells), *specs] if month_first else [*specs, (WEEKS, month_cells)]
+    done: list[tuple[tuple[str, ...], dict[tuple[str, str], int], set[tuple[str, str]]]] = []
+    for weeks, cells in specs:
+        shape = Shape(rows, cols, weeks)
+        values = with_totals(shape, cells)
+        # All earlier releases: within one month they are all linked (month - week 2 = week 1).
+        earlier = [Earlier(tuple(Shape(rows, cols, w).functional(i) for i in v if i not in h),
+                           tuple(Shape(rows, cols, w).functional(i) for i in h))
+                   for w, v, h in done]
+        protect = [Shape(rows, cols, (w,)).functional(i) for w in WEEKS
+                   for i, v in with_totals(Shape(rows, cols, (w,)), weekly[w]).items() if 0 < v < k]
+        hidden = plan(shape, values, k, earlier, protect)
+        assert all(item in hidden for item, v in values.items() if 0 < v < k)
+        assert not line_problems(shape, values, hidden, k)
+        done.append((weeks, values, hidden))
+        # Every pair of releases made so far, and all of them together, reveal nothing small,
+        # not even a week's small count that no release has shown yet.
+        for i in range(len(done)):
+            for j in range(i + 1, len(done)):
+                assert not exposed([done[i], done[j]], rows, cols, k, weekly)
+        assert not exposed(done, rows, cols, k, weekly)
+
+
+def test_a_lone_small_cell_gets_a_partner_not_a_give_away() -> None:
+    shape = Shape(("a", "b"), ("x", "y"), WEEKS[:1])
+    values = with_totals(shape, {("a", "x"): 3, ("a", "y"): 20, ("b", "x"): 15, ("b", "y"): 12})
+    hidden = plan(shape, values, 10)
+    # The classic rectangle: the small cell and three partners, every total still shown.
+    assert hidden == {("a", "x"), ("a", "y"), ("b", "x"), ("b", "y")}
+    assert not exposed([(WEEKS[:1], values, hidden)], ("a", "b"), ("x", "y"), 10)
