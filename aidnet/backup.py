@@ -15,6 +15,7 @@ fsync: a crash leaves either the old file or the whole new one.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 from pathlib import Path
@@ -96,6 +97,9 @@ def _key_clause(key: bytes) -> str:
     return f"x'{key.hex()}'"
 
 
+OPTIONAL_FILES = ("genesis.pin", "export.key")
+
+
 def write_backup(settings: Settings, dest: Path, key: bytes) -> int:
     """Write an encrypted snapshot of the instance to dest (refuses to overwrite). Returns the schema version."""
     if dest.exists():
@@ -104,6 +108,10 @@ def write_backup(settings: Settings, dest: Path, key: bytes) -> int:
     part.unlink(missing_ok=True)
     try:
         extras = {name: (settings.instance / name).read_bytes() for name in (CONFIG_FILE, SECRETS_FILE)}
+        # The genesis pin and the export signing key, when the instance has them: without them a
+        # restored instance would stop checking its log's genesis and sign exports with a new key.
+        extras.update({name: (settings.instance / name).read_bytes() for name in OPTIONAL_FILES
+                       if (settings.instance / name).is_file()})
     except OSError:
         raise BackupError("cannot read the instance's config and secrets") from None
     conn = connect(settings.database, settings.db_key)
@@ -184,6 +192,9 @@ def restore_backup(src: Path, key: bytes, instance: Path, replace: bool) -> Sett
             _write_private_atomic(instance / CONFIG_FILE, meta[CONFIG_FILE])
         # The secrets must be the backup's: its codenames were derived with them.
         _write_private_atomic(instance / SECRETS_FILE, meta[SECRETS_FILE])
+        for name in OPTIONAL_FILES:
+            if name in meta:
+                _write_private_atomic(instance / name, meta[name])
         if not (instance / KEY_FILE).exists():
             _write_private_atomic(instance / KEY_FILE, (secrets.token_hex(32) + "\n").encode("ascii"))
         settings = load_settings(instance)
@@ -247,20 +258,22 @@ def rekey(settings: Settings) -> bool:
     new_key = secrets.token_bytes(32)
     _write_private_atomic(next_key_path, (new_key.hex() + "\n").encode("ascii"))
     store = Store(settings.database, settings.db_key, settings.lock_file)
-    try:
-        with store.write():
-            pass  # waits for any writer still finishing, then the copy starts from a quiet file
-        store.checkpoint()
-        _export_into(store.conn, staged, new_key, drop_meta=False)
-    except sqlcipher3.Error:
-        staged.unlink(missing_ok=True)
-        next_key_path.unlink(missing_ok=True)
-        raise BackupError("the re-encrypted copy could not be written") from None
-    finally:
-        store.close()
-    _remove_sidecars(settings.database)
-    os.replace(staged, settings.database)
-    _fsync_dir(instance)
+    # The writer lock is held from the copy to the swap: no other process (a timer, a command)
+    # can commit to the old file meanwhile; after the swap, their Store.write() sees a new file and refuses.
+    with open(settings.lock_file, "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            store.checkpoint()
+            _export_into(store.conn, staged, new_key, drop_meta=False)
+        except sqlcipher3.Error:
+            staged.unlink(missing_ok=True)
+            next_key_path.unlink(missing_ok=True)
+            raise BackupError("the re-encrypted copy could not be written") from None
+        finally:
+            store.close()
+        _remove_sidecars(settings.database)
+        os.replace(staged, settings.database)
+        _fsync_dir(instance)
     os.replace(next_key_path, instance / KEY_FILE)
     _fsync_dir(instance)
     return False

@@ -172,7 +172,7 @@ def cmd_read(args: argparse.Namespace) -> None:
     _report(state)
     for proposal in bundle.get("pending", []):
         print("pending: " + keyholder.describe(proposal))
-        note = keyholder.open_note(proposal, keys)
+        note = keyholder.open_note(bundle, proposal, keys)
         if note:
             print(f"  note: {note}")
     for record in keyholder.open_records(bundle, keys):

@@ -241,3 +241,15 @@ def load_settings(instance: Path) -> Settings:
         argon2=params,
         policy=policy,
     )
+
+
+def settings_beside(database: Path) -> Settings | None:
+    """The settings of the instance a database file belongs to (None if they cannot be read).
+
+    For code below the web layer that holds only a Store (decision effects): the
+    instance folder is the database's own folder.
+    """
+    try:
+        return load_settings(database.parent)
+    except ConfigError:
+        return None

@@ -81,8 +81,12 @@ def login(store: Store, settings: Settings, handle: str, passphrase: str, code: 
     window = int(time.time() // THROTTLE_WINDOW_SECONDS)
     # Throttle by handle (hashed, so unknown handles typed by anyone are not kept) and in all.
     handle_key = _hash(handle.encode("utf-8", "replace"), b"aidnet-throttle")
-    if (store.throttle_count(handle_key, window) >= THROTTLE_PER_HANDLE
-            or store.throttle_count(b"all", window) >= THROTTLE_GLOBAL):
+    # Each attempt is counted before the expensive check, in one write: attempts sent all at
+    # once cannot all slip under the limit. A successful one gives its count back.
+    with store.write() as tx:
+        over = (store.throttle_hit(tx, handle_key, window) > THROTTLE_PER_HANDLE
+                | (store.throttle_hit(tx, b"all", window) > THROTTLE_GLOBAL))
+    if over:
         raise Throttled
     row = store.coordinator_by_handle(handle) if valid_handle(handle) else None
     try:
@@ -94,14 +98,13 @@ def login(store: Store, settings: Settings, handle: str, passphrase: str, code: 
     except (crypto.CryptoError, totp.WrongCode) as exc:
         if not isinstance(exc, totp.WrongCode):
             totp.burn_recovery_cost(settings, code)  # a right passphrase must not show in the timing
-        with store.write() as tx:
-            store.throttle_hit(tx, handle_key, window)
-            store.throttle_hit(tx, b"all", window)
         raise LoginFailed from None
     token = secrets.token_bytes(TOKEN_SIZE)
     session_key = crypto.new_session_key()
     now = int(time.time())
     with store.write() as tx:
+        store.throttle_release(tx, handle_key)
+        store.throttle_release(tx, b"all")
         store.delete_expired_sessions(tx, now)
         store.insert_session(
             tx, _hash(token, b"aidnet-session"), row.id, crypto.wrap_with_key(keys, session_key),

@@ -15,6 +15,7 @@ import sqlcipher3
 from crypto import KeyPair
 
 from . import dates, exportstore, intake, logstore
+from .config import settings_beside
 from .storage import Store
 
 UNKNOWN = "unknown"
@@ -36,6 +37,20 @@ def _set_request_status(store: Store, tx: sqlcipher3.Connection, request_hex: st
         return
 
 
+def money_in_cents(units: int, clip: int) -> int:
+    """Forms take whole units; counters keep cents, each movement clipped so one gift or payment
+    moves a published total by at most clip (the noise is scaled to it)."""
+    return min(units * 100, clip)
+
+
+def _first(store: Store, tx: sqlcipher3.Connection, request_hex: str, event: str) -> bool:
+    """True the first time this request reaches event: a person moves each count by at most one."""
+    try:
+        return store.count_once(tx, bytes.fromhex(request_hex), event)
+    except ValueError:
+        return False
+
+
 def on_final(store: Store, tx: sqlcipher3.Connection, proposal: dict[str, Any], keys: KeyPair | None) -> None:
     kind, body = proposal["type"], proposal["body"]
     week = dates.this_week()
@@ -49,14 +64,18 @@ def on_final(store: Store, tx: sqlcipher3.Connection, proposal: dict[str, Any], 
             except ValueError:
                 pass
         category, area = _where(store, request_hex, keys)
-        store.bump_counter(tx, week, category, area, "allocated")
+        if _first(store, tx, request_hex, "allocated"):
+            store.bump_counter(tx, week, category, area, "allocated")
         if source.get("kind") == "money" and isinstance(source.get("amount"), int):
-            exportstore.bump_money(tx, week, category, "out", source["amount"])
+            found = settings_beside(store.path)
+            exportstore.bump_money(tx, week, category, "out",
+                                   money_in_cents(source["amount"], found.policy.money_clip if found else 50000))
     elif kind == "distribution":
         request_hex = str(body.get("request", ""))
         _set_request_status(store, tx, request_hex, "fulfilled")
         category, area = _where(store, request_hex, keys)
-        store.bump_counter(tx, week, category, area, "distributed")
+        if _first(store, tx, request_hex, "distributed"):
+            store.bump_counter(tx, week, category, area, "distributed")
     elif kind == "rotate_key":
         # The account's new keys, kept aside at proposal time, take over now that the rotation is final.
         member = body.get("member") or {}

@@ -123,7 +123,7 @@ def delete_expired_requests(tx: sqlcipher3.Connection, today: int) -> int:
 
 def delete_expired(tx: sqlcipher3.Connection, table: str, today: int) -> int:
     """Erase rows with an expires_day column (offers, used form nonces) whose last day has passed."""
-    if table not in ("offers", "used_forms"):
+    if table not in ("offers", "used_forms", "stock"):
         raise ValueError("not a table with a retention day")
     return int(tx.execute(f"DELETE FROM {table} WHERE expires_day < ?", (today,)).rowcount)  # noqa: S608  # fixed names
 

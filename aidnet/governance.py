@@ -9,8 +9,8 @@ transaction, so two keyholders signing at once finalize it exactly once.
 
 from __future__ import annotations
 
-import base64
 import logging
+import os
 import secrets
 import threading
 from typing import Any
@@ -108,21 +108,39 @@ def recipients(store: Store) -> list[bytes]:
     return state.recipients(dates.today()) if state else []
 
 
-def seal_note(store: Store, pid: str, text: str) -> str | None:
-    """Seal a note to the current members; it travels inside the decision, never in clear."""
+def note_hash(envelope: bytes) -> str:
+    return crypto.blake2b(envelope, b"aidnet-note").hex()
+
+
+def seal_note(store: Store, pid: str, text: str, request_id: str | None = None) -> str | None:
+    """Seal a note to the current members and keep it outside the log; return its hash for the decision.
+
+    Tied to its request, the note is erased with it (retention, withdrawal);
+    the log keeps only the hash.
+    """
     if not text:
         return None
     envelope = crypto.seal(text.encode("utf-8"), bytes.fromhex(pid), NOTE_KIND, recipients(store))
-    return base64.b64encode(envelope).decode("ascii")
+    request = bytes.fromhex(request_id) if request_id else None
+    with store.write() as tx:
+        if request is not None and store.request_by_id(request) is None:
+            request = None
+        logstore.insert_note(tx, pid, request, envelope)
+    return note_hash(envelope)
 
 
-def open_note(pid: str, note: str | None, keys: KeyPair) -> str | None:
-    if not note:
+def open_sealed_note(pid: str, note: str | None, envelope: bytes | None, keys: KeyPair) -> str | None:
+    """The note's text if envelope matches the hash the decision carries and keys open it."""
+    if not note or envelope is None or note_hash(envelope) != note:
         return None
     try:
-        return crypto.open_envelope(base64.b64decode(note), bytes.fromhex(pid), NOTE_KIND, keys.box_secret).decode()
+        return crypto.open_envelope(envelope, bytes.fromhex(pid), NOTE_KIND, keys.box_secret).decode()
     except (crypto.CryptoError, ValueError):
         return None
+
+
+def open_note(store: Store, pid: str, note: str | None, keys: KeyPair) -> str | None:
+    return open_sealed_note(pid, note, logstore.note_for(store, pid), keys) if note else None
 
 
 def make_genesis(store: Store, founders: list[tuple[str, KeyPair]], quorum: int, until: int | None = None) -> str:
@@ -139,7 +157,9 @@ def make_genesis(store: Store, founders: list[tuple[str, KeyPair]], quorum: int,
         logstore.append_record(tx, record)
     head = crypto.log.digest(record)
     # Pinned outside the database: a log swapped inside it no longer matches.
-    _pin_path(store).write_text(head + "\n", encoding="ascii")
+    fd = os.open(_pin_path(store), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(head + "\n")
     return head
 
 

@@ -14,7 +14,7 @@ import crypto
 from crypto import KeyPair
 
 from . import dates, groupcommit
-from .config import Settings
+from .config import Settings, settings_beside
 from .storage import RequestRow, Store
 
 KIND_REQUEST = "request"
@@ -192,8 +192,14 @@ def change_status(store: Store, keys: KeyPair, request_id: str, status: str) -> 
         return True
     with store.write() as tx:
         store.set_status(tx, row.id, status)
-        store.bump_counter(tx, dates.this_week(), opened.details.category, opened.details.area, status)
+        if status in ("new", "in_progress") and row.status in ("fulfilled", "closed"):
+            # Reopened: retention may have shortened its life when it was finished.
+            found = settings_beside(store.path)
+            store.keep_at_least(tx, row.id, dates.today() + (found.request_retention_days if found else 90))
+        if status != "new" and store.count_once(tx, row.id, status):
+            store.bump_counter(tx, dates.this_week(), opened.details.category, opened.details.area, status)
     return True
+
 
 
 def add_reply(store: Store, request_id: str, text: str) -> bool:

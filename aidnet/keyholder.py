@@ -94,13 +94,20 @@ def open_records(bundle: dict[str, Any], keys: KeyPair) -> list[dict[str, Any]]:
     return opened
 
 
-def open_note(proposal: dict[str, Any], keys: KeyPair) -> str | None:
+def open_note(bundle: dict[str, Any], proposal: dict[str, Any], keys: KeyPair) -> str | None:
+    """A decision's sealed note, if the bundle carries it, it matches the decision's hash, and keys open it."""
     note = proposal.get("body", {}).get("note")
-    if not note:
+    notes = bundle.get("notes")
+    if not note or not isinstance(notes, dict) or not isinstance(notes.get(proposal.get("id")), str):
         return None
     try:
-        return crypto.open_envelope(base64.b64decode(note), bytes.fromhex(proposal["id"]), "note",
-                                    keys.box_secret).decode("utf-8", "replace")
+        envelope = base64.b64decode(notes[proposal["id"]])
+    except ValueError:
+        return None
+    if crypto.blake2b(envelope, b"aidnet-note").hex() != note:
+        return None
+    try:
+        return crypto.open_envelope(envelope, bytes.fromhex(proposal["id"]), "note", keys.box_secret).decode("utf-8", "replace")
     except (crypto.CryptoError, ValueError):
         return None
 

@@ -83,6 +83,20 @@ def update_proposal(tx: sqlcipher3.Connection, pid: str, signatures: list[dict[s
                (canonical(signatures), canonical(declines), state, pid))
 
 
+def insert_note(tx: sqlcipher3.Connection, pid: str, request_id: bytes | None, envelope: bytes) -> None:
+    tx.execute("INSERT OR REPLACE INTO notes (proposal_id, request_id, envelope) VALUES (?, ?, ?)",
+               (pid, request_id, envelope))
+
+
+def note_for(store: Store, pid: str) -> bytes | None:
+    row = store.conn.execute("SELECT envelope FROM notes WHERE proposal_id = ?", (pid,)).fetchone()
+    return bytes(row[0]) if row else None
+
+
+def all_notes(store: Store) -> list[tuple[str, bytes]]:
+    return [(r[0], bytes(r[1])) for r in store.conn.execute("SELECT proposal_id, envelope FROM notes")]
+
+
 # Offers: shaped like requests (sealed envelope, codename lookup, reply key).
 
 def insert_offer(tx: sqlcipher3.Connection, *, id: bytes, envelope: bytes, expires_day: int, lookup_hash: bytes,

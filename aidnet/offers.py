@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import crypto
 from crypto import KeyPair
 
-from . import dates, exportstore, intake, logstore
+from . import dates, effects, exportstore, intake, logstore
 from .config import Settings
 from .storage import Store
 
@@ -124,6 +124,7 @@ def record_stock(store: Store, settings: Settings, kind: str, category: str, amo
         logstore.insert_stock(tx, id=record_id, envelope=envelope,
                               expires_day=dates.today() + settings.request_retention_days)
         if kind == "money":
-            exportstore.bump_money(tx, dates.this_week(), category, "in", amount)
+            exportstore.bump_money(tx, dates.this_week(), category, "in",
+                                   effects.money_in_cents(amount, settings.policy.money_clip))
         else:
             store.bump_counter(tx, dates.this_week(), category, "-", "stock_in")

@@ -21,8 +21,9 @@ def export_bundle(store: Store) -> dict[str, Any]:
         for record_id, envelope, _extra in logstore.sealed_records(store, table):
             sealed.append({"table": table, "kind": kind, "id": record_id.hex(),
                            "envelope": base64.b64encode(envelope).decode("ascii")})
+    notes = {pid: base64.b64encode(envelope).decode("ascii") for pid, envelope in logstore.all_notes(store)}
     return {"v": 1, "log": logstore.records(store), "pending": [p.proposal for p in logstore.proposals(store)],
-            "sealed": sealed}
+            "sealed": sealed, "notes": notes}
 
 
 def import_signatures(store: Store, items: list[dict[str, Any]]) -> tuple[int, int, int]:
@@ -71,5 +72,6 @@ def requester_dispute(store: Store, settings: Settings, codename: str, decision_
     if decisions is None or decision_id not in {d["id"] for d in decisions if not d["disputed"]}:
         return False
     proposal = new_proposal(store, "dispute", {"decision": decision_id, "raised_by": "requester"})
-    proposal["body"]["note"] = seal_note(store, proposal["id"], note)
+    request_id = _request_for(store, settings, codename)
+    proposal["body"]["note"] = seal_note(store, proposal["id"], note, request_id)
     return propose(store, None, proposal)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import nacl.public
 from flask import Flask, Response, request
@@ -77,7 +78,8 @@ def install_onion_location(app: Flask, location: str) -> None:
 
     def add(response: Response) -> Response:
         if response.mimetype == "text/html":
-            response.headers["Onion-Location"] = location + request.path
+            # Quoted: a raw path could carry CR/LF or non-Latin-1 text into a header (and the log).
+            response.headers["Onion-Location"] = location + quote(request.path, safe="/")
         return response
 
     app.after_request(add)

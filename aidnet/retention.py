@@ -61,6 +61,8 @@ def purge(store: Store, settings: Settings, today: int | None = None, now: int |
         requests = exportstore.delete_expired_requests(tx, day)
         offers = exportstore.delete_expired(tx, "offers", day) if exportstore.table_exists(store, "offers") else 0
         other = exportstore.delete_expired(tx, "used_forms", day) + exportstore.delete_stale_sessions(tx, clock)
+        # Stock and funds received: their sealed details go after the same time as a request's.
+        other += exportstore.delete_expired(tx, "stock", day)
     checkpoint(store)
     return PurgeReport(shortened, requests, offers, other)
 

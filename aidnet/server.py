@@ -49,10 +49,22 @@ LIMIT_REQUEST_FIELD_SIZE = 8190
 KEEPALIVE_SECONDS = 5
 
 
+# Messages about one client's request (a malformed request line, path or chunk). They would
+# quote what was sent and, stamped with a time by the log, say when someone came: dropped.
+_PER_REQUEST = ("Invalid", "Error handling request", "Exception on", "Bad request", "Malformed")
+
+
 class ScrubFilter(logging.Filter):
+    """No address, nothing a client sent, and no line about one client's request reaches the log."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = _IP.sub("[addr]", record.getMessage())
+        message = record.getMessage()
+        if any(echo in message for echo in _PER_REQUEST):
+            return False
+        record.msg = _IP.sub("[addr]", "".join(c if c.isprintable() else "?" for c in message))
         record.args = None
+        # A traceback's last line is the exception's message, which can quote input: never print it.
+        record.exc_info, record.exc_text = None, None
         return True
 
 
@@ -63,6 +75,9 @@ class QuietLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type hints
         super().setup(cfg)
         for handler in self.error_log.handlers:
             handler.addFilter(ScrubFilter())
+            # No clock time on lines (under systemd the journal stamps them anyway; they are
+            # about the server, never about one request).
+            handler.setFormatter(logging.Formatter("aidnet-server %(levelname)s %(message)s"))
 
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
         return None

@@ -9,6 +9,7 @@ steps of milliseconds instead of in line.
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -161,6 +162,17 @@ MIGRATIONS = [
         PRIMARY KEY (coordinator_id, code_hash)
     );
     """,
+    # each request counts at most once per event (so one person moves a published count by at most 1),
+    # and decision notes kept apart from the log so retention can erase them with their request
+    """
+    ALTER TABLE requests ADD COLUMN counted INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE notes (
+        proposal_id TEXT PRIMARY KEY,
+        request_id BLOB REFERENCES requests(id) ON DELETE CASCADE,
+        envelope BLOB NOT NULL
+    );
+    CREATE INDEX notes_by_request ON notes(request_id);
+    """,
 ]
 
 
@@ -224,6 +236,13 @@ def connect(path: Path, key: bytes) -> sqlcipher3.Connection:
     return conn
 
 
+def _inode(path: Path) -> int:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return -1
+
+
 class Store:
     """A connection plus the writer lock. One per request (or per thread)."""
 
@@ -231,6 +250,7 @@ class Store:
         self.conn = connect(path, key)
         self.path = path
         self._lock_path = lock_path
+        self._inode = _inode(path)
         # Which database this is, for writers in one process that share a commit (groupcommit).
         self.path_key = str(path.resolve())
 
@@ -254,6 +274,9 @@ class Store:
             raise StorageError("cannot open write lock") from None
         with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            if _inode(self.path) != self._inode:
+                # rekey or restore swapped the file under us: a write here would go to the old one, lost.
+                raise StorageError("the database file was replaced; open it again")
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlcipher3.Error:
@@ -333,6 +356,19 @@ class Store:
 
     def set_status(self, tx: sqlcipher3.Connection, id: bytes, status: str) -> None:
         tx.execute("UPDATE requests SET status = ? WHERE id = ?", (status, id))
+
+    # Bits of requests.counted: which events this request has already added to the counters.
+    EVENT_BITS = {"in_progress": 1, "allocated": 2, "fulfilled": 4, "closed": 8, "distributed": 16}
+
+    def count_once(self, tx: sqlcipher3.Connection, id: bytes, event: str) -> bool:
+        """Mark event as counted for this request; False if it already was (then do not bump)."""
+        bit = self.EVENT_BITS[event]
+        cur = tx.execute("UPDATE requests SET counted = counted | ? WHERE id = ? AND counted & ? = 0", (bit, id, bit))
+        return bool(cur.rowcount == 1)
+
+    def keep_at_least(self, tx: sqlcipher3.Connection, id: bytes, until_day: int) -> None:
+        """A reopened request lives at least until until_day again (retention may have shortened it)."""
+        tx.execute("UPDATE requests SET expires_day = max(expires_day, ?) WHERE id = ?", (until_day, id))
 
     def insert_reply(self, tx: sqlcipher3.Connection, *, id: bytes, request_id: bytes, envelope: bytes) -> None:
         tx.execute("INSERT INTO replies (id, request_id, envelope) VALUES (?, ?, ?)", (id, request_id, envelope))
@@ -445,6 +481,10 @@ class Store:
             (key, window),
         )
         return int(tx.execute("SELECT count FROM throttle WHERE key = ?", (key,)).fetchone()[0])
+
+    def throttle_release(self, tx: sqlcipher3.Connection, key: bytes) -> None:
+        """Give back one reserved attempt (the login succeeded)."""
+        tx.execute("UPDATE throttle SET count = max(count - 1, 0) WHERE key = ?", (key,))
 
     def throttle_count(self, key: bytes, window: int) -> int:
         row = self.conn.execute("SELECT count FROM throttle WHERE key = ? AND window = ?", (key, window)).fetchone()

@@ -1,19 +1,17 @@
 """What each kind of decision may hold: fixed keys, typed values, and no room for clear text.
 
-Record ids are 32 lowercase hex; keys 64 lowercase hex; a note is base64 of a
-sealed envelope (it must start with the envelope header), so a decision
-cannot carry a name or an address in clear even if a quorum signed one.
+Record ids are 32 lowercase hex; keys 64 lowercase hex; a note is the hash
+(64 hex) of a sealed envelope kept outside the log, so it can be erased with
+its request; a decision cannot carry a name or an address in clear even if a
+quorum signed one.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from .envelope import MAGIC, VERSION
 from .errors import CryptoError
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -60,14 +58,8 @@ def check_member(data: Any) -> None:
 
 
 def _note(value: Any) -> None:
-    if value is None:
-        return
-    try:
-        raw = base64.b64decode(str(value), validate=True) if isinstance(value, str) else b""
-    except (binascii.Error, ValueError):
-        raw = b""
-    if raw[:3] != MAGIC + bytes([VERSION]):
-        raise SchemaError("a note must be sealed")
+    if value is not None and not is_key(value):
+        raise SchemaError("a note must be the hash of a sealed note")
 
 
 def check_body(kind: str, body: Any) -> None:

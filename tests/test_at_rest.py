@@ -54,6 +54,15 @@ def test_markers_codename_and_address_appear_nowhere(tmp_path: Path) -> None:
         status_page = c.get("/status").body
         view = c.post("/status", {"csrf_token": hidden(status_page, "csrf_token"), "codename": codename})
         assert reply_marker in view.body
+        # Malformed HTTP carrying the marker: the server's error log must not echo it.
+        import socket
+
+        port = int(server.url.rsplit(":", 1)[1])
+        for raw in (f"GET /{marker}\x00\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
+                    f"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz{marker}\r\n"):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(raw.encode("latin-1"))
+                sock.recv(1024)
         files_while_running = _instance_files(settings.instance, server.tmpdir)
         _assert_absent(files_while_running, [marker, contact, reply_marker, codename, "127.0.0.1", PASSPHRASE])
     finally:
@@ -65,6 +74,8 @@ def test_markers_codename_and_address_appear_nowhere(tmp_path: Path) -> None:
     for secret in (marker, contact, reply_marker, codename, "127.0.0.1", PASSPHRASE):
         for encoded in _encodings(secret):
             assert encoded not in output, f"{secret[:8]}... in server output"
+    # No line about a single request (which the log would stamp with a time) is written.
+    assert b"Invalid" not in output and b"Error handling" not in output
     # The temp folder the server was given stays empty.
     assert list(server.tmpdir.iterdir()) == []
 

@@ -92,8 +92,10 @@ def test_backup_while_serving_then_restore_opens_the_request(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     new = load_settings(restored)
     assert new.db_key != settings.db_key and new.codename_salt == settings.codename_salt
-    for name in ("config.toml", "secrets.toml", "db.key", "aidnet.db"):
+    for name in ("config.toml", "secrets.toml", "db.key", "aidnet.db", "genesis.pin"):
         assert oct((restored / name).stat().st_mode & 0o777) == "0o600", name
+    # The genesis pin travels with the backup, so the restored log is still checked against it.
+    assert (restored / "genesis.pin").read_text() == (settings.instance / "genesis.pin").read_text()
     store = Store(new.database, new.db_key, new.lock_file)
     try:
         assert store.integrity_ok()
@@ -139,8 +141,13 @@ def test_rekey_rotates_the_database_key(tmp_path: Path, settings: Settings) -> N
     client = app.test_client()
     codename = codename_from(client.post("/", data=request_form(client, need=NEED)).get_data(as_text=True))
     old_key = settings.db_key
+    stale = Store(settings.database, settings.db_key, settings.lock_file)  # a timer opened before the rekey
     done = run("rekey", "--instance", str(settings.instance))
     assert done.returncode == 0, done.stderr
+    with pytest.raises(StorageError, match="replaced"):  # its write would be lost: refused instead
+        with stale.write() as tx:
+            tx.execute("UPDATE counters SET count = count + 1")
+    stale.close()
     new = load_settings(settings.instance)
     assert new.db_key != old_key
     with pytest.raises(StorageError):

@@ -161,3 +161,37 @@ def test_one_rotation_at_a_time(tmp_path: Path) -> None:
     with pytest.raises(LogError, match="already waiting"):
         membership.propose_rotation(store, settings, "alice", PASSPHRASE)
     store.close()
+
+
+def test_one_request_moves_each_count_by_at_most_one(tmp_path: Path) -> None:
+    g = Group(tmp_path, ["ana"], quorum=1)
+    intake.submit_request(g.store, g.settings, details(), "nonce-once-xxxxxxxxxxx")
+    request_id = g.store.requests_page(0, 1)[0].id.hex()
+    for _ in range(5):
+        intake.change_status(g.store, g.keys["ana"], request_id, "fulfilled")
+        intake.change_status(g.store, g.keys["ana"], request_id, "in_progress")
+    for _ in range(3):
+        g.decide("allocation", {"request": request_id, "source": {"kind": "stock", "ref": None}}, ["ana"])
+    counts = {row[3]: row[4] for row in g.store.counters()}
+    assert counts == {"received": 1, "fulfilled": 1, "in_progress": 1, "allocated": 1}
+    g.store.close()
+
+
+def test_purge_erases_expired_stock_and_the_notes_of_erased_requests(tmp_path: Path) -> None:
+    from aidnet import offers, retention
+
+    g = Group(tmp_path, ["ana"], quorum=1)
+    offers.record_stock(g.store, g.settings, "goods", "food", 3, "STOCKMARK from Jose")
+    intake.submit_request(g.store, g.settings, details(), "nonce-purge-xxxxxxxxxx")
+    request_id = g.store.requests_page(0, 1)[0].id.hex()
+    proposal = governance.new_proposal(g.store, "allocation", {"request": request_id,
+                                                               "source": {"kind": "stock", "ref": None}})
+    proposal["body"]["note"] = governance.seal_note(g.store, proposal["id"], "NOTEMARK Maria at 5 Elm St", request_id)
+    governance.propose(g.store, g.keys["ana"], proposal)
+    far = dates.today() + 10_000
+    retention.purge(g.store, g.settings, today=far)
+    assert g.store.conn.execute("SELECT count(*) FROM stock").fetchone()[0] == 0
+    assert g.store.conn.execute("SELECT count(*) FROM notes").fetchone()[0] == 0
+    assert governance.open_note(g.store, proposal["id"], proposal["body"]["note"], g.keys["ana"]) is None
+    verify(g.records())  # the log still verifies: it kept only the note's hash
+    g.store.close()

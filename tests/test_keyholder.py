@@ -38,7 +38,7 @@ def test_offline_keyholder_end_to_end(tmp_path: Path) -> None:
     request_id = store.requests_page(0, 1)[0].id.hex()
     allocation = governance.new_proposal(store, "allocation", {"request": request_id,
                                                                "source": {"kind": "stock", "ref": None}})
-    allocation["body"]["note"] = governance.seal_note(store, allocation["id"], "two bags from the shelf")
+    allocation["body"]["note"] = governance.seal_note(store, allocation["id"], "two bags from the shelf", request_id)
     assert not governance.propose(store, alice, allocation)
     # 4. Bundle out (operator command), read and signed offline with files only.
     bundle = tmp_path / "bundle.json"

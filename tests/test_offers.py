@@ -61,7 +61,7 @@ def test_coordinator_reads_offers_records_stock_and_allocates_an_offer(client: F
                                                      "amount": "250", "note": "STOCKMARK from the bake sale"})
     assert saved.status_code == 303
     money = store.conn.execute("SELECT category, direction, amount FROM money").fetchall()
-    assert ("rent", "in", 250) in [tuple(r) for r in money]
+    assert ("rent", "in", 25000) in [tuple(r) for r in money]  # cents
     inbox = client.get("/coordinator/").get_data(as_text=True)
     request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", inbox).group(1)
     request_page = client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)

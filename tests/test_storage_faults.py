@@ -126,3 +126,32 @@ def test_read_only_instance_folder_refuses_cleanly_and_recovers(small_disk: Path
     assert _counts(settings) == (1, 1, 1)
     assert client.post("/", data=form).status_code == 201
     assert _counts(settings) == (2, 2, 2)
+
+
+def test_disk_full_under_a_live_server(small_disk: Path, tmp_path: Path) -> None:
+    """The same through `aidnet serve`: its threads keep connections open across the fault."""
+    from live import start_server
+    from loadtools import Requester
+
+    settings = make_instance(small_disk / "instance")
+    add_coordinator(settings)
+    server = start_server(settings.instance, tmp_path / "logs")
+    person = Requester(lambda: server.url)
+    try:
+        assert person.submit("before the disk fills")[0] == 201
+        filler = _fill(small_disk, leave=96 * 1024)
+        statuses = []
+        for n in range(300):
+            status, codename, _ = person.submit(f"while full {n}")
+            statuses.append(status)
+            if status != 201:
+                break
+        assert statuses[-1] == 503 and set(statuses) <= {201, 503}, statuses
+        filler.unlink()
+        assert person.submit("after space returns")[0] == 201
+    finally:
+        person.close()
+        server.stop()
+    accepted = statuses.count(201) + 2
+    assert _counts(settings) == (accepted,) * 3
+    assert b"Traceback" not in server.output()

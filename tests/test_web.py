@@ -257,4 +257,33 @@ def test_counters_hold_only_week_category_area(client: FlaskClient, store: Store
 
 def test_request_row_holds_only_the_designed_columns(store: Store) -> None:
     columns = [row[1] for row in store.conn.execute("PRAGMA table_info(requests)")]
-    assert columns == ["seq", "id", "envelope", "status", "expires_day", "lookup_hash", "reply_public"]
+    # counted: bits of which events this request already added to the counters (at most once each).
+    assert columns == ["seq", "id", "envelope", "status", "expires_day", "lookup_hash", "reply_public", "counted"]
+
+
+def test_throttle_holds_when_attempts_arrive_at_once(settings: Settings) -> None:
+    import threading
+
+    from aidnet import coordinators
+
+    results: list[str] = []
+    barrier = threading.Barrier(12)
+
+    def attempt() -> None:
+        store = Store(settings.database, settings.db_key, settings.lock_file)
+        try:
+            barrier.wait()
+            coordinators.login(store, settings, "alice", "wrong wrong wrong")
+        except coordinators.Throttled:
+            results.append("throttled")
+        except coordinators.LoginFailed:
+            results.append("checked")
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("checked") == 5 and results.count("throttled") == 7

@@ -32,7 +32,8 @@ def request_context(request_id: str) -> dict[str, Any]:
         proposal = record["proposal"]
         if proposal["body"].get("request") == request_id:
             decisions.append({"id": proposal["id"], "type": proposal["type"], "label": decision_labels()[proposal["type"]],
-                              "note": governance.open_note(proposal["id"], proposal["body"].get("note"), g.session.keys)})
+                              "note": governance.open_note(store, proposal["id"], proposal["body"].get("note"),
+                                                           g.session.keys)})
     return {"allocation_form": form, "dispute_form": DisputeForm(), "decisions_for_request": decisions,
             "handover_form": ProposalActionForm()}
 

@@ -93,7 +93,7 @@ def _page(code: int = 200, notice: str | None = None, **forms: Any) -> tuple[str
     for p in logstore.proposals(store):
         signers = {s["signer"] for s in p.signatures}
         pending.append({"p": p, "summary": _summary(p.proposal, state),
-                        "note": governance.open_note(p.id, p.proposal["body"].get("note"), g.session.keys),
+                        "note": governance.open_note(store, p.id, p.proposal["body"].get("note"), g.session.keys),
                         "signed": me in signers, "count": len(signers), "declines": len(p.declines)})
     members_by_key = {m.sign for m in state.members.values()}
     accounts = [(str(r.id), r.handle) for r in (store.coordinator_by_id(i) for i in _account_ids(store))
@@ -122,7 +122,8 @@ def _open_disputes(store: Any, state: Any) -> list[dict[str, Any]]:
         if proposal["id"] in state.open_disputes:
             found.append({"id": proposal["id"], "decision": state.open_disputes[proposal["id"]],
                           "by": proposal["body"].get("raised_by", "keyholder"),
-                          "note": governance.open_note(proposal["id"], proposal["body"].get("note"), g.session.keys)})
+                          "note": governance.open_note(store, proposal["id"], proposal["body"].get("note"),
+                                                       g.session.keys)})
     return found
 
 
@@ -138,7 +139,7 @@ def propose_decision(kind: str, body: dict[str, Any], note: str = "") -> Respons
     store = get_store()
     proposal = governance.new_proposal(store, kind, body)
     if note or kind in ("allocation", "distribution", "dispute", "resolution"):
-        proposal["body"]["note"] = governance.seal_note(store, proposal["id"], note)
+        proposal["body"]["note"] = governance.seal_note(store, proposal["id"], note, body.get("request"))
     try:
         final = governance.propose(store, g.session.keys, proposal)
     except LogError:
