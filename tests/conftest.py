@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -13,6 +15,11 @@ from flask.testing import FlaskClient
 from aidnet import coordinators, create_app, governance
 from aidnet.config import Settings, create_instance, load_settings
 from aidnet.storage import Store
+
+# CI runs the property tests on a fixed seed, so a run is reproducible; locally each run explores anew.
+hypothesis.settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    hypothesis.settings.load_profile("ci")
 
 PASSPHRASE = "correct horse battery staple"
 FAST_ARGON2 = "[argon2]\ntime_cost = 1\nmemory_kib = 8192\nparallelism = 1\n"

@@ -126,3 +126,12 @@ def test_offline_signatures_upload_and_bundle_download(app: Flask, settings: Set
                       data={"csrf_token": t, "file": (io.BytesIO(b"\xff not json"), "x.json")})
     assert junk.status_code == 400 and "not a signatures file" in junk.get_data(as_text=True)
     assert PASSPHRASE  # alice's passphrase never needed for the offline path
+
+
+def test_unknown_account_is_a_clear_400(client: FlaskClient, auth: Auth) -> None:
+    auth.login()
+    for account in ("99999999999999999999", "-1", "x"):
+        response = client.post("/coordinator/decisions/member", data={"csrf_token": token(client), "account": account,
+                                                                      "card": "", "until": ""})
+        assert response.status_code == 400
+        assert "Choose an account or paste a valid member card." in response.get_data(as_text=True)

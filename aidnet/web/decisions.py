@@ -173,6 +173,8 @@ def propose_member() -> Any:
         if form.card.data and form.card.data.strip():
             member = membership.parse_member_card(form.card.data, until)
         elif form.account.data:
+            if form.account.data not in {str(i) for i in _account_ids(get_store())}:
+                raise ValueError
             row = get_store().coordinator_by_id(int(form.account.data))
             if row is None:
                 raise ValueError
