@@ -7,10 +7,10 @@ import tempfile
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
@@ -55,4 +55,14 @@ def click_and_wait(driver: webdriver.Chrome, element: WebElement) -> None:
     """Click something that loads a new page, and wait until the old page is gone."""
     old = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(old))
+
+    def gone(_driver: webdriver.Chrome) -> bool:
+        # Under load chromedriver may report a node of the old page as "not in the document"
+        # instead of stale: both mean the new page is there.
+        try:
+            old.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    WebDriverWait(driver, 30).until(gone)
