@@ -76,8 +76,8 @@ def test_two_keyholders_govern_through_the_pages(app: Flask, settings: Settings,
     alice.post("/coordinator/decisions/resolve", data={"csrf_token": t, "dispute": requester_dispute,
                                                        "outcome": "upheld", "note": ""})
     page = bob.get("/coordinator/decisions/").get_data(as_text=True)
-    pid = re.search(r'name="proposal" value="([0-9a-f]{32})"', page).group(1)
-    bob.post("/coordinator/decisions/sign", data={"csrf_token": token(bob), "proposal": pid})
+    resolution = re.search(r'name="proposal" value="([0-9a-f]{32})"', page).group(1)
+    bob.post("/coordinator/decisions/sign", data={"csrf_token": token(bob), "proposal": resolution})
     assert not governance.current(store).open_disputes
     # Bob disputes the allocation from the request page; it stays open until a signed resolution.
     bob.post(f"/coordinator/decisions/request/{request_id}/dispute",
