@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import getpass
 import json
 import sys
@@ -37,10 +36,10 @@ def _passphrases(source: str | None, handles: list[str]) -> list[str]:
 
 
 def _day(text: str | None) -> int | None:
-    if not text:
-        return None
+    from .dates import parse_day
+
     try:
-        return (dt.date.fromisoformat(text) - dt.date(1970, 1, 1)).days
+        return parse_day(text)
     except ValueError:
         raise LogCommandError("dates are YYYY-MM-DD") from None
 

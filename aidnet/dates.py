@@ -16,5 +16,12 @@ def this_week() -> str:
     return f"{year}-W{week:02d}"
 
 
+def parse_day(text: str | None) -> int | None:
+    """A YYYY-MM-DD date typed by a person, as days since 1970 (None if empty); ValueError if malformed."""
+    if not text:
+        return None
+    return (dt.date.fromisoformat(text) - dt.date(1970, 1, 1)).days
+
+
 def day_to_date(day: int) -> dt.date:
     return dt.date(1970, 1, 1) + dt.timedelta(days=day)

@@ -130,15 +130,21 @@ def _commit_request(store: Store, details: RequestDetails, form_nonce: str, reco
     groupcommit.run(store, write)
 
 
-def requester_view(store: Store, settings: Settings, codename: str) -> RequesterView | None:
-    """Status and replies for a codename; None for a malformed, wrong or unknown one alike."""
+def request_for_codename(store: Store, settings: Settings, codename: str) -> RequestRow | None:
+    """The request a codename opens; None for a malformed, wrong or unknown one alike."""
     try:
         keys = crypto.derive_codename(codename, settings.codename_salt)
     except crypto.CodenameError:
         return None
-    row = store.request_by_lookup(keys.lookup_hash)
+    return store.request_by_lookup(keys.lookup_hash)
+
+
+def requester_view(store: Store, settings: Settings, codename: str) -> RequesterView | None:
+    """Status and replies for a codename; None for a malformed, wrong or unknown one alike."""
+    row = request_for_codename(store, settings, codename)
     if row is None:
         return None
+    keys = crypto.derive_codename(codename, settings.codename_salt)
     replies = []
     for reply in store.replies_for(row.id):
         try:

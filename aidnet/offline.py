@@ -5,10 +5,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import crypto
 from crypto.log import LogError
 
-from . import logstore
+from . import intake, logstore
 from .config import Settings
 from .governance import add_signature, current, new_proposal, propose, seal_note
 from .storage import Store
@@ -42,11 +41,7 @@ def import_signatures(store: Store, items: list[dict[str, Any]]) -> tuple[int, i
 
 
 def _request_for(store: Store, settings: Settings, codename: str) -> str | None:
-    try:
-        keys = crypto.derive_codename(codename, settings.codename_salt)
-    except crypto.CodenameError:
-        return None
-    row = store.request_by_lookup(keys.lookup_hash)
+    row = intake.request_for_codename(store, settings, codename)
     return row.id.hex() if row else None
 
 

@@ -65,6 +65,10 @@ def test_two_keyholders_govern_through_the_pages(app: Flask, settings: Settings,
     wrong = requester.post("/status/dispute", data={"csrf_token": hidden(status, "csrf_token"), "codename": "bako " * 7,
                                                    "decision": pid, "note": ""})
     assert wrong.status_code == 404
+    bad = requester.post("/status/dispute", data={"csrf_token": hidden(status, "csrf_token"), "codename": codename,
+                                                  "decision": pid, "note": "bell\x07 KEEPME"})
+    assert bad.status_code == 400 and "KEEPME" in bad.get_data(as_text=True)
+    assert "cannot be kept" in bad.get_data(as_text=True)
     raised = requester.post("/status/dispute", data={"csrf_token": hidden(status, "csrf_token"), "codename": codename,
                                                      "decision": pid, "note": "REQMARK not what I asked"})
     assert raised.status_code == 200 and "dispute was recorded" in raised.get_data(as_text=True)
@@ -135,3 +139,19 @@ def test_unknown_account_is_a_clear_400(client: FlaskClient, auth: Auth) -> None
                                                                       "card": "", "until": ""})
         assert response.status_code == 400
         assert "Choose an account or paste a valid member card." in response.get_data(as_text=True)
+
+
+def test_bad_allocation_keeps_the_note_and_says_why(client: FlaskClient, auth: Auth, store: Store) -> None:
+    client.post("/", data=request_form(client, need="soup"))
+    auth.login()
+    request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", client.get("/coordinator/").get_data(as_text=True)).group(1)
+    t = token(client, f"/coordinator/request/{request_id}")
+    for data, message in (({"source": "money", "amount": ""}, "Give the amount of money."),
+                          ({"source": "offer:" + "ab" * 16, "amount": ""}, "Choose money, stock or an open offer"),
+                          ({"source": "stock", "amount": "-5"}, "Number must be between 1 and 10000000.")):
+        response = client.post(f"/coordinator/decisions/request/{request_id}/allocate",
+                               data={"csrf_token": t, "note": "KEEP this note", **data})
+        assert response.status_code == 400
+        body = response.get_data(as_text=True)
+        assert message in body and "KEEP this note" in body and page_problems(body) == []
+    assert logstore.proposals(store) == []

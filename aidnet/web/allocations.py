@@ -19,14 +19,17 @@ bp = Blueprint("allocations", __name__, url_prefix="/coordinator/decisions")
 # Allocation, hand-over and disputes for one request (forms shown on the request page).
 
 
-def request_context(request_id: str) -> dict[str, Any]:
+def _allocation_form() -> AllocationForm:
+    form = AllocationForm()
+    offers = [(f"offer:{row.id.hex()}", _("Offer %(seq)s", seq=row.seq)) for row in logstore.open_offers(get_store())]
+    form.source.choices = [("money", _("Money")), ("stock", _("Stock"))] + offers
+    return form
+
+
+def request_context(request_id: str, allocation_form: AllocationForm | None = None) -> dict[str, Any]:
     """What the request page shows about decisions on this request."""
     store = get_store()
-    offers = []
-    for row in logstore.open_offers(store):
-        offers.append((f"offer:{row.id.hex()}", _("Offer %(seq)s", seq=row.seq)))
-    form = AllocationForm()
-    form.source.choices = [("money", _("Money")), ("stock", _("Stock"))] + offers
+    form = allocation_form or _allocation_form()
     decisions = []
     for record in logstore.records(store):
         proposal = record["proposal"]
@@ -43,15 +46,19 @@ def request_context(request_id: str) -> dict[str, Any]:
 def allocate(request_id: str) -> Any:
     if intake.open_request(get_store(), g.session.keys, request_id) is None:
         abort(404)
-    form = AllocationForm()
-    form.source.choices = None
-    if not form.validate_on_submit():
-        abort(400)
+    form = _allocation_form()
+    valid = form.validate_on_submit()
     kind, _sep, ref = str(form.source.data).partition(":")
-    if kind not in ("money", "stock", "offer") or (kind == "money" and not form.amount.data):
-        abort(400)
-    if kind == "offer" and ref not in {row.id.hex() for row in logstore.open_offers(get_store())}:
-        abort(404)  # only an open offer can be given
+    if valid and form.source.data not in dict(form.source.choices):
+        form.source.errors = [_("Choose money, stock or an open offer from the list.")]  # e.g. the offer went meanwhile
+        valid = False
+    if valid and kind == "money" and not form.amount.data:
+        form.amount.errors = [_("Give the amount of money.")]
+        valid = False
+    if not valid:
+        from .coordinator import render_request
+
+        return render_request(request_id, code=400, allocation_form=form)
     source = {"kind": kind, "ref": ref or None, "amount": form.amount.data if kind == "money" else None}
     return propose_decision("allocation", {"request": request_id, "source": source}, form.note.data or "")
 

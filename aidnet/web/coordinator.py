@@ -104,8 +104,9 @@ def inbox() -> str:
                            labels=_status_labels(), urgency=_urgency_labels(), logout_form=EmptyForm(), s=settings())
 
 
-def _render_request(request_id: str, status_form: StatusChangeForm | None = None,
-                    reply_form: ReplyForm | None = None, notice: str | None = None, code: int = 200) -> Any:
+def render_request(request_id: str, status_form: StatusChangeForm | None = None, reply_form: ReplyForm | None = None,
+                   notice: str | None = None, code: int = 200, allocation_form: Any = None) -> Any:
+    """The request page; a form given here is shown as sent (its errors and the person's text)."""
     opened = intake.open_request(get_store(), g.session.keys, request_id)
     if opened is None:
         abort(404)
@@ -116,7 +117,7 @@ def _render_request(request_id: str, status_form: StatusChangeForm | None = None
     from .allocations import request_context  # the allocations blueprint builds on this one
 
     return render_template("coordinator/request.html", r=opened, labels=labels, s=settings(), urgency=_urgency_labels(),
-                           **request_context(request_id),
+                           **request_context(request_id, allocation_form),
                            answers=conversation.for_coordinator(get_store(), g.session.keys, request_id),
                            status_form=status_form, reply_form=reply_form or ReplyForm(),
                            logout_form=EmptyForm(), notice=notice), code
@@ -126,7 +127,7 @@ def _render_request(request_id: str, status_form: StatusChangeForm | None = None
 @login_required
 def show(request_id: str) -> Any:
     notices = {"status": _("Status saved."), "reply": _("Reply sent. Only the requester can read it.")}
-    return _render_request(request_id, notice=notices.get(request.args.get("saved", "")))
+    return render_request(request_id, notice=notices.get(request.args.get("saved", "")))
 
 
 @bp.post("/request/<request_id>/status")
@@ -135,7 +136,7 @@ def change_status(request_id: str) -> Any:
     form = StatusChangeForm()
     form.status.choices = [(k, v) for k, v in _status_labels().items() if k in intake.STATUSES]
     if not form.validate_on_submit():
-        return _render_request(request_id, status_form=form, code=400)
+        return render_request(request_id, status_form=form, code=400)
     if not intake.change_status(get_store(), g.session.keys, request_id, form.status.data):
         abort(404)
     return redirect(url_for("coordinator.show", request_id=request_id, saved="status"), code=303)
@@ -146,7 +147,7 @@ def change_status(request_id: str) -> Any:
 def reply(request_id: str) -> Any:
     form = ReplyForm()
     if not form.validate_on_submit():
-        return _render_request(request_id, reply_form=form, code=400)
+        return render_request(request_id, reply_form=form, code=400)
     if intake.open_request(get_store(), g.session.keys, request_id) is None or not intake.add_reply(
         get_store(), request_id, form.text.data
     ):

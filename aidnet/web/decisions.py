@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
@@ -36,10 +35,9 @@ def no_genesis(_exc: Exception) -> tuple[str, int]:
 
 
 def _day(text: str | None) -> int | None:
-    if not text:
-        return None
+    """The typed date as a day, None if empty, -1 if it is not a date (the caller says so)."""
     try:
-        return (dt.date.fromisoformat(text) - dt.date(1970, 1, 1)).days
+        return dates.parse_day(text)
     except ValueError:
         return -1
 

@@ -44,7 +44,12 @@ def decisions() -> Any:
 def dispute() -> Any:
     form = RequesterDisputeForm()
     if not form.validate():
-        return _not_found(form, 400)
+        found = offline.decisions_for_codename(get_store(), settings(), form.codename.data or "")
+        if found is None or form.codename.errors or form.decision.errors:
+            return _not_found(form, 400)
+        # Only the note was wrong (too long, control characters): show it again with what was typed.
+        return render_template("public/decisions.html", decisions=found, codename=form.codename.data,
+                               dispute_form=form), 400
     if not offline.requester_dispute(get_store(), settings(), form.codename.data, form.decision.data,
                                         form.note.data or ""):
         return _not_found(form)
