@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import formcache, i18n, pagestyle
+from . import i18n, pagestyle
 from .config import Settings
 from .db import close_store
 from .storage import Store
@@ -58,7 +58,6 @@ def create_app(settings: Settings, role: str = "all") -> Flask:
         WTF_CSRF_TIME_LIMIT=4 * 3600,
     )
     i18n.install(app)  # language by path prefix (/es/, /fr/, /ar/), catalogues compiled at start
-    formcache.install(app)  # wtforms' own messages read once per language, not per request
     pagestyle.install(app, templates / "static" / "style.css")  # CSS inline: one request a page
     logging.getLogger("aidnet").setLevel(logging.INFO)
 

@@ -2,9 +2,10 @@
 
 With synchronous=FULL every commit waits for an fsync (1-10 ms on a real
 disk). Threads of one worker that want to write at the same moment queue
-here; the first becomes the leader, takes the writer lock once, runs every
-queued piece of work in its own SAVEPOINT inside one transaction, commits
-once, and only then wakes the others. So:
+here; the first becomes the leader, takes the writer lock, then takes every
+piece of work queued by then (so what queued while another process held the
+lock rides along), runs each in its own SAVEPOINT inside one transaction,
+commits once, and only then wakes the others. So:
 
 - nobody returns (and no receipt is shown) before the commit holding its
   rows is on disk;
@@ -82,11 +83,19 @@ def _queue_for(store: Store) -> _Queue:
         return _queues.setdefault(store.path_key, _Queue())
 
 
-def _run_batch(store: Store, batch: list[_Item[object]]) -> bool:
-    """Run batch in one transaction; True once it is committed, False if none of it was kept."""
+def _run_batch(store: Store, queue: _Queue, taken: list[_Item[object]]) -> bool:
+    """Take the writer lock, then everything queued by then, and run it in one transaction.
+
+    True once it is committed, False if none of it was kept. The batch is taken
+    only once the lock is ours: whatever queued while another process held it
+    shares this commit instead of waiting for the next one.
+    """
     try:
         with store.write() as tx:
-            for item in batch:
+            with queue.cond:
+                taken.extend(queue.pending)
+                queue.pending = []
+            for item in taken:
                 tx.execute("SAVEPOINT aidnet_item")
                 try:
                     item.result = item.work(tx)
@@ -121,14 +130,16 @@ def run(store: Store, work: Work[T]) -> T:
             queue.cond.wait()
         if item.done:
             return _outcome(item)
-        queue.busy = True
-        batch, queue.pending = queue.pending, []
+        queue.busy = True  # this thread leads; its own item stays queued until it takes the batch
+    taken: list[_Item[object]] = []
     committed = False
     try:
-        committed = _run_batch(store, batch)
+        committed = _run_batch(store, queue, taken)
     finally:
         with queue.cond:
-            for other in batch:
+            if not taken:  # failed (or interrupted) before taking a batch: fail those waiting now
+                taken, queue.pending = queue.pending, []
+            for other in taken:
                 if not committed:  # also when the leader itself was interrupted
                     other.result = None
                     other.error = StorageError("group commit failed")

@@ -77,27 +77,29 @@ def _form_hash(nonce: str) -> bytes:
 
 
 def recipient_keys(store: Store) -> list[bytes]:
-    """The X25519 keys new records are sealed to. Every sealing path calls this one function.
+    """The X25519 keys new records are sealed to. Every sealing path calls this or readers().
 
     They come from the verified decision log (the active members today), never
     from the coordinators table: a row inserted there gains no reader.
     """
+    return readers(store)[0]
+
+
+def readers(store: Store) -> tuple[list[bytes], int]:
+    """recipient_keys(), and the log length they were read at (see ReadersChanged)."""
     from . import governance
 
-    return governance.recipients(store)
+    return governance.readers(store)
 
 
 def submit_request(store: Store, settings: Settings, details: RequestDetails, form_nonce: str) -> str:
     """Seal and store a request; return its codename. Durable on return (one commit)."""
-    from . import logstore
-
     codename = crypto.generate_codename()
     keys = crypto.derive_codename(codename, settings.codename_salt)
     record_id = secrets.token_bytes(16)
     expires = dates.today() + settings.request_retention_days
     for _attempt in range(3):
-        seen_length = logstore.log_length(store.conn)
-        recipients = recipient_keys(store)
+        recipients, seen_length = readers(store)
         if not recipients:
             raise NotReady
         envelope = crypto.seal(details.to_bytes(), record_id, KIND_REQUEST, recipients)

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import pyotp
 import segno
-from argon2.low_level import Type, hash_secret_raw
 
 import crypto
-from crypto import KeyPair
+from crypto import Argon2Params, KeyPair
+from crypto.keys import argon2id
 
 from . import factorstore
 from .config import Settings
@@ -90,8 +90,8 @@ def _params_text(settings: Settings) -> str:
 
 def _hash_recovery(code: str, salt: bytes, params: str) -> bytes:
     time_cost, memory_kib, lanes = (int(x) for x in params.split(","))
-    return hash_secret_raw(normalize_recovery(code).encode("ascii", "replace"), salt, time_cost=time_cost,
-                           memory_cost=memory_kib, parallelism=lanes, hash_len=32, type=Type.ID)
+    return argon2id(normalize_recovery(code).encode("ascii", "replace"), salt,
+                    Argon2Params(time_cost=time_cost, memory_kib=memory_kib, parallelism=lanes), length=32)
 
 
 def is_on(store: Store, coordinator_id: int) -> bool:

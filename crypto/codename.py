@@ -35,9 +35,11 @@ def _syllable(n: int) -> str:
 
 def generate() -> str:
     """A fresh random codename, words separated by spaces."""
+    # One draw of 84 bits, cut into seven 12-bit words: uniform, and one system call, not seven.
+    bits = secrets.randbits(WORD_COUNT * 12)
     words = []
-    for _ in range(WORD_COUNT):
-        n = secrets.randbelow(4096)
+    for i in range(WORD_COUNT):
+        n = (bits >> (12 * i)) & 0xFFF
         words.append(_syllable(n // 64) + _syllable(n % 64))
     return " ".join(words)
 

@@ -74,8 +74,8 @@ def seal(payload: bytes, record_id: bytes, kind: str, recipients: Sequence[bytes
     for key in recipients:
         if len(key) != KEY_SIZE:
             raise KeyFormatError("recipient public key must be 32 bytes")
-    content_key = nacl.utils.random(KEY_SIZE)
-    nonce = nacl.utils.random(NONCE_SIZE)
+    fresh = nacl.utils.random(KEY_SIZE + NONCE_SIZE)  # one system call for both
+    content_key, nonce = fresh[:KEY_SIZE], fresh[KEY_SIZE:]
     header = MAGIC + bytes([VERSION, len(recipients)])
     sealed_keys = b"".join(sodium.crypto_box_seal(content_key, key) for key in recipients)
     body = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(

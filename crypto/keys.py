@@ -9,6 +9,7 @@ session key that only the coordinator's cookie holds.
 from __future__ import annotations
 
 import struct
+import threading
 from dataclasses import dataclass
 
 import nacl.exceptions
@@ -80,19 +81,24 @@ def generate_keypair() -> KeyPair:
     return KeyPair(nacl.utils.random(KEY_SIZE), nacl.utils.random(KEY_SIZE))
 
 
+# At most this many Argon2 computations run at once in a process, whatever the
+# server's thread count: each holds params.memory_kib (64 MiB by default) while it runs.
+ARGON2_AT_ONCE = 2
+_argon2_slots = threading.BoundedSemaphore(ARGON2_AT_ONCE)
+
+
+def argon2id(secret: bytes, salt: bytes, params: Argon2Params, length: int = KEY_SIZE) -> bytes:
+    """Argon2id of secret, waiting for one of the process's ARGON2_AT_ONCE slots."""
+    with _argon2_slots:
+        return hash_secret_raw(secret, salt, time_cost=params.time_cost, memory_cost=params.memory_kib,
+                               parallelism=params.parallelism, hash_len=length, type=Type.ID)
+
+
 def _derive(passphrase: str, salt: bytes, params: Argon2Params) -> bytes:
     secret = passphrase.encode("utf-8")
     if len(secret) > MAX_PASSPHRASE_BYTES:
         raise DecryptionError
-    return hash_secret_raw(
-        secret,
-        salt,
-        time_cost=params.time_cost,
-        memory_cost=params.memory_kib,
-        parallelism=params.parallelism,
-        hash_len=KEY_SIZE,
-        type=Type.ID,
-    )
+    return argon2id(secret, salt, params)
 
 
 def wrap_with_passphrase(keys: KeyPair, passphrase: str, params: Argon2Params | None = None) -> bytes:

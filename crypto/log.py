@@ -64,7 +64,12 @@ def canonical(obj: Any) -> bytes:
 
 
 def digest(obj: Any) -> str:
-    return blake2b(canonical(obj), b"aidnet-log").hex()
+    return digest_canonical(canonical(obj))
+
+
+def digest_canonical(encoded: bytes) -> str:
+    """digest() of a record already in canonical form (as the log table stores it)."""
+    return blake2b(encoded, b"aidnet-log").hex()
 
 
 def _message(genesis: str, proposal: Mapping[str, Any], seen: str) -> bytes:

@@ -190,3 +190,31 @@ def test_crypto_imports_only_stdlib_nacl_and_argon2() -> None:
                 continue
             for name in names:
                 assert name.split(".")[0] in allowed, f"{source.name} imports {name}"
+
+
+def test_argon2_runs_at_most_two_at_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eight server threads logging in at once hold 2 x 64 MiB, not 8 x 64 MiB."""
+    import threading
+    import time
+
+    from crypto import keys
+
+    running, most, lock = 0, 0, threading.Lock()
+
+    def fake_hash(*_args: object, **_kwargs: object) -> bytes:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return bytes(32)
+
+    monkeypatch.setattr(keys, "hash_secret_raw", fake_hash)
+    threads = [threading.Thread(target=keys.burn_argon2) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most == keys.ARGON2_AT_ONCE == 2

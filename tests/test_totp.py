@@ -237,13 +237,13 @@ def test_operator_can_turn_it_off_for_a_lost_phone(client: FlaskClient, auth: Au
 def test_wrong_passphrase_costs_as_much_as_a_wrong_recovery_code(monkeypatch: pytest.MonkeyPatch,
                                                                   settings: Settings) -> None:
     calls: list[bytes] = []
-    real = totp.hash_secret_raw
+    real = totp.argon2id
 
     def counting(secret: bytes, *args: object, **kwargs: object) -> bytes:
         calls.append(secret)
         return real(secret, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(totp, "hash_secret_raw", counting)
+    monkeypatch.setattr(totp, "argon2id", counting)
     store = Store(settings.database, settings.db_key, settings.lock_file)
     try:
         with pytest.raises(coordinators.LoginFailed):

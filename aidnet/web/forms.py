@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 from flask import g
@@ -17,12 +18,19 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
+from .. import formcache
+
 NEED_MAX = 4000
 CONTACT_MAX = 300
 CODENAME_MAX = 200
 REPLY_MAX = 4000
 # Line breaks and tabs are text; every other control character is refused.
 _ALLOWED_CONTROLS = {"\t", "\n", "\r"}
+
+
+def new_form_nonce() -> str:
+    """A fresh one-time value for a form that must not be stored twice (a replayed post)."""
+    return secrets.token_urlsafe(16)
 
 
 def no_control_characters(_form: Any, field: Any) -> None:
@@ -37,6 +45,10 @@ class AidForm(FlaskForm):  # type: ignore[misc]  # flask_wtf ships no type hints
     """Base form: CSRF and encoding problems become a form-level message."""
 
     csrf_failed = False
+
+    class Meta:
+        def get_translations(self, form: Any) -> Any:
+            return formcache.translations()  # read once per language, not per request
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok: bool = super().validate(extra_validators)
@@ -64,6 +76,14 @@ def choice_required(message: Any) -> Any:
     return check
 
 
+def blank_form(form: AidForm, values: Mapping[str, str]) -> AidForm:
+    """form as first shown, with values["csrf"] (and values["nonce"] if it has one): see shells.py."""
+    form.csrf_token.current_token = values["csrf"]
+    if "nonce" in values:
+        form.form_nonce.data = values["nonce"]
+    return form
+
+
 class RequestForm(AidForm):
     category = SelectField(_l("What kind of help do you need?"), validate_choice=False,
                            validators=[choice_required(_l("Choose the kind of help from the list."))])
@@ -83,7 +103,7 @@ class RequestForm(AidForm):
     urgency = RadioField(_l("How soon?"), default="this_week", validate_choice=False,
                          validators=[choice_required(_l("Choose how soon you need help."))])
     for_someone_else = BooleanField(_l("I am asking for someone else"))
-    form_nonce = HiddenField(default=lambda: secrets.token_urlsafe(16),
+    form_nonce = HiddenField(default=new_form_nonce,
                              validators=[InputRequired(), Length(min=16, max=64)])
 
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
-from flask import Blueprint, g, redirect, render_template, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import generate_csrf
 from wtforms import HiddenField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from .. import i18n, intake, offers
+from .. import i18n, intake, offers, shells
 from ..db import get_store, settings
 from .coordinator import login_required
-from .forms import AidForm, EmptyForm, StatusForm, choice_required, no_control_characters
+from .forms import AidForm, EmptyForm, StatusForm, blank_form, choice_required, new_form_nonce, no_control_characters
+from .public import receipt
 
 bp = Blueprint("offers", __name__)
 admin = Blueprint("stock", __name__, url_prefix="/coordinator/stock")
@@ -34,7 +35,7 @@ class OfferForm(AidForm):
     contact = StringField(_l("How can we reach you? (optional)"),
                           validators=[Length(max=300, message=_l("Please keep this under %(max)d characters.", max=300)),
                                       no_control_characters])
-    form_nonce = HiddenField(default=lambda: secrets.token_urlsafe(16), validators=[InputRequired(), Length(min=16, max=64)])
+    form_nonce = HiddenField(default=new_form_nonce, validators=[InputRequired(), Length(min=16, max=64)])
 
 
 class StockForm(AidForm):
@@ -63,9 +64,11 @@ def _offer_form() -> OfferForm:
 
 @bp.route("/offer", methods=["GET", "POST"])
 def offer() -> Any:
+    if request.method == "GET":  # the same for everyone but two tokens: drawn once (shells.py)
+        return shells.page("offer-form",
+                           lambda v: render_template("public/offer.html", form=blank_form(_offer_form(), v)),
+                           {"csrf": generate_csrf(), "nonce": new_form_nonce()})
     form = _offer_form()
-    if not form.is_submitted():
-        return render_template("public/offer.html", form=form)
     if not form.validate():
         return render_template("public/offer.html", form=form), 400
     details = offers.OfferDetails(form.kind.data, form.category.data, form.area.data, form.what.data,
@@ -78,7 +81,7 @@ def offer() -> Any:
     except intake.NotReady:
         return render_template("public/message.html", title=_("Not ready yet"),
                                message=_("This service cannot take offers yet. Nothing was kept. Please try again later.")), 503
-    return render_template("public/offer_receipt.html", codename=codename), 201
+    return receipt("public/offer_receipt.html", codename), 201
 
 
 @bp.route("/offer/status", methods=["GET", "POST"])

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
 
-from .. import i18n, intake
+from .. import i18n, intake, shells
 from ..db import get_store, settings
 from . import requester
-from .forms import RequestForm, StatusForm
+from .forms import RequestForm, StatusForm, blank_form, new_form_nonce
 
 bp = Blueprint("public", __name__)
 
@@ -27,9 +28,19 @@ def _request_form() -> RequestForm:
     return form
 
 
+def receipt(template: str, codename: str) -> str:
+    """A receipt page: the same for everyone in a language but for the codename (shells.py)."""
+    return shells.page(template, lambda v: render_template(template, codename=v["codename"]), {"codename": codename})
+
+
 @bp.get("/")
 def index() -> str:
-    return render_template("public/index.html", form=_request_form())
+    # The same page for everyone in a language but for two tokens: drawn once (shells.py).
+    return shells.page(
+        "request-form",
+        lambda v: render_template("public/index.html", form=blank_form(_request_form(), v)),
+        {"csrf": generate_csrf(), "nonce": new_form_nonce()},
+    )
 
 
 @bp.post("/")
@@ -55,12 +66,16 @@ def submit() -> tuple[str, int]:
             "public/message.html", title=_("Not ready yet"),
             message=_("This service cannot take requests yet. Nothing was kept. Please try again later."),
         ), 503
-    return render_template("public/receipt.html", codename=codename), 201
+    return receipt("public/receipt.html", codename), 201
 
 
 @bp.get("/status")
 def status_form() -> str:
-    return render_template("public/status.html", form=StatusForm(), view=None)
+    return shells.page(
+        "status-form",
+        lambda v: render_template("public/status.html", form=blank_form(StatusForm(), v), view=None),
+        {"csrf": generate_csrf()},
+    )
 
 
 @bp.post("/status")

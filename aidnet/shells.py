@@ -1,0 +1,69 @@
+"""Pages that are the same for everyone but one or two values: rendered once, then filled in.
+
+The request form is the page most people see, and rendering it through Jinja
+and WTForms took ~2 ms of CPU, most of a whole submission (bench/). Its HTML
+depends only on the language and the instance config, which are fixed while
+the server runs, and on per-visit values (the CSRF token, the form nonce, a
+codename on a receipt). So each such page is rendered once per address with
+a random placeholder where each per-visit value goes, cut there, and every
+visit joins the pieces around its own values, escaped as Jinja would.
+
+Only pages with no typed input and no errors use this: a form shown again
+with what someone typed is always rendered in full. If a placeholder does not
+come through rendering unchanged, the page is not cached and is rendered in
+full every time, so a template change can make it slower but never wrong.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from flask import current_app, request
+from markupsafe import escape
+
+EXTENSION = "aidnet.shells"
+# Keys are (page, script root, path) of routed pages: a handful per language.
+# The bound only guards against a deployment whose script root varies.
+MAX_SHELLS = 256
+
+Render = Callable[[Mapping[str, str]], str]
+
+
+@dataclass(frozen=True)
+class Shell:
+    pieces: tuple[str, ...]  # literal HTML; one more piece than slots
+    slots: tuple[str, ...]  # which value goes between pieces[i] and pieces[i + 1]
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        out = [self.pieces[0]]
+        for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
+            out.append(str(escape(values[slot])))
+            out.append(piece)
+        return "".join(out)
+
+
+def cut(html: str, marks: Mapping[str, str]) -> Shell | None:
+    """Split html at each placeholder; None unless every placeholder is there."""
+    by_mark = {mark: slot for slot, mark in marks.items()}
+    parts = re.split("(" + "|".join(map(re.escape, by_mark)) + ")", html)
+    pieces, slots = tuple(parts[0::2]), tuple(by_mark[m] for m in parts[1::2])
+    if set(slots) != set(marks):
+        return None
+    return Shell(pieces, slots)
+
+
+def page(name: str, render: Render, values: Mapping[str, str]) -> str:
+    """The page `name` at this address with values filled in; render(values) draws it in full."""
+    shells: dict[tuple[str, str, str], Shell | None] = current_app.extensions.setdefault(EXTENSION, {})
+    key = (name, request.script_root, request.path)
+    if key in shells:
+        shell = shells[key]
+    else:
+        marks = {slot: "aidnetslot" + secrets.token_hex(16) for slot in values}
+        shell = cut(render(marks), marks)
+        if len(shells) < MAX_SHELLS:
+            shells[key] = shell  # a race only renders the same page twice
+    return shell.fill(values) if shell is not None else render(values)

@@ -1,0 +1,80 @@
+"""Pages drawn once and filled in (aidnet/shells.py) are the pages a full render gives."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import codename_from, request_form
+from flask import Flask
+
+from aidnet import shells
+
+PAGES = ["/", "/status", "/offer"]
+PREFIXES = ["", "/en", "/es", "/fr", "/ar"]
+_TOKENS = re.compile(r'(name="(?:csrf_token|form_nonce)" type="hidden" value=")[^"]*(")')
+_CODENAME = re.compile(r'(<p class="codename" id="codename" lang="zxx">)[a-z ]+(</p>)')
+
+
+def _normal(html: str) -> str:
+    """The page with its per-visit values (tokens, codename) blanked out."""
+    return _CODENAME.sub(r"\1-\2", _TOKENS.sub(r"\1-\2", html))
+
+
+def _full_render(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shells, "page", lambda _name, render, values: render(values))
+
+
+def test_shell_pages_match_a_full_render(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = app.test_client()
+    drawn = {}
+    for prefix in PREFIXES:  # one app, every language: no language may get another's page
+        for path in PAGES:
+            client.get(prefix + path)  # the first visit draws the shell
+            response = client.get(prefix + path)
+            assert response.status_code == 200
+            drawn[prefix + path] = response.get_data(as_text=True)
+            assert drawn[prefix + path].count('name="csrf_token"') == 1
+    cached = app.extensions[shells.EXTENSION]
+    assert len(cached) == len(PREFIXES) * len(PAGES)
+    assert all(shell is not None for shell in cached.values())  # every placeholder came through
+    with monkeypatch.context() as m:
+        _full_render(m)
+        for address, page in drawn.items():
+            assert _normal(client.get(address).get_data(as_text=True)) == _normal(page), address
+
+
+def test_each_visit_gets_its_own_tokens(client) -> None:  # type: ignore[no-untyped-def]
+    first, second = (client.get("/").get_data(as_text=True) for _ in range(2))
+    nonce = re.compile(r'name="form_nonce" type="hidden" value="([^"]*)"')
+    assert nonce.search(first).group(1) != nonce.search(second).group(1)  # type: ignore[union-attr]
+
+
+def test_receipts_match_a_full_render(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = app.test_client()
+    client.post("/", data=request_form(client))  # the English receipt is drawn first
+    receipts = []
+    for _ in range(2):
+        response = client.post("/es/", data=request_form(client))
+        assert response.status_code == 201
+        receipts.append(response.get_data(as_text=True))
+    assert codename_from(receipts[0]) != codename_from(receipts[1])
+    with monkeypatch.context() as m:
+        _full_render(m)
+        full = client.post("/es/", data=request_form(client)).get_data(as_text=True)
+    assert _normal(full) == _normal(receipts[1])
+    assert 'lang="es"' in receipts[1]
+
+
+def test_a_query_string_never_reaches_the_shared_page(client) -> None:  # type: ignore[no-untyped-def]
+    client.get("/?x=%3Cb%3Emarker-in-query%3C/b%3E")
+    for path in ("/", "/?y=1"):
+        assert "marker-in-query" not in client.get(path).get_data(as_text=True)
+
+
+def test_a_placeholder_that_does_not_come_through_means_a_full_render_every_time() -> None:
+    marks = {"csrf": "aidnetslotaaaa", "nonce": "aidnetslotbbbb"}
+    assert shells.cut("<p>aidnetslotaaaa</p>", marks) is None  # the nonce went missing
+    shell = shells.cut('<i>aidnetslotbbbb</i>"aidnetslotaaaa"', marks)
+    assert shell is not None
+    assert shell.fill({"csrf": 'x"<y', "nonce": "n&"}) == '<i>n&amp;</i>"x&#34;&lt;y"'
