@@ -42,20 +42,24 @@ Work = Callable[[Tx], T]
 
 
 class _Item(Generic[T]):
-    __slots__ = ("work", "result", "error", "done")
+    __slots__ = ("work", "result", "error", "done", "lead", "wake")
 
-    def __init__(self, work: Work[T]) -> None:
+    def __init__(self, work: Work[T], lock: threading.Lock) -> None:
         self.work = work
         self.result: T | None = None
         self.error: BaseException | None = None
         self.done = False
+        self.lead = False  # handed the lead by the leader before it
+        # Its own wake-up, on the queue's lock: a commit wakes the threads in it and
+        # the next leader, not every thread waiting (8 a worker, most still queued).
+        self.wake = threading.Condition(lock)
 
 
 class _Queue:
     """Pending work of one database in this process, and whether a leader is committing."""
 
     def __init__(self) -> None:
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()
         self.pending: list[_Item[object]] = []
         self.busy = False
 
@@ -92,7 +96,7 @@ def _run_batch(store: Store, queue: _Queue, taken: list[_Item[object]]) -> bool:
     """
     try:
         with store.write() as tx:
-            with queue.cond:
+            with queue.lock:
                 taken.extend(queue.pending)
                 queue.pending = []
             for item in taken:
@@ -123,20 +127,21 @@ def run(store: Store, work: Work[T]) -> T:
         with store.write() as tx:
             return work(tx)
     queue = _queue_for(store)
-    item: _Item[T] = _Item(work)
-    with queue.cond:
+    item: _Item[T] = _Item(work, queue.lock)
+    with queue.lock:
         queue.pending.append(item)  # type: ignore[arg-type]  # items are opaque to the queue
-        while not item.done and queue.busy:
-            queue.cond.wait()
-        if item.done:
-            return _outcome(item)
+        if queue.busy:
+            while not item.done and not item.lead:
+                item.wake.wait()
+            if item.done:
+                return _outcome(item)
         queue.busy = True  # this thread leads; its own item stays queued until it takes the batch
     taken: list[_Item[object]] = []
     committed = False
     try:
         committed = _run_batch(store, queue, taken)
     finally:
-        with queue.cond:
+        with queue.lock:
             if not taken:  # failed (or interrupted) before taking a batch: fail those waiting now
                 taken, queue.pending = queue.pending, []
             for other in taken:
@@ -144,8 +149,12 @@ def run(store: Store, work: Work[T]) -> T:
                     other.result = None
                     other.error = StorageError("group commit failed")
                 other.done = True
-            queue.busy = False
-            queue.cond.notify_all()
+                other.wake.notify()
+            if queue.pending:  # who queued meanwhile: the first of them leads the next commit
+                queue.pending[0].lead = True
+                queue.pending[0].wake.notify()
+            else:
+                queue.busy = False
     return _outcome(item)
 
 

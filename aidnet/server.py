@@ -12,6 +12,7 @@ which points only at it, cannot reach a coordinator page.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
@@ -188,11 +189,17 @@ class AidnetServer(BaseApplication):  # type: ignore[misc]
         handler.setFormatter(logging.Formatter("aidnet %(levelname)s %(message)s"))
         logging.getLogger("aidnet").addHandler(handler)
         if self.coordinator_port is None:
-            return create_app(self.settings)
-        public = create_app(self.settings, role="public")
-        coordinator = create_app(self.settings)
-        # Anything not on the coordinator port gets the public app: the safe side.
-        return PortRouter({self.port: public, self.coordinator_port: coordinator}, public)
+            app: Any = create_app(self.settings)
+        else:
+            public = create_app(self.settings, role="public")
+            coordinator = create_app(self.settings)
+            # Anything not on the coordinator port gets the public app: the safe side.
+            app = PortRouter({self.port: public, self.coordinator_port: coordinator}, public)
+        # Everything loaded so far lives as long as the worker: keep the cyclic
+        # collector from walking it again and again (CPython's gc.freeze).
+        gc.collect()
+        gc.freeze()
+        return app
 
 
 def serve(settings: Settings, host: str, port: int, workers: int = DEFAULT_WORKERS,

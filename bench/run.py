@@ -41,6 +41,7 @@ from loadtools import LoadResult, Requester, run_load
 import crypto
 from aidnet import dates, intake
 from aidnet.config import Settings, create_instance, load_settings
+from aidnet.server import DEFAULT_WORKERS, THREADS
 from aidnet.storage import Store
 
 CLIENTS = 16
@@ -342,7 +343,8 @@ def main() -> int:
                 slow_ceiling = float(out.stdout.strip().splitlines()[-1])
             say(f"    same loop, fsync slowed to 10 ms:                  {slow_ceiling:8.0f} /s")
 
-        say("\n(b) end to end: GET the form, POST it, read the receipt; 16 clients, 2 workers x 4 threads")
+        say(f"\n(b) end to end: GET the form, POST it, read the receipt; {CLIENTS} clients, "
+            f"{DEFAULT_WORKERS} workers x {THREADS} threads")
         rows = []
         for label, env in (("this disk, group commit on ", {"AIDNET_GROUP_COMMIT": "on"}),
                            ("this disk, group commit off", {"AIDNET_GROUP_COMMIT": "off"})):

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import g
+from flask import current_app, g
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import _FlaskFormCSRF
+from markupsafe import escape
 from wtforms import BooleanField, HiddenField, PasswordField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
-from .. import formcache
+from .. import formcache, i18n
 
 NEED_MAX = 4000
 CONTACT_MAX = 300
@@ -41,12 +43,44 @@ def no_control_characters(_form: Any, field: Any) -> None:
         )
 
 
+class _Later:
+    """A value made the first time it is shown, escaped like any other (markupsafe)."""
+
+    __slots__ = ("_make", "_value")
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._value: str | None = None
+
+    def __str__(self) -> str:
+        if self._value is None:
+            self._value = str(self._make())
+        return self._value
+
+    def __html__(self) -> str:
+        return str(escape(str(self)))
+
+
+class _TokenWhenDrawn(_FlaskFormCSRF):  # type: ignore[misc]
+    """Flask-WTF's CSRF, checked the same way; a new token is made only if the form is drawn.
+
+    A form that is posted and accepted is not drawn again, and signing a token
+    for it was a few percent of the server's work for a submission (bench/).
+    """
+
+    def generate_csrf_token(self, csrf_token_field: Any) -> Any:
+        make = super().generate_csrf_token
+        return _Later(lambda: make(csrf_token_field))
+
+
 class AidForm(FlaskForm):  # type: ignore[misc]  # flask_wtf ships no type hints
     """Base form: CSRF and encoding problems become a form-level message."""
 
     csrf_failed = False
 
     class Meta:
+        csrf_class = _TokenWhenDrawn
+
         def get_translations(self, form: Any) -> Any:
             return formcache.translations()  # read once per language, not per request
 
@@ -74,6 +108,15 @@ def choice_required(message: Any) -> Any:
         if not field.data or field.data not in dict(field.choices):
             raise ValidationError(message)
     return check
+
+
+def choices_once(name: str, build: Callable[[], list[tuple[str, str]]]) -> list[tuple[str, str]]:
+    """build() in this page's language, made once per language: labels do not change while the app runs."""
+    cache: dict[tuple[str, str], list[tuple[str, str]]] = current_app.extensions.setdefault("aidnet.choices", {})
+    key = (name, i18n.current_language())
+    if key not in cache:
+        cache[key] = build()  # a race only builds the same list twice
+    return list(cache[key])
 
 
 def blank_form(form: AidForm, values: Mapping[str, str]) -> AidForm:

@@ -11,11 +11,20 @@ from flask_wtf.csrf import generate_csrf
 from wtforms import HiddenField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from .. import i18n, intake, offers, shells
+from .. import intake, offers, shells
 from ..db import get_store, settings
 from .coordinator import login_required
-from .forms import AidForm, EmptyForm, StatusForm, blank_form, choice_required, new_form_nonce, no_control_characters
-from .public import receipt
+from .forms import (
+    AidForm,
+    EmptyForm,
+    StatusForm,
+    blank_form,
+    choice_required,
+    choices_once,
+    new_form_nonce,
+    no_control_characters,
+)
+from .public import labelled, receipt
 
 bp = Blueprint("offers", __name__)
 admin = Blueprint("stock", __name__, url_prefix="/coordinator/stock")
@@ -54,11 +63,10 @@ def _kinds() -> list[tuple[str, str]]:
 
 
 def _offer_form() -> OfferForm:
-    s, language = settings(), i18n.current_language()
     form = OfferForm()
-    form.kind.choices = _kinds()
-    form.category.choices = [("", _("Choose one"))] + list(s.labels_in("categories", language).items())
-    form.area.choices = [("", _("Choose one"))] + list(s.labels_in("areas", language).items())
+    form.kind.choices = choices_once("offer-kinds", _kinds)
+    form.category.choices = labelled("categories")
+    form.area.choices = labelled("areas")
     return form
 
 

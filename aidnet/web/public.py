@@ -9,7 +9,7 @@ from flask_wtf.csrf import generate_csrf
 from .. import i18n, intake, shells
 from ..db import get_store, settings
 from . import requester
-from .forms import RequestForm, StatusForm, blank_form, new_form_nonce
+from .forms import RequestForm, StatusForm, blank_form, choices_once, new_form_nonce
 
 bp = Blueprint("public", __name__)
 
@@ -18,13 +18,17 @@ def _urgency_choices() -> list[tuple[str, str]]:
     return [("today", _("Today or tomorrow")), ("this_week", _("This week")), ("whenever", _("When possible"))]
 
 
+def labelled(kind: str) -> list[tuple[str, str]]:
+    """The instance's labels for kind (categories, areas) in this page's language, after "Choose one"."""
+    return choices_once(kind, lambda: [("", _("Choose one"))] + list(
+        settings().labels_in(kind, i18n.current_language()).items()))
+
+
 def _request_form() -> RequestForm:
-    s = settings()
     form = RequestForm()
-    language = i18n.current_language()  # labels from the instance config, in this page's language
-    form.category.choices = [("", _("Choose one"))] + list(s.labels_in("categories", language).items())
-    form.area.choices = [("", _("Choose one"))] + list(s.labels_in("areas", language).items())
-    form.urgency.choices = _urgency_choices()
+    form.category.choices = labelled("categories")
+    form.area.choices = labelled("areas")
+    form.urgency.choices = choices_once("urgency", _urgency_choices)
     return form
 
 
