@@ -131,8 +131,12 @@ def run(store: Store, work: Work[T]) -> T:
     with queue.lock:
         queue.pending.append(item)  # type: ignore[arg-type]  # items are opaque to the queue
         if queue.busy:
-            while not item.done and not item.lead:
-                item.wake.wait()
+            try:
+                while not item.done and not item.lead:
+                    item.wake.wait()
+            except BaseException:
+                _leave(queue, item)  # interrupted while waiting: never strand the queue
+                raise
             if item.done:
                 return _outcome(item)
         queue.busy = True  # this thread leads; its own item stays queued until it takes the batch
@@ -150,12 +154,25 @@ def run(store: Store, work: Work[T]) -> T:
                     other.error = StorageError("group commit failed")
                 other.done = True
                 other.wake.notify()
-            if queue.pending:  # who queued meanwhile: the first of them leads the next commit
-                queue.pending[0].lead = True
-                queue.pending[0].wake.notify()
-            else:
-                queue.busy = False
+            _hand_over(queue)
     return _outcome(item)
+
+
+def _hand_over(queue: _Queue) -> None:
+    """The first of those who queued meanwhile leads the next commit; none: the queue is idle."""
+    if queue.pending:
+        queue.pending[0].lead = True
+        queue.pending[0].wake.notify()
+    else:
+        queue.busy = False
+
+
+def _leave(queue: _Queue, item: _Item[T]) -> None:
+    """A waiting item gives up (its thread was interrupted); if it had been handed the lead, pass it on."""
+    if item in queue.pending:
+        queue.pending.remove(item)  # type: ignore[arg-type]
+    if item.lead and not item.done:
+        _hand_over(queue)
 
 
 def _outcome(item: _Item[T]) -> T:

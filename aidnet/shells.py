@@ -9,9 +9,12 @@ a random placeholder where each per-visit value goes, cut there, and every
 visit joins the pieces around its own values, escaped as Jinja would.
 
 Only pages with no typed input and no errors use this: a form shown again
-with what someone typed is always rendered in full. If a placeholder does not
-come through rendering unchanged, the page is not cached and is rendered in
-full every time, so a template change can make it slower but never wrong.
+with what someone typed is always rendered in full. Before a page is kept it
+is checked: every placeholder must come through rendering unchanged, and the
+kept page filled with awkward sample values (spaces, quotes, &, <) must equal
+a full render with them, so a template that filters a value (urlencode,
+replace) is never kept. A page that fails is rendered in full every time: a
+template change can make it slower, not wrong.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from dataclasses import dataclass
 
 from flask import current_app, request
 from markupsafe import escape
+
+from . import i18n
 
 EXTENSION = "aidnet.shells"
 # Keys are (page, script root, path) of routed pages: a handful per language.
@@ -57,13 +62,21 @@ def cut(html: str, marks: Mapping[str, str]) -> Shell | None:
 
 def page(name: str, render: Render, values: Mapping[str, str]) -> str:
     """The page `name` at this address with values filled in; render(values) draws it in full."""
-    shells: dict[tuple[str, str, str], Shell | None] = current_app.extensions.setdefault(EXTENSION, {})
-    key = (name, request.script_root, request.path)
+    shells: dict[tuple[str, str, str, str], Shell | None] = current_app.extensions.setdefault(EXTENSION, {})
+    key = (name, i18n.current_language(), request.script_root, request.path)
     if key in shells:
         shell = shells[key]
     else:
-        marks = {slot: "aidnetslot" + secrets.token_hex(16) for slot in values}
-        shell = cut(render(marks), marks)
+        shell = _draw(render, list(values))
         if len(shells) < MAX_SHELLS:
             shells[key] = shell  # a race only renders the same page twice
     return shell.fill(values) if shell is not None else render(values)
+
+
+def _draw(render: Render, slots: list[str]) -> Shell | None:
+    marks = {slot: "aidnetslot" + secrets.token_hex(16) for slot in slots}
+    shell = cut(render(marks), marks)
+    sample = {slot: f'{slot} Ab-_.9 &"<' for slot in slots}
+    if shell is None or shell.fill(sample) != render(sample):
+        return None
+    return shell

@@ -279,22 +279,41 @@ class Store:
         # The lock file's descriptor: opened at the first write and kept (two system calls
         # fewer a write); closed with the Store, or when it is collected.
         self._lock = -1
+        self._lock_pid = 0
         self._lock_closer: weakref.finalize[[int], Store] | None = None
+        self._writing = False
 
     def close(self) -> None:
         self.conn.close()
+        self._drop_lock()
+
+    def _drop_lock(self) -> None:
         if self._lock_closer is not None:
             self._lock_closer()
-            self._lock, self._lock_closer = -1, None
+        self._lock, self._lock_closer = -1, None
 
     def _lock_fd(self) -> int:
+        if self._lock >= 0 and self._lock_pid != os.getpid():
+            self._lock, self._lock_closer = -1, None  # a forked child: the parent's lock is not its own
         if self._lock < 0:
             try:
                 self._lock = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
             except OSError:
                 raise StorageError("cannot open write lock") from None
+            self._lock_pid = os.getpid()
             self._lock_closer = weakref.finalize(self, os.close, self._lock)
         return self._lock
+
+    def _take_lock(self) -> int:
+        """flock the lock file, reopening it if the file at its path is no longer the one held."""
+        for _attempt in range(3):
+            fd = self._lock_fd()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_ino == _inode(self._lock_path):
+                return fd
+            fcntl.flock(fd, fcntl.LOCK_UN)  # the lock file was replaced: hold the one at the path
+            self._drop_lock()
+        raise StorageError("the write lock file keeps changing")
 
     def _rollback(self) -> None:
         # SQLite may already have rolled back by itself (disk full, I/O error).
@@ -307,8 +326,10 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[sqlcipher3.Connection]:
         """One write transaction: all of it is durable on return, or none of it."""
-        lock = self._lock_fd()
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        if self._writing:  # flock would let the same descriptor in twice; say so instead
+            raise RuntimeError("a write inside a write on the same Store")
+        lock = self._take_lock()
+        self._writing = True
         try:
             if _inode(self.path) != self._inode:
                 # rekey or restore swapped the file under us: a write here would go to the old one, lost.
@@ -332,6 +353,7 @@ class Store:
                 self._rollback()
                 raise StorageError("commit failed") from None
         finally:
+            self._writing = False
             fcntl.flock(lock, fcntl.LOCK_UN)
 
     def migrate(self) -> int:

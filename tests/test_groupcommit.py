@@ -141,3 +141,17 @@ def test_a_clashing_row_fails_alone(settings: Settings, store: Store) -> None:
     assert outcomes.count("ok") == THREADS - 1
     assert sum(isinstance(o, StorageError) for o in outcomes) == 1
     assert store.conn.execute("SELECT count(*) FROM used_forms").fetchone()[0] == THREADS - 1
+
+
+def test_an_interrupted_waiter_passes_on_the_lead() -> None:
+    queue = groupcommit._Queue()
+    first, second = (groupcommit._Item(lambda tx: None, queue.lock) for _ in range(2))
+    queue.busy, queue.pending = True, [first, second]
+    first.lead = True  # handed the lead, then interrupted before taking it
+    with queue.lock:
+        groupcommit._leave(queue, first)
+    assert queue.pending == [second] and second.lead and queue.busy
+    with queue.lock:
+        second.lead = False
+        groupcommit._leave(queue, second)  # not the leader: leaving changes nothing else
+    assert queue.pending == [] and queue.busy

@@ -78,3 +78,20 @@ def test_a_placeholder_that_does_not_come_through_means_a_full_render_every_time
     shell = shells.cut('<i>aidnetslotbbbb</i>"aidnetslotaaaa"', marks)
     assert shell is not None
     assert shell.fill({"csrf": 'x"<y', "nonce": "n&"}) == '<i>n&amp;</i>"x&#34;&lt;y"'
+
+
+def test_a_page_that_filters_a_value_is_never_kept(app: Flask) -> None:
+    """A placeholder survives urlencoding unchanged; the sample check still refuses to keep the page."""
+    from urllib.parse import quote
+
+    def render(values):  # type: ignore[no-untyped-def]
+        return f'<a href="/status?c={quote(values["codename"])}">{values["codename"]}</a>'
+
+    with app.test_request_context("/"):
+        assert shells.page("filtered", render, {"codename": "ab cd"}) == render({"codename": "ab cd"})
+        assert app.extensions[shells.EXTENSION][("filtered", "en", "", "/")] is None
+
+
+def test_head_of_a_kept_page_is_fine(client) -> None:  # type: ignore[no-untyped-def]
+    for path in PAGES:
+        assert client.head(path).status_code == 200

@@ -72,7 +72,7 @@ def _offer_form() -> OfferForm:
 
 @bp.route("/offer", methods=["GET", "POST"])
 def offer() -> Any:
-    if request.method == "GET":  # the same for everyone but two tokens: drawn once (shells.py)
+    if request.method in ("GET", "HEAD"):  # the same for everyone but two tokens: drawn once (shells.py)
         return shells.page("offer-form",
                            lambda v: render_template("public/offer.html", form=blank_form(_offer_form(), v)),
                            {"csrf": generate_csrf(), "nonce": new_form_nonce()})

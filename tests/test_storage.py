@@ -1,4 +1,4 @@
-"""Schema migrations carry what is stored across; a database migrates at most once."""
+"""Storage: schema migrations carry what is stored across; the write lock holds one writer."""
 
 from __future__ import annotations
 
@@ -33,5 +33,48 @@ def test_the_write_path_tables_move_to_one_btree_each_and_keep_their_rows(tmp_pa
             store.bump_counter(tx, "2026-W48", "food", "north", "received")
         assert store.counters()[0][4] == 3
         assert store.integrity_ok()
+    finally:
+        store.close()
+
+
+def test_a_write_inside_a_write_on_one_store_is_refused(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db", bytes(32), tmp_path / "write.lock")
+    try:
+        with store.write(), pytest.raises(RuntimeError):
+            with store.write():
+                pass
+        with store.write() as tx:  # and the store still works
+            tx.execute("CREATE TABLE t (x)")
+    finally:
+        store.close()
+
+
+def test_a_replaced_lock_file_is_the_one_locked(tmp_path: Path) -> None:
+    """A Store keeps its lock file open; if the file is replaced it must lock the new one."""
+    import fcntl
+    import os
+    import threading
+
+    lock_path = tmp_path / "write.lock"
+    store = Store(tmp_path / "db", bytes(32), lock_path)
+    try:
+        with store.write():
+            pass  # the descriptor is now open and kept
+        os.unlink(lock_path)
+        other = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)  # another writer holds the new file
+        fcntl.flock(other, fcntl.LOCK_EX)
+        done = threading.Event()
+
+        def write() -> None:
+            with store.write():
+                done.set()
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        assert not done.wait(0.3)  # waits for the holder of the file at the path
+        fcntl.flock(other, fcntl.LOCK_UN)
+        os.close(other)
+        thread.join(5)
+        assert done.is_set()
     finally:
         store.close()
