@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 import sqlcipher3
 
-from .config import CONFIG_FILE, DATABASE_FILE, KEY_FILE, SECRETS_FILE, Settings, load_settings
+from .config import CONFIG_FILE, DATABASE_FILE, KEY_FILE, RESTORE_MARKER, SECRETS_FILE, Settings, load_settings
 from .storage import Store, connect
 
 BACKUP_KEY_FILE = "backup.key"
@@ -179,36 +179,61 @@ def _export_into(conn: sqlcipher3.Connection, dest: Path, key: bytes, drop_meta:
 
 
 def restore_backup(src: Path, key: bytes, instance: Path, replace: bool) -> Settings:
-    """Bring a backup back into instance (a new folder, or an existing one with replace)."""
+    """Bring a backup back into instance (a new folder, or an existing one with replace).
+
+    Every file is first written beside its place (NAME.restore) and synced;
+    only then are they renamed into place, under a marker file that stops
+    anything from starting until the renames are done. A crash while staging
+    leaves the instance as it was; a crash while renaming leaves the marker,
+    and running the same restore again finishes it.
+    """
     existing = (instance / CONFIG_FILE).exists()
     if existing and (instance / DATABASE_FILE).exists() and not replace:
         raise BackupError(f"{instance} already has a database; add --replace to overwrite it")
     if server_running(instance):
         raise BackupError("the server for this instance is running; stop it first")
     conn, meta = _open_backup(src, key)
+    staged: list[tuple[Path, Path]] = []  # (written beside, its place)
+
+    def stage(name: str, data: bytes) -> None:
+        beside = instance / (name + ".restore")
+        _write_private_atomic(beside, data)
+        staged.append((beside, instance / name))
+
     try:
         instance.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not existing:
-            _write_private_atomic(instance / CONFIG_FILE, meta[CONFIG_FILE])
+            stage(CONFIG_FILE, meta[CONFIG_FILE])
         # The secrets must be the backup's: its codenames were derived with them.
-        _write_private_atomic(instance / SECRETS_FILE, meta[SECRETS_FILE])
+        stage(SECRETS_FILE, meta[SECRETS_FILE])
         for name in OPTIONAL_FILES:
             if name in meta:
-                _write_private_atomic(instance / name, meta[name])
-        if not (instance / KEY_FILE).exists():
+                stage(name, meta[name])
+        if not (instance / KEY_FILE).exists():  # a fresh key opens nothing yet: written in place
             _write_private_atomic(instance / KEY_FILE, (secrets.token_hex(32) + "\n").encode("ascii"))
-        settings = load_settings(instance)
-        staged = instance / (DATABASE_FILE + ".restore")
+        database = instance / DATABASE_FILE
+        beside = instance / (DATABASE_FILE + ".restore")
         try:
-            _export_into(conn, staged, settings.db_key, drop_meta=True)
+            _export_into(conn, beside, _read_hex_key(instance / KEY_FILE), drop_meta=True)
         except sqlcipher3.Error:
-            staged.unlink(missing_ok=True)
             raise BackupError("the restored database could not be written") from None
+        staged.append((beside, database))
+    except BaseException:
+        for beside, _place in staged:
+            beside.unlink(missing_ok=True)
+        (instance / (DATABASE_FILE + ".restore")).unlink(missing_ok=True)
+        raise
     finally:
         conn.close()
-    _remove_sidecars(settings.database)
-    os.replace(staged, settings.database)
+    marker = instance / RESTORE_MARKER
+    _write_private_atomic(marker, b"aidnet restore in progress\n")
+    _remove_sidecars(database)
+    for beside, place in staged:
+        os.replace(beside, place)
     _fsync_dir(instance)
+    marker.unlink()
+    _fsync_dir(instance)
+    settings = load_settings(instance)
     store = Store(settings.database, settings.db_key, settings.lock_file)
     try:
         store.migrate()

@@ -21,6 +21,8 @@ SECRETS_FILE = "secrets.toml"
 KEY_FILE = "db.key"
 DATABASE_FILE = "aidnet.db"
 LOCK_FILE = "write.lock"
+# Present while `aidnet restore` swaps files in: a half-swapped folder must not start.
+RESTORE_MARKER = "restore.pending"
 
 DEFAULT_CONFIG = """\
 # aidnet instance settings. Edit the lists to match your group; the ids on
@@ -198,6 +200,8 @@ def _onion_location(value: object) -> str:
 
 def load_settings(instance: Path) -> Settings:
     """Read and check the instance folder; ConfigError with a one-line reason if unusable."""
+    if (instance / RESTORE_MARKER).exists():
+        raise ConfigError(f"a restore into {instance} was interrupted; run the same `aidnet restore ... --replace` again")
     if not (instance / CONFIG_FILE).is_file():
         raise ConfigError(f"no instance at {instance} (run: aidnet init --instance {instance})")
     try:

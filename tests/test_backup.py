@@ -13,7 +13,7 @@ from conftest import PASSPHRASE, Auth, add_coordinator, codename_from, hidden, m
 from live import Client, aidnet_command, start_server
 
 from aidnet import backup, create_app
-from aidnet.config import Settings, load_settings
+from aidnet.config import ConfigError, Settings, load_settings
 from aidnet.storage import StorageError, Store, connect
 
 NEED = "Nappies size 4 and formula for twins"
@@ -179,3 +179,49 @@ def test_interrupted_rekey_is_finished_by_a_rerun(monkeypatch: pytest.MonkeyPatc
     finally:
         store.close()
     assert PASSPHRASE  # the coordinator's passphrase is unchanged by a rekey
+
+
+def test_a_restore_cut_off_midway_starts_nothing_and_a_rerun_finishes_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, settings: Settings) -> None:
+    client = create_app(settings).test_client()
+    reply = client.post("/", data=request_form(client, need=NEED))
+    assert reply.status_code == 201
+    codename = codename_from(reply.get_data(as_text=True))
+    key, _ = backup.backup_key(tmp_path / "backup.key", create=True)
+    backup.write_backup(settings, tmp_path / "snap.aidbk", key)
+    before = {name: (settings.instance / name).read_bytes() for name in ("secrets.toml", "aidnet.db")}
+
+    # Cut off while staging: the instance is as it was, nothing staged is left behind.
+    def broken_export(*_args: object, **_kwargs: object) -> None:
+        import sqlcipher3
+        raise sqlcipher3.OperationalError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(backup, "_export_into", broken_export)
+        with pytest.raises(backup.BackupError):
+            backup.restore_backup(tmp_path / "snap.aidbk", key, settings.instance, replace=True)
+    assert not list(settings.instance.glob("*.restore")) and not (settings.instance / "restore.pending").exists()
+    assert {name: (settings.instance / name).read_bytes() for name in before} == before
+    load_settings(settings.instance)
+
+    # Cut off while swapping files in: the secrets are the backup's, the database not yet.
+    real_replace = os.replace
+
+    def cut_at_database(src: str | Path, dst: str | Path) -> None:
+        if Path(dst).name == "aidnet.db":
+            raise OSError("power cut")
+        real_replace(src, dst)
+
+    with monkeypatch.context() as m:
+        m.setattr(backup.os, "replace", cut_at_database)
+        with pytest.raises(OSError):
+            backup.restore_backup(tmp_path / "snap.aidbk", key, settings.instance, replace=True)
+    with pytest.raises(ConfigError, match="interrupted"):
+        load_settings(settings.instance)  # so neither the server nor any command starts on a mix
+    refused = run("serve", "--instance", str(settings.instance))
+    assert refused.returncode != 0 and "interrupted" in refused.stderr
+
+    backup.restore_backup(tmp_path / "snap.aidbk", key, settings.instance, replace=True)
+    assert not list(settings.instance.glob("*.restore")) and not (settings.instance / "restore.pending").exists()
+    inbox, status = _inbox_and_status(load_settings(settings.instance), codename)
+    assert NEED in inbox and status == 200
