@@ -45,6 +45,7 @@ PIN_FILE = "genesis.pin"
 SPOT_CHECKS = 3
 SPOT_CHECK_SECONDS = 1.0
 _last_spot_check = 0.0
+_last_read: dict[str, float] = {}  # when each database's log was last read by this process
 
 
 def _pin_path(store: Store) -> Any:
@@ -95,6 +96,7 @@ def _fresh(store: Store) -> LogState | None:
         state = verify(all_records, pin)
     with _cache_lock:
         _cache[key] = state
+        _last_read[key] = time.monotonic()
     return state
 
 
@@ -120,8 +122,20 @@ def recipients(store: Store) -> list[bytes]:
     return readers(store)[0]
 
 
-def readers(store: Store) -> tuple[list[bytes], int]:
-    """recipients(), and the log's length when they were read: a writer checks it has not moved."""
+def readers(store: Store, recheck: bool = True) -> tuple[list[bytes], int]:
+    """recipients(), and the log's length when they were read: a writer checks it has not moved.
+
+    recheck=False may answer from what this process verified less than
+    SPOT_CHECK_SECONDS ago without reading the log: only for a writer that
+    checks the length inside its own write transaction and asks again with
+    recheck=True if the log moved (intake.submit_request).
+    """
+    if not recheck:
+        key = str(store.path)
+        with _cache_lock:
+            cached, read = _cache.get(key), _last_read.get(key, 0.0)
+        if cached is not None and time.monotonic() - read < SPOT_CHECK_SECONDS:
+            return cached.recipients(dates.today()), cached.seq + 1
     state = _fresh(store)
     return (state.recipients(dates.today()), state.seq + 1) if state else ([], 0)
 

@@ -85,11 +85,11 @@ def recipient_keys(store: Store) -> list[bytes]:
     return readers(store)[0]
 
 
-def readers(store: Store) -> tuple[list[bytes], int]:
+def readers(store: Store, recheck: bool = True) -> tuple[list[bytes], int]:
     """recipient_keys(), and the log length they were read at (see ReadersChanged)."""
     from . import governance
 
-    return governance.readers(store)
+    return governance.readers(store, recheck)
 
 
 def submit_request(store: Store, settings: Settings, details: RequestDetails, form_nonce: str) -> str:
@@ -98,8 +98,10 @@ def submit_request(store: Store, settings: Settings, details: RequestDetails, fo
     keys = crypto.derive_codename(codename, settings.codename_salt)
     record_id = secrets.token_bytes(16)
     expires = dates.today() + settings.request_retention_days
-    for _attempt in range(3):
-        recipients, seen_length = readers(store)
+    for attempt in range(3):
+        # The first try may seal to the readers this process verified a moment ago
+        # without reading the log again: the commit checks the log did not move since.
+        recipients, seen_length = readers(store, recheck=attempt > 0)
         if not recipients:
             raise NotReady
         envelope = crypto.seal(details.to_bytes(), record_id, KIND_REQUEST, recipients)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,23 @@ def test_removal_and_reseal_shut_the_removed_key_out(group: Group) -> None:
         with pytest.raises(crypto.DecryptionError):
             crypto.open_envelope(row.envelope, row.id, intake.KIND_REQUEST, group.keys["cai"].box_secret)
         assert crypto.open_envelope(row.envelope, row.id, intake.KIND_REQUEST, group.keys["ben"].box_secret)
+
+
+def test_a_removal_in_another_process_is_caught_at_commit(group: Group) -> None:
+    """A submission may seal to the readers this process verified a moment ago, without reading
+    the log; if another process removed a member meanwhile, the commit notices and it seals again."""
+    intake.submit_request(group.store, group.settings, details("warm"), "nonce-warm-xxxxxxxxxxxx")
+    key = str(group.store.path)
+    before = governance._cache[key]  # what this process verified, with cai still a member
+    group.decide("remove_member", {"sign": group.keys["cai"].sign_public.hex()}, ["ana", "ben"])
+    governance._cache[key] = before  # as if the removal had been made by another process
+    governance._last_read[key] = time.monotonic()
+    assert governance.readers(group.store, recheck=False)[0] == before.recipients(dates.today())
+    intake.submit_request(group.store, group.settings, details("after removal"), "nonce-after-xxxxxxxxxxx")
+    newest = group.store.requests_page(0, 1)[0]
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_envelope(newest.envelope, newest.id, intake.KIND_REQUEST, group.keys["cai"].box_secret)
+    assert crypto.open_envelope(newest.envelope, newest.id, intake.KIND_REQUEST, group.keys["ana"].box_secret)
 
 
 def test_removed_member_signature_does_not_count(group: Group) -> None:
