@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 import sqlcipher3
 
-from .config import CONFIG_FILE, DATABASE_FILE, KEY_FILE, RESTORE_MARKER, SECRETS_FILE, Settings, load_settings
+from .config import CONFIG_FILE, DATABASE_FILE, KEY_FILE, LOCK_FILE, RESTORE_MARKER, SECRETS_FILE, Settings, load_settings
 from .storage import Store, connect
 
 BACKUP_KEY_FILE = "backup.key"
@@ -181,11 +181,12 @@ def _export_into(conn: sqlcipher3.Connection, dest: Path, key: bytes, drop_meta:
 def restore_backup(src: Path, key: bytes, instance: Path, replace: bool) -> Settings:
     """Bring a backup back into instance (a new folder, or an existing one with replace).
 
-    Every file is first written beside its place (NAME.restore) and synced;
-    only then are they renamed into place, under a marker file that stops
-    anything from starting until the renames are done. A crash while staging
-    leaves the instance as it was; a crash while renaming leaves the marker,
-    and running the same restore again finishes it.
+    Under the writer lock and a marker file (restore.pending) that stops
+    anything from loading the instance, every file is first written beside its
+    place (NAME.restore) and synced, then renamed into place; the marker goes
+    last. A restore that fails cleanly leaves the instance as it was; one cut
+    off (killed, power lost) leaves the marker, and running the same restore
+    again finishes it. Staged files exist only while the marker does.
     """
     existing = (instance / CONFIG_FILE).exists()
     if existing and (instance / DATABASE_FILE).exists() and not replace:
@@ -193,7 +194,9 @@ def restore_backup(src: Path, key: bytes, instance: Path, replace: bool) -> Sett
     if server_running(instance):
         raise BackupError("the server for this instance is running; stop it first")
     conn, meta = _open_backup(src, key)
+    marker = instance / RESTORE_MARKER
     staged: list[tuple[Path, Path]] = []  # (written beside, its place)
+    database = instance / DATABASE_FILE
 
     def stage(name: str, data: bytes) -> None:
         beside = instance / (name + ".restore")
@@ -202,37 +205,46 @@ def restore_backup(src: Path, key: bytes, instance: Path, replace: bool) -> Sett
 
     try:
         instance.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not existing:
-            stage(CONFIG_FILE, meta[CONFIG_FILE])
-        # The secrets must be the backup's: its codenames were derived with them.
-        stage(SECRETS_FILE, meta[SECRETS_FILE])
-        for name in OPTIONAL_FILES:
-            if name in meta:
-                stage(name, meta[name])
-        if not (instance / KEY_FILE).exists():  # a fresh key opens nothing yet: written in place
-            _write_private_atomic(instance / KEY_FILE, (secrets.token_hex(32) + "\n").encode("ascii"))
-        database = instance / DATABASE_FILE
-        beside = instance / (DATABASE_FILE + ".restore")
-        try:
-            _export_into(conn, beside, _read_hex_key(instance / KEY_FILE), drop_meta=True)
-        except sqlcipher3.Error:
-            raise BackupError("the restored database could not be written") from None
-        staged.append((beside, database))
-    except BaseException:
-        for beside, _place in staged:
-            beside.unlink(missing_ok=True)
-        (instance / (DATABASE_FILE + ".restore")).unlink(missing_ok=True)
-        raise
+        with open(instance / LOCK_FILE, "a+b") as lock:
+            # No write (a server started meanwhile, a timer) runs across the swap.
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if server_running(instance):
+                raise BackupError("the server for this instance is running; stop it first")
+            _write_private_atomic(marker, b"aidnet restore in progress\n")
+            for stale in instance.glob("*.restore"):  # left by a restore cut off before
+                stale.unlink()
+            try:
+                if not existing:
+                    stage(CONFIG_FILE, meta[CONFIG_FILE])
+                # The secrets must be the backup's: its codenames were derived with them.
+                stage(SECRETS_FILE, meta[SECRETS_FILE])
+                for name in OPTIONAL_FILES:
+                    if name in meta:
+                        stage(name, meta[name])
+                if not (instance / KEY_FILE).exists():  # a fresh key opens nothing yet: written in place
+                    _write_private_atomic(instance / KEY_FILE, (secrets.token_hex(32) + "\n").encode("ascii"))
+                beside = instance / (DATABASE_FILE + ".restore")
+                try:
+                    _export_into(conn, beside, _read_hex_key(instance / KEY_FILE), drop_meta=True)
+                except sqlcipher3.Error:
+                    raise BackupError("the restored database could not be written") from None
+                staged.append((beside, database))
+            except Exception:
+                # A clean failure while staging: the instance is as it was.
+                for stale in instance.glob("*.restore"):
+                    stale.unlink()
+                marker.unlink(missing_ok=True)
+                _fsync_dir(instance)
+                raise
+            for beside, place in staged:
+                if place == database:
+                    _remove_sidecars(database)  # a stale WAL must never meet the new file
+                os.replace(beside, place)
+            _fsync_dir(instance)
+            marker.unlink()
+            _fsync_dir(instance)
     finally:
         conn.close()
-    marker = instance / RESTORE_MARKER
-    _write_private_atomic(marker, b"aidnet restore in progress\n")
-    _remove_sidecars(database)
-    for beside, place in staged:
-        os.replace(beside, place)
-    _fsync_dir(instance)
-    marker.unlink()
-    _fsync_dir(instance)
     settings = load_settings(instance)
     store = Store(settings.database, settings.db_key, settings.lock_file)
     try:

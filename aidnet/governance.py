@@ -122,22 +122,25 @@ def recipients(store: Store) -> list[bytes]:
     return readers(store)[0]
 
 
-def readers(store: Store, recheck: bool = True) -> tuple[list[bytes], int]:
-    """recipients(), and the log's length when they were read: a writer checks it has not moved.
+def readers(store: Store, recheck: bool = True) -> tuple[list[bytes], int, str]:
+    """recipients(), and the log's length and head hash when they were read.
 
+    A writer checks inside its transaction that the log still has that length
+    and head (logstore.log_head): else it must read again and seal again.
     recheck=False may answer from what this process verified less than
-    SPOT_CHECK_SECONDS ago without reading the log: only for a writer that
-    checks the length inside its own write transaction and asks again with
-    recheck=True if the log moved (intake.submit_request).
+    SPOT_CHECK_SECONDS ago without reading the log: only for such a writer
+    (intake.submit_request).
     """
+    state: LogState | None = None
     if not recheck:
         key = str(store.path)
         with _cache_lock:
             cached, read = _cache.get(key), _last_read.get(key, 0.0)
         if cached is not None and time.monotonic() - read < SPOT_CHECK_SECONDS:
-            return cached.recipients(dates.today()), cached.seq + 1
-    state = _fresh(store)
-    return (state.recipients(dates.today()), state.seq + 1) if state else ([], 0)
+            state = cached
+    if state is None:
+        state = _fresh(store)
+    return (state.recipients(dates.today()), state.seq + 1, state.head) if state else ([], 0, "")
 
 
 def note_hash(envelope: bytes) -> str:

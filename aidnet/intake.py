@@ -85,8 +85,8 @@ def recipient_keys(store: Store) -> list[bytes]:
     return readers(store)[0]
 
 
-def readers(store: Store, recheck: bool = True) -> tuple[list[bytes], int]:
-    """recipient_keys(), and the log length they were read at (see ReadersChanged)."""
+def readers(store: Store, recheck: bool = True) -> tuple[list[bytes], int, str]:
+    """recipient_keys(), and the log length and head they were read at (see ReadersChanged)."""
     from . import governance
 
     return governance.readers(store, recheck)
@@ -101,12 +101,14 @@ def submit_request(store: Store, settings: Settings, details: RequestDetails, fo
     for attempt in range(3):
         # The first try may seal to the readers this process verified a moment ago
         # without reading the log again: the commit checks the log did not move since.
-        recipients, seen_length = readers(store, recheck=attempt > 0)
+        recipients, seen_length, seen_head = readers(store, recheck=attempt > 0)
         if not recipients:
+            if attempt == 0:
+                continue  # perhaps renewed by another process a moment ago: read the log itself
             raise NotReady
         envelope = crypto.seal(details.to_bytes(), record_id, KIND_REQUEST, recipients)
         try:
-            _commit_request(store, details, form_nonce, record_id, envelope, expires, keys, seen_length)
+            _commit_request(store, details, form_nonce, record_id, envelope, expires, keys, (seen_length, seen_head))
         except ReadersChanged:
             continue  # a membership decision landed while sealing: seal again to the new readers
         return codename
@@ -118,11 +120,11 @@ class ReadersChanged(Exception):
 
 
 def _commit_request(store: Store, details: RequestDetails, form_nonce: str, record_id: bytes, envelope: bytes,
-                    expires: int, keys: crypto.CodenameKeys, seen_length: int) -> None:
+                    expires: int, keys: crypto.CodenameKeys, seen: tuple[int, str]) -> None:
     from . import logstore
 
     def write(tx: groupcommit.Tx) -> None:
-        if logstore.log_length(tx) != seen_length:
+        if logstore.log_head(tx) != seen:
             raise ReadersChanged
         if not store.use_form_nonce(tx, _form_hash(form_nonce), dates.today() + 2):
             raise ReplayedForm

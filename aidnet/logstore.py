@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlcipher3
 
-from crypto.log import canonical
+from crypto.log import canonical, digest_canonical
 
 from .storage import Store
 
@@ -170,6 +170,15 @@ def replace_envelope(tx: sqlcipher3.Connection, table: str, id: bytes, envelope:
     if table not in SEALED_TABLES:
         raise ValueError("unknown table")
     tx.execute(f"UPDATE {table} SET envelope = ? WHERE id = ?", (envelope, id))  # noqa: S608  # fixed names
+
+
+def log_head(conn: sqlcipher3.Connection) -> tuple[int, str]:
+    """(length, hash of the last record): what a writer compares with the state it sealed to.
+
+    The hash as well as the length: a log swapped for another one just as long is caught.
+    """
+    row = conn.execute("SELECT seq, record FROM log ORDER BY seq DESC LIMIT 1").fetchone()
+    return (int(row[0]) + 1, digest_canonical(bytes(row[1]))) if row else (0, "")
 
 
 def log_length(conn: sqlcipher3.Connection) -> int:

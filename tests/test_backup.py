@@ -204,6 +204,18 @@ def test_a_restore_cut_off_midway_starts_nothing_and_a_rerun_finishes_it(
     assert {name: (settings.instance / name).read_bytes() for name in before} == before
     load_settings(settings.instance)
 
+    # Killed while staging (not a clean failure): the marker stays, so nothing starts on it.
+    def killed(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(backup, "_export_into", killed)
+        with pytest.raises(KeyboardInterrupt):
+            backup.restore_backup(tmp_path / "snap.aidbk", key, settings.instance, replace=True)
+    assert (settings.instance / "restore.pending").exists()
+    with pytest.raises(ConfigError, match="interrupted"):
+        load_settings(settings.instance)
+
     # Cut off while swapping files in: the secrets are the backup's, the database not yet.
     real_replace = os.replace
 

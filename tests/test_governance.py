@@ -123,6 +123,20 @@ def test_a_removal_in_another_process_is_caught_at_commit(group: Group) -> None:
     assert crypto.open_envelope(newest.envelope, newest.id, intake.KIND_REQUEST, group.keys["ana"].box_secret)
 
 
+def test_a_log_swapped_for_one_just_as_long_is_caught_at_commit(group: Group) -> None:
+    """Within the second a submission may skip reading the log, the commit still compares the head."""
+    intake.submit_request(group.store, group.settings, details("warm"), "nonce-warm-xxxxxxxxxxxx")
+    records = group.records()
+    forged = copy.deepcopy(records[-1])
+    forged["proposal"]["body"]["quorum"] = 1  # same length, another head
+    with group.store.write() as tx:
+        tx.execute("UPDATE log SET record = ? WHERE seq = ?", (crypto.log.canonical(forged), forged["seq"]))
+    count = group.store.request_count()
+    with pytest.raises(LogError):
+        intake.submit_request(group.store, group.settings, details("after the swap"), "nonce-swap-xxxxxxxxxxxx")
+    assert group.store.request_count() == count
+
+
 def test_removed_member_signature_does_not_count(group: Group) -> None:
     group.decide("remove_member", {"sign": group.keys["cai"].sign_public.hex()}, ["ana", "ben"])
     proposal = governance.new_proposal(group.store, "set_quorum", {"quorum": 1})
