@@ -36,15 +36,8 @@ class BackupError(Exception):
     """A backup, restore or rekey cannot go on; the message is one line, with no content."""
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Make a file's content, or a folder's list of names, durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -61,7 +54,7 @@ def _write_private_atomic(path: Path, data: bytes) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(part, path)
-    _fsync_dir(path.parent)
+    _fsync(path.parent)
 
 
 def _read_hex_key(path: Path) -> bytes:
@@ -132,9 +125,9 @@ def write_backup(settings: Settings, dest: Path, key: bytes) -> int:
         raise BackupError("the snapshot could not be written (disk full or not writable?)") from None
     finally:
         conn.close()
-    _fsync_file(part)
+    _fsync(part)
     os.replace(part, dest)
-    _fsync_dir(dest.parent)
+    _fsync(dest.parent)
     return version
 
 
@@ -175,7 +168,7 @@ def _export_into(conn: sqlcipher3.Connection, dest: Path, key: bytes, drop_meta:
         conn.execute(f"DROP TABLE target.{_META}")
     conn.execute("COMMIT")
     conn.execute("DETACH DATABASE target")
-    _fsync_file(dest)
+    _fsync(dest)
 
 
 def restore_backup(src: Path, key: bytes, instance: Path, replace: bool) -> Settings:
@@ -234,15 +227,15 @@ def restore_backup(src: Path, key: bytes, instance: Path, replace: bool) -> Sett
                 for stale in instance.glob("*.restore"):
                     stale.unlink()
                 marker.unlink(missing_ok=True)
-                _fsync_dir(instance)
+                _fsync(instance)
                 raise
             for beside, place in staged:
                 if place == database:
                     _remove_sidecars(database)  # a stale WAL must never meet the new file
                 os.replace(beside, place)
-            _fsync_dir(instance)
+            _fsync(instance)
             marker.unlink()
-            _fsync_dir(instance)
+            _fsync(instance)
     finally:
         conn.close()
     settings = load_settings(instance)
@@ -287,7 +280,7 @@ def rekey(settings: Settings) -> bool:
     if next_key_path.exists():
         if _opens_with(settings.database, _read_hex_key(next_key_path)):
             os.replace(next_key_path, instance / KEY_FILE)
-            _fsync_dir(instance)
+            _fsync(instance)
             return True
         # The database still opens with the old key: the copy never replaced it.
         next_key_path.unlink()
@@ -310,7 +303,7 @@ def rekey(settings: Settings) -> bool:
             store.close()
         _remove_sidecars(settings.database)
         os.replace(staged, settings.database)
-        _fsync_dir(instance)
+        _fsync(instance)
     os.replace(next_key_path, instance / KEY_FILE)
-    _fsync_dir(instance)
+    _fsync(instance)
     return False

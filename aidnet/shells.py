@@ -30,7 +30,7 @@ from markupsafe import escape
 from . import i18n
 
 EXTENSION = "aidnet.shells"
-# Keys are (page, script root, path) of routed pages: a handful per language.
+# Keys are (page, language, script root, path) of routed pages: a handful per language.
 # The bound only guards against a deployment whose script root varies.
 MAX_SHELLS = 256
 
