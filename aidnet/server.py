@@ -25,6 +25,7 @@ from gunicorn.glogging import Logger
 
 from .backup import PID_FILE
 from .config import Settings
+from .worker import FreeThreadWorker
 
 _IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\b[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}\b")
 
@@ -137,7 +138,7 @@ def server_options(host: str, port: int, workers: int, coordinator_port: int | N
     options: dict[str, Any] = {
         "bind": binds,
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": FreeThreadWorker,  # gthread, accepting only with a thread free (worker.py)
         "threads": THREADS,
         "accesslog": None,
         "errorlog": "-",

@@ -155,3 +155,35 @@ def test_an_interrupted_waiter_passes_on_the_lead() -> None:
         second.lead = False
         groupcommit._leave(queue, second)  # not the leader: leaving changes nothing else
     assert queue.pending == [] and queue.busy
+
+
+def test_a_refused_piece_that_had_written_is_undone_and_the_batch_runs_again(store: Store) -> None:
+    """No savepoints: a refusal after a write rolls the batch back and runs it again without that piece.
+
+    A refusal before any write (a replayed form's first insert inserts nothing) costs no second run.
+    """
+    runs: dict[str, int] = {}
+
+    def insert(name: str, then_refuse: Exception | None = None, write: bool = True) -> groupcommit.Work[str]:
+        def work(tx: groupcommit.Tx) -> str:
+            runs[name] = runs.get(name, 0) + 1
+            if write:
+                tx.execute("INSERT INTO used_forms (nonce_hash, expires_day) VALUES (?, 1)", (name.encode(),))
+            if then_refuse is not None:
+                raise then_refuse
+            return name
+        return work
+
+    queue = groupcommit._Queue()
+    refused_late, refused_early = intake.ReplayedForm(), intake.ReplayedForm()
+    items = [groupcommit._Item(work, queue.lock) for work in (
+        insert("first"), insert("wrote-then-refused", refused_late), insert("refused-first", refused_early, write=False),
+        insert("last"))]
+    queue.pending = list(items)  # type: ignore[arg-type]
+    taken: list[groupcommit._Item[object]] = []
+    assert groupcommit._run_batch(store, queue, taken)
+    assert [i.result for i in items] == ["first", None, None, "last"]
+    assert items[1].error is refused_late and items[2].error is refused_early
+    assert runs == {"first": 2, "wrote-then-refused": 1, "refused-first": 1, "last": 1}
+    kept = {bytes(r[0]) for r in store.conn.execute("SELECT nonce_hash FROM used_forms")}
+    assert kept == {b"first", b"last"}

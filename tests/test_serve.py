@@ -16,12 +16,13 @@ from live import Client, free_port, start_server
 from aidnet import create_app
 from aidnet.config import Settings
 from aidnet.server import QuietLogger, server_options
+from aidnet.worker import FreeThreadWorker
 
 
 def test_server_defaults_fit_a_small_box() -> None:
     opts = server_options("127.0.0.1", 8080, 2)
     assert opts["bind"] == ["127.0.0.1:8080"]
-    assert opts["worker_class"] == "gthread" and opts["workers"] == 2
+    assert opts["worker_class"] is FreeThreadWorker and opts["workers"] == 2
     assert opts["max_requests"] > 0 and 0 < opts["max_requests_jitter"] < opts["max_requests"]
     assert opts["graceful_timeout"] > 0 and opts["timeout"] > 0
     assert opts["limit_request_line"] <= 4094 and opts["limit_request_fields"] <= 50
