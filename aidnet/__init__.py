@@ -10,6 +10,7 @@ from flask import Flask
 from . import i18n, pagestyle
 from .config import Settings
 from .db import close_store
+from .sessions import CookieSessions
 from .storage import Store
 
 # Request bodies beyond this are refused before they are read (413).
@@ -57,6 +58,7 @@ def create_app(settings: Settings, role: str = "all") -> Flask:
         WTF_CSRF_SSL_STRICT=False,
         WTF_CSRF_TIME_LIMIT=4 * 3600,
     )
+    app.session_interface = CookieSessions()  # Flask's cookies, made with less work (sessions.py)
     i18n.install(app)  # language by path prefix (/es/, /fr/, /ar/), catalogues compiled at start
     pagestyle.install(app, templates / "static" / "style.css")  # CSS inline: one request a page
     logging.getLogger("aidnet").setLevel(logging.INFO)

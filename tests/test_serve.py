@@ -173,3 +173,15 @@ def test_coordinator_port_must_differ(tmp_path: Path) -> None:
     done = subprocess.run([*aidnet_command(), "serve", "--instance", str(settings.instance), "--port", "18080",
                            "--coordinator-port", "18080"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and done.stderr.strip() == "aidnet: --coordinator-port must differ from --port"
+
+
+def test_security_headers_come_once_on_every_kind_of_response(app: Flask) -> None:
+    client = app.test_client()
+    for path, cache in (("/", "no-store"), ("/no/such/page", "no-store"), ("/static/style.css", "public, max-age=86400")):
+        response = client.get(path)
+        headers = list(response.headers.items())
+        for name in ("Content-Security-Policy", "Cache-Control", "X-Frame-Options", "Referrer-Policy"):
+            assert [n for n, _ in headers].count(name) == 1, (path, name)
+        assert response.headers["Cache-Control"] == cache, path
+        assert "script-src 'none'" in response.headers["Content-Security-Policy"]
+        response.close()
