@@ -49,14 +49,14 @@ class SecurityHeaders:
         # Pages may show personal content: never cache them anywhere. Static files are the same for all.
         self.page = [*common, ("Cache-Control", "no-store")]
         self.static = [*common, ("Cache-Control", "public, max-age=86400")]
-        self.replaced = {name.lower() for name, _ in self.page} | {"server"}
+        self.replaced = {name.lower() for name, _ in self.page}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        ours = self.static if environ.get("PATH_INFO", "").startswith("/static/") else self.page
-
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            # The path as the app saw it: /es/static/style.css is /static/style.css by now (i18n).
+            static = environ.get("PATH_INFO", "").startswith("/static/")
             kept = [h for h in headers if h[0].lower() not in self.replaced]
-            return start_response(status, kept + ours, exc_info)
+            return start_response(status, kept + (self.static if static else self.page), exc_info)
 
         return self.app(environ, start)
 

@@ -24,9 +24,9 @@ class CookieSessions(SecureCookieSessionInterface):
     digest_method = staticmethod(hashlib.sha1)  # the OpenSSL function itself: hmac's fast path
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
-        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        keys = (self, app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
         cached: tuple[Any, URLSafeTimedSerializer | None] | None = app.extensions.get(_EXTENSION)
-        if cached is None or cached[0] != keys:  # first use, or the key changed; a race makes it twice
+        if cached is None or cached[0] != keys:  # first use, or another interface or key; a race makes it twice
             cached = (keys, super().get_signing_serializer(app))
             app.extensions[_EXTENSION] = cached
         return cached[1]

@@ -28,17 +28,19 @@ class FreeThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships no
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.in_pool = 0  # connections handed to the thread pool, not yet back
+        self.wants_accept = False  # what gunicorn's own loop last asked for: False once it is stopping
 
     def has_free_thread(self) -> bool:
         threads: int = self.cfg.threads
         return self.in_pool < threads
 
     def set_accept_enabled(self, enabled: bool) -> None:
-        super().set_accept_enabled(enabled and self.has_free_thread())
+        self.wants_accept = enabled
+        self._gate()
 
     def enqueue_req(self, conn: Any) -> None:
-        self.in_pool += 1
         super().enqueue_req(conn)
+        self.in_pool += 1
         self._gate()
 
     def finish_request(self, conn: Any, fs: Any) -> None:
@@ -47,7 +49,7 @@ class FreeThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships no
         self._gate()
 
     def _gate(self) -> None:
-        # The same test gunicorn's loop makes (room for another connection), plus a free thread;
-        # never reopened once the worker is stopping.
-        if self.alive:
-            self.set_accept_enabled(self.nr_conns < self.worker_connections)
+        # gunicorn's own test (asked to accept, room for another connection), plus a free thread.
+        # A worker that is stopping (SIGTERM, or its master gone) never opens again.
+        room = self.nr_conns < self.worker_connections
+        super().set_accept_enabled(self.alive and self.wants_accept and room and self.has_free_thread())

@@ -177,7 +177,8 @@ def test_coordinator_port_must_differ(tmp_path: Path) -> None:
 
 def test_security_headers_come_once_on_every_kind_of_response(app: Flask) -> None:
     client = app.test_client()
-    for path, cache in (("/", "no-store"), ("/no/such/page", "no-store"), ("/static/style.css", "public, max-age=86400")):
+    for path, cache in (("/", "no-store"), ("/no/such/page", "no-store"), ("/es/", "no-store"),
+                        ("/static/style.css", "public, max-age=86400"), ("/es/static/style.css", "public, max-age=86400")):
         response = client.get(path)
         headers = list(response.headers.items())
         for name in ("Content-Security-Policy", "Cache-Control", "X-Frame-Options", "Referrer-Policy"):

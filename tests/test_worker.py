@@ -90,10 +90,15 @@ def test_a_worker_with_every_thread_busy_stops_accepting_until_one_is_free(worke
     assert _listening(w, listener) and w.in_pool == 0
 
 
-def test_a_stopping_worker_does_not_start_accepting_again(worker: Any) -> None:
+@pytest.mark.parametrize("how", ["SIGTERM", "master gone"])
+def test_a_stopping_worker_does_not_start_accepting_again(worker: Any, how: str) -> None:
     w, listener, answered = worker
     w.set_accept_enabled(True)
-    first, _second = _new_request(w, answered), _new_request(w, answered)
-    w.alive = False  # SIGTERM: graceful stop
+    first, second = _new_request(w, answered), _new_request(w, answered)
+    if how == "SIGTERM":
+        w.alive = False
+    else:  # gunicorn's loop ends with alive still True, stops accepting, and waits for what is open
+        w.set_accept_enabled(False)
     _answer(w, answered, first)
-    assert not _listening(w, listener)
+    _answer(w, answered, second)
+    assert not _listening(w, listener) and w.in_pool == 0
