@@ -24,7 +24,7 @@ from urllib.parse import quote
 import sqlcipher3
 
 from .config import CONFIG_FILE, DATABASE_FILE, KEY_FILE, LOCK_FILE, RESTORE_MARKER, SECRETS_FILE, Settings, load_settings
-from .storage import Store, connect
+from .storage import Store, connect, fsync_path
 
 BACKUP_KEY_FILE = "backup.key"
 PID_FILE = "server.pid"
@@ -38,11 +38,7 @@ class BackupError(Exception):
 
 def _fsync(path: Path) -> None:
     """Make a file's content, or a folder's list of names, durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(path)
 
 
 def _write_private_atomic(path: Path, data: bytes) -> None:

@@ -1,11 +1,12 @@
 """Group commit: concurrent writers in one process share one durable commit.
 
-With synchronous=FULL every commit waits for an fsync (1-10 ms on a real
-disk). Threads of one worker that want to write at the same moment queue
-here; the first becomes the leader, takes the writer lock, then takes every
+Every commit waits for an fsync (1-10 ms on a real disk). Threads of one
+worker that want to write at the same moment queue here; the first becomes the leader, takes the writer lock, then takes every
 piece of work queued by then (so what queued while another process held the
 lock rides along), runs them one after another inside one transaction,
-commits once, and only then wakes the others. So:
+commits once, hands the lead to the first who queued meanwhile (whose batch
+can run while this one's fdatasync is on its way to the disk: storage.py),
+and once the fdatasync returns wakes those in its batch. So:
 
 - nobody returns (and no receipt is shown) before the commit holding its
   rows is on disk;
@@ -111,7 +112,7 @@ def _run_batch(store: Store, queue: _Queue, taken: list[_Item[object]]) -> bool:
     """
     while True:
         try:
-            with store.write() as tx:
+            with store.write(sync=False) as tx:  # run() syncs once it has handed on the lead
                 if not taken:  # a batch run again keeps its members; newcomers wait for the next
                     with queue.lock:
                         taken.extend(queue.pending)
@@ -166,20 +167,26 @@ def run(store: Store, work: Work[T]) -> T:
                 return _outcome(item)
         queue.busy = True  # this thread leads; its own item stays queued until it takes the batch
     taken: list[_Item[object]] = []
-    committed = False
+    durable = handed = False
     try:
-        committed = _run_batch(store, queue, taken)
+        if _run_batch(store, queue, taken):  # committed, not on disk yet
+            with queue.lock:
+                _hand_over(queue)  # the next batch runs while this one's fdatasync is on its way
+                handed = True
+            store.sync()
+            durable = True
     finally:
         with queue.lock:
             if not taken:  # failed (or interrupted) before taking a batch: fail those waiting now
                 taken, queue.pending = queue.pending, []
             for other in taken:
-                if not committed:  # also when the leader itself was interrupted
+                if not durable:  # also when the leader itself was interrupted
                     other.result = None
                     other.error = StorageError("group commit failed")
                 other.done = True
                 other.wake.notify()
-            _hand_over(queue)
+            if not handed:
+                _hand_over(queue)
     return _outcome(item)
 
 

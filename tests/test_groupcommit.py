@@ -30,8 +30,8 @@ class SlowStore(Store):
     lock = threading.Lock()
 
     @contextmanager
-    def write(self) -> Iterator[sqlcipher3.Connection]:
-        with super().write() as tx:
+    def write(self, sync: bool = True) -> Iterator[sqlcipher3.Connection]:
+        with super().write(sync) as tx:
             yield tx
             time.sleep(0.04)
             if SlowStore.fail:
@@ -187,3 +187,49 @@ def test_a_refused_piece_that_had_written_is_undone_and_the_batch_runs_again(sto
     assert runs == {"first": 2, "wrote-then-refused": 1, "refused-first": 1, "last": 1}
     kept = {bytes(r[0]) for r in store.conn.execute("SELECT nonce_hash FROM used_forms")}
     assert kept == {b"first", b"last"}
+
+
+class GatedStore(Store):
+    """The first fdatasync (Store.sync) waits until the test opens the gate."""
+
+    gate, reached, first = threading.Event(), threading.Event(), threading.Lock()
+
+    def sync(self) -> None:
+        if GatedStore.first.acquire(blocking=False):
+            GatedStore.reached.set()
+            GatedStore.gate.wait(10)
+        super().sync()
+
+
+def test_no_receipt_before_the_fdatasync_and_the_next_batch_does_not_wait_for_it(settings: Settings) -> None:
+    GatedStore.gate.clear()
+    GatedStore.reached.clear()
+    outcomes: dict[str, object] = {}
+
+    def submit(name: str) -> None:
+        own = GatedStore(settings.database, settings.db_key, settings.lock_file)
+        try:
+            outcomes[name] = intake.submit_request(own, settings, _details(0), secrets.token_urlsafe(16))
+        finally:
+            own.close()
+
+    first = threading.Thread(target=submit, args=("first",))
+    first.start()
+    assert GatedStore.reached.wait(10)  # committed, its fdatasync not yet done
+    second = threading.Thread(target=submit, args=("second",))
+    second.start()
+    second.join(10)
+    assert isinstance(outcomes.get("second"), str)  # led, committed and synced its own batch meanwhile
+    assert first.is_alive() and "first" not in outcomes  # still no receipt for the first
+    GatedStore.gate.set()
+    first.join(10)
+    assert isinstance(outcomes.get("first"), str)
+
+
+def test_a_failed_fdatasync_gives_no_receipt(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: Store) -> None:
+        raise StorageError("cannot make the commit durable")
+
+    monkeypatch.setattr(SlowStore, "sync", refuse)
+    outcomes = _submit_all(settings, [secrets.token_urlsafe(16) for _ in range(THREADS)])
+    assert all(isinstance(o, StorageError) for o in outcomes), outcomes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,5 +77,50 @@ def test_a_replaced_lock_file_is_the_one_locked(tmp_path: Path) -> None:
         os.close(other)
         thread.join(5)
         assert done.is_set()
+    finally:
+        store.close()
+
+
+def test_a_write_returns_after_fdatasync_of_the_wal_made_outside_the_writer_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """synchronous=NORMAL leaves durability to Store.write(): one fdatasync of the WAL, once
+    the lock is free for the next writer, and the folder synced the first time a WAL is seen."""
+    import fcntl
+    import os
+
+    store = Store(tmp_path / "db", bytes(range(32)), tmp_path / "write.lock")
+    store.migrate()
+    synced: list[tuple[str, str, bool]] = []
+    real_fdatasync, real_fsync = os.fdatasync, os.fsync
+
+    def lock_is_free() -> bool:
+        probe = os.open(tmp_path / "write.lock", os.O_RDWR)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(probe)
+
+    def record(kind: str, real: Any) -> Any:
+        def call(fd: int) -> None:
+            synced.append((kind, os.readlink(f"/proc/self/fd/{fd}"), lock_is_free()))
+            real(fd)
+        return call
+
+    monkeypatch.setattr(os, "fdatasync", record("fdatasync", real_fdatasync))
+    monkeypatch.setattr(os, "fsync", record("fsync", real_fsync))
+    try:
+        assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL: no sync inside COMMIT
+        store._wal_named = -1  # as if this Store had not seen the WAL yet
+        for n in range(2):
+            synced.clear()
+            with store.write() as tx:
+                assert store.use_form_nonce(tx, bytes([n]) * 32, 5)
+            wal_syncs = [s for s in synced if s[0] == "fdatasync" and s[1].endswith("db-wal")]
+            assert len(wal_syncs) == 1 and wal_syncs[0][2]  # after the lock was released
+            folder_syncs = [s for s in synced if s[0] == "fsync" and s[1] == str(tmp_path)]
+            assert len(folder_syncs) == (1 if n == 0 else 0)  # the WAL's name: once
     finally:
         store.close()
