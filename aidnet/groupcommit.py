@@ -33,8 +33,9 @@ queued while the previous commit was on its way to disk.
 A piece of work must write only through the transaction it is handed (the
 leader's connection), never through its own Store's connection.
 
-AIDNET_GROUP_COMMIT=off in the environment turns it off (one commit per
-piece of work); bench/ uses it to measure the gain.
+AIDNET_GROUP_COMMIT=off in the environment turns it all off: one commit per
+piece of work, each SQLite's own synchronous=FULL commit with its fsync under
+the writer lock (storage.shared_commits). bench/ uses it as the baseline.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from typing import Generic, TypeAlias, TypeVar
 
 import sqlcipher3
 
-from .storage import StorageError, Store
+from .storage import StorageError, Store, shared_commits
 
 T = TypeVar("T")
 Tx: TypeAlias = sqlcipher3.Connection  # the open write transaction a piece of work runs in
@@ -91,7 +92,7 @@ os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def enabled() -> bool:
-    return os.environ.get("AIDNET_GROUP_COMMIT", "on").lower() not in ("off", "0", "no", "false")
+    return shared_commits()
 
 
 def _queue_for(store: Store) -> _Queue:

@@ -249,6 +249,15 @@ class SessionRow:
 _REQUEST_COLUMNS = "seq, id, envelope, status, expires_day, reply_public"
 
 
+def shared_commits() -> bool:
+    """False with AIDNET_GROUP_COMMIT=off: the baseline bench/ compares against (see groupcommit.py).
+
+    Then every commit is SQLite's own synchronous=FULL commit, its fsync made
+    inside COMMIT, under the writer lock, and no batching.
+    """
+    return os.environ.get("AIDNET_GROUP_COMMIT", "on").lower() not in ("off", "0", "no", "false")
+
+
 def connect(path: Path, key: bytes) -> sqlcipher3.Connection:
     """Open the SQLCipher database with its raw key and the durability settings."""
     try:
@@ -260,7 +269,7 @@ def connect(path: Path, key: bytes) -> sqlcipher3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         # Commits reach the WAL without waiting for the disk; Store.write() then fdatasyncs
         # the WAL itself, outside the writer lock, before it returns (see the module's note).
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA synchronous = " + ("NORMAL" if shared_commits() else "FULL"))
         conn.execute("PRAGMA secure_delete = ON")
         conn.execute("PRAGMA foreign_keys = ON")
         # Sorts and temp tables stay in memory: no clear temp files on disk.
@@ -305,6 +314,7 @@ class Store:
         self._lock_closer: weakref.finalize[[int], Store] | None = None
         self._writing = False
         self._wal_named = -1  # the WAL inode whose name this Store has made durable in its folder
+        self._sync_after = shared_commits()  # else SQLite's FULL commit synced it already
 
     def close(self) -> None:
         self.conn.close()
@@ -383,7 +393,7 @@ class Store:
         finally:
             self._writing = False
             fcntl.flock(lock, fcntl.LOCK_UN)
-        if sync:
+        if sync and self._sync_after:
             self.sync()
 
     def sync(self) -> None:
@@ -394,6 +404,8 @@ class Store:
         If the disk refuses (a failing disk), StorageError: the commit may or
         may not have been kept, and the caller gives no receipt.
         """
+        if not self._sync_after:
+            return  # the baseline: SQLite's FULL commit has synced already
         wal = self.path.with_name(self.path.name + "-wal")
         try:
             try:

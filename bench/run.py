@@ -6,7 +6,9 @@ Prints, for this machine, in one run:
   (b) end-to-end submissions through the real forms of `aidnet serve` with
       16 clients: rate, p50/p99 of the POST, as a ratio to the seal+commit
       ceiling; group commit on and off, on this disk and on a disk whose
-      fsync is slowed to 10 ms by an LD_PRELOAD shim (bench/slowfsync.c);
+      fsync is slowed to 10 ms by an LD_PRELOAD shim (bench/slowfsync.c).
+      "off" is the baseline: one synchronous=FULL commit per submission,
+      its fsync under the writer lock (AIDNET_GROUP_COMMIT=off);
   (c) the coordinator inbox page with 10,000 and 100,000 stored requests;
   (d) resident memory of each worker process.
 

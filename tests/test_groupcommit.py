@@ -108,6 +108,11 @@ def test_switched_off_it_is_one_commit_per_submission(settings: Settings, store:
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIDNET_GROUP_COMMIT", "off")
     assert not groupcommit.enabled()
+    baseline = Store(settings.database, settings.db_key, settings.lock_file)
+    try:  # the baseline bench/ compares with: SQLite's own FULL commit, fsync under the lock
+        assert baseline.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    finally:
+        baseline.close()
     outcomes = _submit_all(settings, [secrets.token_urlsafe(16) for _ in range(THREADS)])
     assert all(isinstance(o, str) and o != "NOT COMMITTED" for o in outcomes), outcomes
     assert SlowStore.commits == THREADS
