@@ -16,7 +16,9 @@ import gc
 import logging
 import os
 import re
+import signal
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,15 @@ class PortRouter:
         return self.by_port.get(port, self.fallback)(environ, start_response)
 
 
+def _stop_for_disk(master: int) -> None:
+    logging.getLogger("aidnet").error(
+        "the disk refused to make a commit durable: stopping; check the disk, then start aidnet again")
+    try:
+        os.kill(master, signal.SIGQUIT)  # gunicorn: quick shutdown of master and workers
+    except OSError:
+        pass  # the master is gone already
+
+
 def _write_pid(path: Path) -> None:
     part = path.with_name(path.name + ".part")
     try:
@@ -183,8 +194,11 @@ class AidnetServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from . import create_app
+        from . import create_app, storage
 
+        # In a worker: if the disk ever refuses an fdatasync, stop the whole server at once
+        # (SIGQUIT to the master) rather than let the other worker go on giving receipts.
+        storage.on_durability_lost = partial(_stop_for_disk, os.getppid())
         handler = logging.StreamHandler()
         handler.addFilter(ScrubFilter())
         handler.setFormatter(logging.Formatter("aidnet %(levelname)s %(message)s"))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import fcntl
 import os
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,6 +249,24 @@ class SessionRow:
 _REQUEST_COLUMNS = "seq, id, envelope, status, expires_day, reply_public"
 
 
+# Set once an fdatasync failed in this process: it acknowledges nothing more until restarted.
+_durability_lost = False
+# Called then; the server sets it to stop itself (server.py): a failing disk needs a person.
+on_durability_lost: Callable[[], None] | None = None
+
+
+def _lose_durability() -> None:
+    global _durability_lost
+    first = not _durability_lost
+    _durability_lost = True
+    if first and on_durability_lost is not None:
+        on_durability_lost()
+
+
+def durability_lost() -> bool:
+    return _durability_lost
+
+
 def shared_commits() -> bool:
     """False with AIDNET_GROUP_COMMIT=off: the baseline bench/ compares against (see groupcommit.py).
 
@@ -366,8 +384,11 @@ class Store:
         """
         if self._writing:  # flock would let the same descriptor in twice; say so instead
             raise RuntimeError("a write inside a write on the same Store")
+        if _durability_lost:
+            raise StorageError("an earlier commit could not be made durable")
         lock = self._take_lock()
         self._writing = True
+        committed = refused = False
         try:
             if _inode(self.path) != self._inode:
                 # rekey or restore swapped the file under us: a write here would go to the old one, lost.
@@ -384,28 +405,36 @@ class Store:
                 raise StorageError("write failed") from None
             except BaseException:
                 self._rollback()
+                refused = True
                 raise
             try:
                 self.conn.execute("COMMIT")
             except sqlcipher3.Error:
                 self._rollback()
                 raise StorageError("commit failed") from None
+            committed = True
         finally:
             self._writing = False
             fcntl.flock(lock, fcntl.LOCK_UN)
-        if sync and self._sync_after:
-            self.sync()
+            # A refusal too ("this form was already sent, we have it") may rest on another
+            # writer's commit that is not on disk yet: make it so before saying it.
+            if sync and self._sync_after and (committed or refused):
+                self.sync()
 
     def sync(self) -> None:
         """Make every commit so far durable: fdatasync the WAL, outside the writer lock.
 
         The first time a WAL file is seen, its folder is synced too, so its name
         survives a power cut (SQLite would do that at its own first sync of it).
-        If the disk refuses (a failing disk), StorageError: the commit may or
-        may not have been kept, and the caller gives no receipt.
+        If the disk refuses (a failing disk), StorageError, and from then on this
+        process refuses every write and the server stops (_lose_durability):
+        Linux reports a failed writeback once, so a later fdatasync could say
+        all is well while frames before it never reached the disk.
         """
         if not self._sync_after:
             return  # the baseline: SQLite's FULL commit has synced already
+        if _durability_lost:
+            raise StorageError("an earlier commit could not be made durable")
         wal = self.path.with_name(self.path.name + "-wal")
         try:
             try:
@@ -417,6 +446,7 @@ class Store:
                 fsync_path(self.path.parent)
                 self._wal_named = inode
         except OSError:
+            _lose_durability()
             raise StorageError("cannot make the commit durable") from None
 
     def migrate(self) -> int:

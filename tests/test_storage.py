@@ -124,3 +124,65 @@ def test_a_write_returns_after_fdatasync_of_the_wal_made_outside_the_writer_lock
             assert len(folder_syncs) == (1 if n == 0 else 0)  # the WAL's name: once
     finally:
         store.close()
+
+
+def test_a_refused_write_is_synced_before_it_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'Already sent, we have it' may rest on another writer's commit that is not on disk yet."""
+    import os
+
+    store = Store(tmp_path / "db", bytes(range(32)), tmp_path / "write.lock")
+    store.migrate()
+    synced: list[str] = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real(fd)))
+    try:
+        with pytest.raises(ValueError), store.write() as tx:
+            store.use_form_nonce(tx, b"r" * 32, 5)
+            raise ValueError("refused, as a replayed form is")
+        assert any(path.endswith("db-wal") for path in synced)
+        assert store.conn.execute("SELECT count(*) FROM used_forms").fetchone()[0] == 0
+    finally:
+        store.close()
+
+
+def test_after_a_failed_fdatasync_nothing_more_is_acknowledged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              settings: Any) -> None:
+    """Linux reports a failed writeback once: a later fdatasync could pass while frames before it are lost."""
+    import errno
+    import os
+
+    from aidnet import create_app
+
+    monkeypatch.setattr(storage, "_durability_lost", False)  # restored after the test
+    stopped: list[bool] = []
+    monkeypatch.setattr(storage, "on_durability_lost", lambda: stopped.append(True))
+    app = create_app(settings)  # made before: after the failure even a new worker's start is refused
+    store = Store(settings.database, settings.db_key, settings.lock_file)
+    real = os.fdatasync
+
+    def failing(fd: int) -> None:
+        raise OSError(errno.EIO, "I/O error")
+
+    try:
+        monkeypatch.setattr(os, "fdatasync", failing)
+        with pytest.raises(storage.StorageError), store.write() as tx:
+            store.use_form_nonce(tx, b"a" * 32, 5)
+        monkeypatch.setattr(os, "fdatasync", real)  # the disk seems fine again: it is not trusted
+        with pytest.raises(storage.StorageError), store.write() as tx:
+            store.use_form_nonce(tx, b"b" * 32, 5)
+        assert stopped == [True] and storage.durability_lost()
+        assert app.test_client().get("/healthz").status_code == 503
+        with pytest.raises(storage.StorageError):
+            create_app(settings)
+    finally:
+        store.close()
+
+
+def test_the_server_stops_at_once_when_the_disk_refuses() -> None:
+    import subprocess
+
+    from aidnet import server
+
+    master = subprocess.Popen(["sleep", "30"])  # stands in for gunicorn's master
+    server._stop_for_disk(master.pid)
+    assert master.wait(timeout=10) == -3  # SIGQUIT: gunicorn's quick shutdown
