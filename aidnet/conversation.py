@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import crypto
 from crypto import CodenameKeys, KeyPair
 
-from . import dates, intake
+from . import dates, groupcommit, intake
 from .config import Settings
 from .storage import RequestRow, Store
 
@@ -102,19 +102,19 @@ def answer(store: Store, settings: Settings, codename: str, text: str, form_nonc
     if found is None:
         return False
     row, keys = found
-    recipients = intake.recipient_keys(store)
-    if not recipients:
-        raise intake.NotReady
     answer_id = secrets.token_bytes(16)
-    envelope = crypto.seal(text.encode("utf-8"), answer_id, KIND_ANSWER, [*recipients, keys.reply_public])
-    with store.write() as tx:
+
+    def write(tx: groupcommit.Tx, envelope: bytes) -> bool:
         if not store.use_form_nonce(tx, crypto.blake2b(form_nonce.encode("utf-8"), b"aidnet-form"), dates.today() + 2):
             raise intake.ReplayedForm
         if store.request_by_id(row.id) is None:  # withdrawn meanwhile
             return False
         store.insert_answer(tx, id=answer_id, request_id=row.id, envelope=envelope,
                             after_replies=len(store.replies_for(row.id)))
-    return True
+        return True
+
+    return intake.sealed_write(store, lambda readers: crypto.seal(
+        text.encode("utf-8"), answer_id, KIND_ANSWER, [*readers, keys.reply_public]), write)
 
 
 def withdraw(store: Store, settings: Settings, codename: str) -> bool:

@@ -17,6 +17,8 @@ import threading
 import time
 from typing import Any
 
+import sqlcipher3
+
 import crypto
 from crypto import KeyPair
 from crypto.log import QUORUM_TYPES, LogError, LogState, apply, new_record, sign_proposal, signature_valid, verify
@@ -122,11 +124,12 @@ def recipients(store: Store) -> list[bytes]:
     return readers(store)[0]
 
 
-def readers(store: Store, recheck: bool = True) -> tuple[list[bytes], int, str]:
-    """recipients(), and the log's length and head hash when they were read.
+def readers(store: Store, recheck: bool = True) -> tuple[list[bytes], tuple[int, str, int]]:
+    """recipients(), and what they were read at: the log's length and head hash, and the day.
 
-    A writer checks inside its transaction that the log still has that length
-    and head (logstore.log_head): else it must read again and seal again.
+    A writer checks inside its transaction that the log and the day are still
+    those (intake.readers_unchanged): a decision or midnight (the end of a
+    term) in between means it must read again and seal again.
     recheck=False may answer from what this process verified less than
     SPOT_CHECK_SECONDS ago without reading the log: only for such a writer
     (intake.submit_request).
@@ -140,7 +143,8 @@ def readers(store: Store, recheck: bool = True) -> tuple[list[bytes], int, str]:
             state = cached
     if state is None:
         state = _fresh(store)
-    return (state.recipients(dates.today()), state.seq + 1, state.head) if state else ([], 0, "")
+    today = dates.today()
+    return (state.recipients(today), (state.seq + 1, state.head, today)) if state else ([], (0, "", today))
 
 
 def note_hash(envelope: bytes) -> str:
@@ -153,15 +157,19 @@ def seal_note(store: Store, pid: str, text: str, request_id: str | None = None) 
     Tied to its request, the note is erased with it (retention, withdrawal);
     the log keeps only the hash.
     """
+    from . import intake
+
     if not text:
         return None
-    envelope = crypto.seal(text.encode("utf-8"), bytes.fromhex(pid), NOTE_KIND, recipients(store))
     request = bytes.fromhex(request_id) if request_id else None
-    with store.write() as tx:
-        if request is not None and store.request_by_id(request) is None:
-            request = None
-        logstore.insert_note(tx, pid, request, envelope)
-    return note_hash(envelope)
+
+    def write(tx: sqlcipher3.Connection, envelope: bytes) -> str:
+        tied = request if request is not None and store.request_by_id(request) is not None else None
+        logstore.insert_note(tx, pid, tied, envelope)
+        return note_hash(envelope)
+
+    return intake.sealed_write(
+        store, lambda readers: crypto.seal(text.encode("utf-8"), bytes.fromhex(pid), NOTE_KIND, readers), write)
 
 
 def open_sealed_note(pid: str, note: str | None, envelope: bytes | None, keys: KeyPair) -> str | None:

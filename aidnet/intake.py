@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import crypto
 from crypto import KeyPair
@@ -85,11 +87,54 @@ def recipient_keys(store: Store) -> list[bytes]:
     return readers(store)[0]
 
 
-def readers(store: Store, recheck: bool = True) -> tuple[list[bytes], int, str]:
-    """recipient_keys(), and the log length and head they were read at (see ReadersChanged)."""
+Seen = tuple[int, str, int]  # the log's length and head hash, and the day, that readers were read at
+
+
+def readers(store: Store, recheck: bool = True) -> tuple[list[bytes], Seen]:
+    """recipient_keys(), and what they were read at (see readers_unchanged)."""
     from . import governance
 
     return governance.readers(store, recheck)
+
+
+def readers_unchanged(tx: groupcommit.Tx, seen: Seen) -> bool:
+    """Inside a write: the log and the day are still those the readers were read at.
+
+    A decision landing (another worker's, or a log swapped for one as long),
+    or midnight ending someone's term, means a record sealed meanwhile went to
+    the wrong readers: the caller seals again.
+    """
+    from . import logstore
+
+    return (*logstore.log_head(tx), dates.today()) == seen
+
+
+S = TypeVar("S")
+R = TypeVar("R")
+
+
+def sealed_write(store: Store, seal: Callable[[list[bytes]], S], write: Callable[[groupcommit.Tx, S], R]) -> R:
+    """Seal to today's readers, then write it in one transaction in which they still are the readers.
+
+    Every record sealed to the coordinators goes through here (requests through
+    submit_request, which shares commits): seal(readers) makes the envelope,
+    write(tx, envelope) stores it. If the readers changed in between, it seals
+    again. NotReady when there is no one to seal to; ReadersChanged if they
+    keep changing.
+    """
+    for _attempt in range(3):
+        recipients, seen = readers(store)
+        if not recipients:
+            raise NotReady
+        sealed = seal(recipients)
+        try:
+            with store.write() as tx:
+                if not readers_unchanged(tx, seen):
+                    raise ReadersChanged
+                return write(tx, sealed)
+        except ReadersChanged:
+            continue
+    raise ReadersChanged
 
 
 def submit_request(store: Store, settings: Settings, details: RequestDetails, form_nonce: str) -> str:
@@ -101,14 +146,14 @@ def submit_request(store: Store, settings: Settings, details: RequestDetails, fo
     for attempt in range(3):
         # The first try may seal to the readers this process verified a moment ago
         # without reading the log again: the commit checks the log did not move since.
-        recipients, seen_length, seen_head = readers(store, recheck=attempt > 0)
+        recipients, seen = readers(store, recheck=attempt > 0)
         if not recipients:
             if attempt == 0:
                 continue  # perhaps renewed by another process a moment ago: read the log itself
             raise NotReady
         envelope = crypto.seal(details.to_bytes(), record_id, KIND_REQUEST, recipients)
         try:
-            _commit_request(store, details, form_nonce, record_id, envelope, expires, keys, (seen_length, seen_head))
+            _commit_request(store, details, form_nonce, record_id, envelope, expires, keys, seen)
         except ReadersChanged:
             continue  # a membership decision landed while sealing: seal again to the new readers
         return codename
@@ -116,15 +161,13 @@ def submit_request(store: Store, settings: Settings, details: RequestDetails, fo
 
 
 class ReadersChanged(Exception):
-    """The decision log moved between sealing and committing; the record must be sealed again."""
+    """The readers changed between sealing and committing (a decision, or midnight): seal again."""
 
 
 def _commit_request(store: Store, details: RequestDetails, form_nonce: str, record_id: bytes, envelope: bytes,
-                    expires: int, keys: crypto.CodenameKeys, seen: tuple[int, str]) -> None:
-    from . import logstore
-
+                    expires: int, keys: crypto.CodenameKeys, seen: Seen) -> None:
     def write(tx: groupcommit.Tx) -> None:
-        if logstore.log_head(tx) != seen:
+        if not readers_unchanged(tx, seen):
             raise ReadersChanged
         if not store.use_form_nonce(tx, _form_hash(form_nonce), dates.today() + 2):
             raise ReplayedForm

@@ -8,9 +8,9 @@ import crypto
 from crypto import KeyPair
 from crypto.log import LogError
 
-from . import logstore
+from . import groupcommit, intake, logstore
 from .config import Settings
-from .governance import NoGenesis, current, new_proposal, propose, recipients
+from .governance import NoGenesis, current, new_proposal, propose
 from .storage import Store
 
 
@@ -74,18 +74,22 @@ def reseal_all(store: Store, keys: KeyPair, batch: int = 200) -> tuple[int, int]
                     opened.append((record_id, crypto.open_envelope(envelope, record_id, kind, keys.box_secret), extra))
                 except crypto.CryptoError:
                     skipped += 1
-            while True:
-                seen_length = logstore.log_length(store.conn)
-                targets = recipients(store)
-                if not targets:
-                    raise NoGenesis
-                updates = [(rid, crypto.seal(payload, rid, kind, [*targets, *([extra] if extra else [])]))
-                           for rid, payload, extra in opened]
-                with store.write() as tx:
-                    if logstore.log_length(tx) != seen_length:
-                        continue  # a decision landed meanwhile: seal this batch again to the new readers
-                    for record_id, envelope in updates:
-                        logstore.replace_envelope(tx, table, record_id, envelope)
-                break
-            resealed += len(updates)
+            resealed += _reseal_batch(store, table, kind, opened)
     return resealed, skipped
+
+
+def _reseal_batch(store: Store, table: str, kind: str, opened: list[tuple[bytes, bytes, bytes | None]]) -> int:
+    """Seal the opened records to today's readers and store them (sealed again if the readers move)."""
+    def seal(targets: list[bytes]) -> list[tuple[bytes, bytes]]:
+        return [(rid, crypto.seal(payload, rid, kind, [*targets, *([extra] if extra else [])]))
+                for rid, payload, extra in opened]
+
+    def write(tx: groupcommit.Tx, updates: list[tuple[bytes, bytes]]) -> int:
+        for record_id, envelope in updates:
+            logstore.replace_envelope(tx, table, record_id, envelope)
+        return len(updates)
+
+    try:
+        return intake.sealed_write(store, seal, write)
+    except intake.NotReady:
+        raise NoGenesis from None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import crypto
 from crypto import KeyPair
 
-from . import dates, effects, exportstore, intake, logstore
+from . import dates, effects, exportstore, groupcommit, intake, logstore
 from .config import Settings
 from .storage import Store
 
@@ -54,20 +54,19 @@ class OpenOffer:
 
 def submit_offer(store: Store, settings: Settings, details: OfferDetails, form_nonce: str) -> str:
     """Seal and store an offer; return its codename (durable on return)."""
-    recipients = intake.recipient_keys(store)
-    if not recipients:
-        raise intake.NotReady
     codename = crypto.generate_codename()
     keys = crypto.derive_codename(codename, settings.codename_salt)
     record_id = secrets.token_bytes(16)
-    envelope = crypto.seal(details.to_bytes(), record_id, KIND_OFFER, recipients)
-    with store.write() as tx:
+
+    def write(tx: groupcommit.Tx, envelope: bytes) -> None:
         if not store.use_form_nonce(tx, crypto.blake2b(form_nonce.encode(), b"aidnet-form"), dates.today() + 2):
             raise intake.ReplayedForm
         logstore.insert_offer(tx, id=record_id, envelope=envelope,
                               expires_day=dates.today() + settings.request_retention_days,
                               lookup_hash=keys.lookup_hash, reply_public=keys.reply_public)
         store.bump_counter(tx, dates.this_week(), details.category, details.area, "offered")
+
+    intake.sealed_write(store, lambda readers: crypto.seal(details.to_bytes(), record_id, KIND_OFFER, readers), write)
     return codename
 
 
@@ -113,14 +112,11 @@ def record_stock(store: Store, settings: Settings, kind: str, category: str, amo
     """Goods or money received: details sealed, amount and category only as counters."""
     if kind not in STOCK_KINDS:
         raise ValueError("unknown stock kind")
-    recipients = intake.recipient_keys(store)
-    if not recipients:
-        raise intake.NotReady
     record_id = secrets.token_bytes(16)
     payload = json.dumps({"v": 1, "kind": kind, "category": category, "amount": amount, "note": note},
                          ensure_ascii=False).encode("utf-8")
-    envelope = crypto.seal(payload, record_id, KIND_STOCK, recipients)
-    with store.write() as tx:
+
+    def write(tx: groupcommit.Tx, envelope: bytes) -> None:
         logstore.insert_stock(tx, id=record_id, envelope=envelope,
                               expires_day=dates.today() + settings.request_retention_days)
         if kind == "money":
@@ -128,3 +124,5 @@ def record_stock(store: Store, settings: Settings, kind: str, category: str, amo
                                    effects.money_in_cents(amount, settings.policy.money_clip))
         else:
             store.bump_counter(tx, dates.this_week(), category, "-", "stock_in")
+
+    intake.sealed_write(store, lambda readers: crypto.seal(payload, record_id, KIND_STOCK, readers), write)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import crypto
 from crypto import KeyPair
 
-from . import dates, exportstore, intake
+from . import dates, exportstore, groupcommit, intake
 from .config import Settings
 from .storage import StorageError, Store
 
@@ -85,15 +85,19 @@ def extend(store: Store, settings: Settings, request_id: str, days: int, reason:
         raw = bytes.fromhex(request_id)
     except ValueError:
         return False
-    recipients = intake.recipient_keys(store)  # the current readers, as for a new request
-    if len(raw) != 16 or not recipients:
+    if len(raw) != 16:
         return False
     record_id = secrets.token_bytes(16)
-    # Sealed like a note: the reason may say something about the person.
-    envelope = crypto.seal(reason.encode("utf-8"), record_id, KIND_EXTENSION, recipients)
-    with store.write() as tx:
+
+    def write(tx: groupcommit.Tx, envelope: bytes) -> bool:
         return exportstore.extend_request(tx, id=record_id, request_id=raw, until_day=dates.today() + days,
                                           envelope=envelope)
+
+    try:  # sealed like a note to the current readers: the reason may say something about the person
+        return intake.sealed_write(
+            store, lambda readers: crypto.seal(reason.encode("utf-8"), record_id, KIND_EXTENSION, readers), write)
+    except intake.NotReady:
+        return False
 
 
 def extensions(store: Store, keys: KeyPair, request_id: str) -> list[Extension]:

@@ -7,12 +7,13 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import PASSPHRASE, make_instance
 
 import crypto
-from aidnet import dates, governance, intake, logstore, membership
+from aidnet import dates, governance, intake, logstore, membership, offers
 from aidnet.config import Settings
 from aidnet.storage import Store
 from crypto.log import LogError, LogState, apply, new_record, sign_proposal, verify
@@ -369,3 +370,70 @@ def test_key_rotation_takes_effect_at_quorum(tmp_path: Path) -> None:
     assert opens(store, new, settings) and not opens(store, old, settings)
     assert store.conn.execute("SELECT next_keys FROM coordinators").fetchone()[0] is None
     store.close()
+
+
+def _sealing_then(monkeypatch: pytest.MonkeyPatch, event: Any) -> list[int]:
+    """crypto.seal as it is, but right after its first call `event()` happens (a decision, midnight)."""
+    real, calls = crypto.seal, [0]
+
+    def seal(*args: Any, **kwargs: Any) -> bytes:
+        sealed = real(*args, **kwargs)
+        calls[0] += 1
+        if calls[0] == 1:
+            event()
+        return sealed
+
+    monkeypatch.setattr(crypto, "seal", seal)
+    return calls
+
+
+def _stored(group: Group, what: str) -> tuple[bytes, bytes, str]:
+    if what == "request":
+        row = group.store.requests_page(0, 1)[0]
+        return row.id, row.envelope, intake.KIND_REQUEST
+    rows = logstore.open_offers(group.store) if what == "offer" else logstore.stock_rows(group.store)
+    return rows[0].id, rows[0].envelope, offers.KIND_OFFER if what == "offer" else offers.KIND_STOCK
+
+
+def _write(group: Group, what: str) -> None:
+    if what == "request":
+        intake.submit_request(group.store, group.settings, details("sealed at 23:59"), "nonce-midnight-xxxxxxxx")
+    elif what == "offer":
+        offers.submit_offer(group.store, group.settings,
+                            offers.OfferDetails("goods", "food", "north", "two bags of rice", ""), "nonce-offer-xxxxxxxxxxx")
+    else:
+        offers.record_stock(group.store, group.settings, "goods", "food", 3, "rice")
+
+
+@pytest.mark.parametrize("what", ["request", "offer", "stock"])
+def test_a_term_ending_at_midnight_between_sealing_and_commit_seals_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str) -> None:
+    today = dates.today()
+    g = Group(tmp_path, ["ana", "ben"], quorum=1)
+    eve = crypto.generate_keypair()
+    g.decide("add_member", {"member": g.card("eve", eve, until=today)}, ["ana"])  # her last day is today
+    tomorrow = []
+    monkeypatch.setattr(dates, "today", lambda: today + len(tomorrow))
+    calls = _sealing_then(monkeypatch, lambda: tomorrow.append(1))  # sealed at 23:59, committed at 00:00
+    try:
+        _write(g, what)
+        assert calls[0] == 2  # sealed again once the day had turned
+        record_id, envelope, kind = _stored(g, what)
+        with pytest.raises(crypto.DecryptionError):
+            crypto.open_envelope(envelope, record_id, kind, eve.box_secret)
+        assert crypto.open_envelope(envelope, record_id, kind, g.keys["ana"].box_secret)
+    finally:
+        g.store.close()
+
+
+@pytest.mark.parametrize("what", ["offer", "stock"])
+def test_a_removal_landing_while_sealing_is_caught_at_commit(group: Group, monkeypatch: pytest.MonkeyPatch,
+                                                             what: str) -> None:
+    removal = {"sign": group.keys["cai"].sign_public.hex()}
+    calls = _sealing_then(monkeypatch, lambda: group.decide("remove_member", removal, ["ana", "ben"]))
+    _write(group, what)
+    assert calls[0] == 2
+    record_id, envelope, kind = _stored(group, what)
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_envelope(envelope, record_id, kind, group.keys["cai"].box_secret)
+    assert crypto.open_envelope(envelope, record_id, kind, group.keys["ana"].box_secret)
