@@ -426,14 +426,38 @@ def test_a_term_ending_at_midnight_between_sealing_and_commit_seals_again(
         g.store.close()
 
 
-@pytest.mark.parametrize("what", ["offer", "stock"])
+def _prepared(group: Group, what: str) -> tuple[Any, Any]:
+    """(write it, read back (id, envelope, kind)) for the kinds of record that hang on a request or decision."""
+    import secrets
+
+    from aidnet import conversation, exportstore, retention
+
+    if what in ("offer", "stock"):
+        return (lambda: _write(group, what)), (lambda: _stored(group, what))
+    codename = intake.submit_request(group.store, group.settings, details("asks"), "nonce-asks-xxxxxxxxxxxx")
+    request = group.store.requests_page(0, 1)[0].id
+    if what == "answer":
+        return (lambda: conversation.answer(group.store, group.settings, codename, "an answer", "nonce-answer-xxxxxxxxxx"),
+                lambda: (*group.store.answers_for(request)[0][:2], conversation.KIND_ANSWER))
+    if what == "extension":
+        days = group.settings.policy.max_extension_days  # beyond the usual retention: a real extension
+        return (lambda: retention.extend(group.store, group.settings, request.hex(), days, "a reason"),
+                lambda: (exportstore.extensions_for(group.store, request)[0][0],
+                         exportstore.extensions_for(group.store, request)[0][2], retention.KIND_EXTENSION))
+    pid = secrets.token_hex(16)
+    return (lambda: governance.seal_note(group.store, pid, "a decision note", request.hex()),
+            lambda: (bytes.fromhex(pid), logstore.note_for(group.store, pid), governance.NOTE_KIND))
+
+
+@pytest.mark.parametrize("what", ["offer", "stock", "answer", "extension", "note"])
 def test_a_removal_landing_while_sealing_is_caught_at_commit(group: Group, monkeypatch: pytest.MonkeyPatch,
                                                              what: str) -> None:
+    write, stored = _prepared(group, what)
     removal = {"sign": group.keys["cai"].sign_public.hex()}
     calls = _sealing_then(monkeypatch, lambda: group.decide("remove_member", removal, ["ana", "ben"]))
-    _write(group, what)
-    assert calls[0] == 2
-    record_id, envelope, kind = _stored(group, what)
+    write()
+    assert calls[0] >= 2  # sealed again (the removal may also re-seal open records it can open)
+    record_id, envelope, kind = stored()
     with pytest.raises(crypto.DecryptionError):
         crypto.open_envelope(envelope, record_id, kind, group.keys["cai"].box_secret)
     assert crypto.open_envelope(envelope, record_id, kind, group.keys["ana"].box_secret)
