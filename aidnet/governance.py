@@ -25,7 +25,7 @@ from crypto.log import QUORUM_TYPES, LogError, LogState, apply, new_record, sign
 
 from . import dates, logstore
 from .config import Settings
-from .storage import Store
+from .storage import StorageError, Store
 
 log = logging.getLogger("aidnet")
 NOTE_KIND = "note"
@@ -296,9 +296,14 @@ def finalize(store: Store, pid: str, keys: KeyPair | None = None) -> bool:
         _cache[str(store.path)] = after
     if keys is not None and pending.proposal["type"] in MEMBERSHIP_TYPES:
         # The readers changed: the finalizing keyholder's session re-seals what it can open at once.
+        from .intake import ReadersChanged
         from .membership import reseal_all
 
-        reseal_all(store, keys)
+        try:
+            reseal_all(store, keys)
+        except (ReadersChanged, NoGenesis, StorageError):
+            # The decision itself is final and kept; the Re-seal button finishes what this could not.
+            log.warning("re-sealing after a membership decision did not finish; use Re-seal")
     return True
 
 

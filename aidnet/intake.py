@@ -79,7 +79,8 @@ def _form_hash(nonce: str) -> bytes:
 
 
 def recipient_keys(store: Store) -> list[bytes]:
-    """The X25519 keys new records are sealed to. Every sealing path calls this or readers().
+    """The X25519 keys new records are sealed to. Sealing paths read them with readers()
+    (sealed_write, submit_request), which also check at commit that they did not change.
 
     They come from the verified decision log (the active members today), never
     from the coordinators table: a row inserted there gains no reader.

@@ -179,11 +179,3 @@ def log_head(conn: sqlcipher3.Connection) -> tuple[int, str]:
     """
     row = conn.execute("SELECT seq, record FROM log ORDER BY seq DESC LIMIT 1").fetchone()
     return (int(row[0]) + 1, digest_canonical(bytes(row[1]))) if row else (0, "")
-
-
-def log_length(conn: sqlcipher3.Connection) -> int:
-    """How many records the log has (its next seq): a cheap way to see it moved.
-
-    max(seq) reads one index page; count(*) would read the whole table.
-    """
-    return int(conn.execute("SELECT coalesce(max(seq), -1) + 1 FROM log").fetchone()[0])

@@ -12,6 +12,7 @@ from flask import Flask, g, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
+from .intake import ReadersChanged
 from .storage import StorageError
 
 CSP = (
@@ -98,7 +99,8 @@ def handle_http(exc: HTTPException) -> tuple[str, int] | HTTPException:
     return _page(code, title, message)
 
 
-def handle_storage(exc: StorageError) -> tuple[str, int]:
+def handle_storage(exc: Exception) -> tuple[str, int]:
+    """StorageError, and ReadersChanged (the readers kept changing while sealing): nothing was kept."""
     log_exception_safely(exc)
     return _page(503, _("Please try again later"),
                  _("The service cannot save anything right now. Nothing was kept. Please try again in a little while."))
@@ -118,4 +120,5 @@ def install(app: Flask) -> None:
     app.wsgi_app = SecurityHeaders(app.wsgi_app, app.config.get("AIDNET_STYLE_HASH"))  # type: ignore[method-assign]
     app.register_error_handler(HTTPException, handle_http)
     app.register_error_handler(StorageError, handle_storage)
+    app.register_error_handler(ReadersChanged, handle_storage)
     app.register_error_handler(Exception, handle_unexpected)

@@ -461,3 +461,14 @@ def test_a_removal_landing_while_sealing_is_caught_at_commit(group: Group, monke
     with pytest.raises(crypto.DecryptionError):
         crypto.open_envelope(envelope, record_id, kind, group.keys["cai"].box_secret)
     assert crypto.open_envelope(envelope, record_id, kind, group.keys["ana"].box_secret)
+
+
+def test_a_final_membership_decision_stands_when_resealing_cannot_finish(group: Group,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def keeps_changing(store: Store, keys: crypto.KeyPair, batch: int = 200) -> tuple[int, int]:
+        raise intake.ReadersChanged
+
+    monkeypatch.setattr(membership, "reseal_all", keeps_changing)
+    pid = group.decide("remove_member", {"sign": group.keys["cai"].sign_public.hex()}, ["ana", "ben"])
+    assert logstore.proposal(group.store.conn, pid).state == "final"  # kept; Re-seal can finish later
+    assert not opens(group.store, group.keys["cai"], group.settings)

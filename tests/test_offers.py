@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from conftest import Auth, codename_from, hidden
 from flask.testing import FlaskClient
 from pagecheck import page_problems
@@ -75,3 +76,21 @@ def test_coordinator_reads_offers_records_stock_and_allocates_an_offer(client: F
     for table in ("offers", "stock", "log", "proposals"):
         for row in store.conn.execute(f"SELECT * FROM {table}"):  # noqa: S608
             assert b"OFFERMARK" not in repr(row).encode() and b"STOCKMARK" not in repr(row).encode()
+
+
+def test_readers_that_keep_changing_get_try_again_not_a_crash(client: FlaskClient, store: Store,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three decisions in a row landing while sealing: nothing kept, a clear 503, the typed text not in it."""
+    from aidnet import intake
+
+    monkeypatch.setattr(intake, "readers_unchanged", lambda tx, seen: False)
+    for path in ("/offer", "/"):
+        page = client.get(path).get_data(as_text=True)
+        data = {"csrf_token": hidden(page, "csrf_token"), "form_nonce": hidden(page, "form_nonce"),
+                "kind": "goods", "category": "food", "area": "north", "what": "marker-9f2 rice",
+                "need": "marker-9f2 rice", "contact": "", "urgency": "today"}
+        response = client.post(path, data=data)
+        assert response.status_code == 503, path
+        text = response.get_data(as_text=True)
+        assert "Nothing was kept" in text and "marker-9f2" not in text
+    assert store.request_count() == 0
