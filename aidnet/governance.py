@@ -17,8 +17,6 @@ import threading
 import time
 from typing import Any
 
-import sqlcipher3
-
 import crypto
 from crypto import KeyPair
 from crypto.log import QUORUM_TYPES, LogError, LogState, apply, new_record, sign_proposal, signature_valid, verify
@@ -157,13 +155,13 @@ def seal_note(store: Store, pid: str, text: str, request_id: str | None = None) 
     Tied to its request, the note is erased with it (retention, withdrawal);
     the log keeps only the hash.
     """
-    from . import intake
+    from . import groupcommit, intake
 
     if not text:
         return None
     request = bytes.fromhex(request_id) if request_id else None
 
-    def write(tx: sqlcipher3.Connection, envelope: bytes) -> str:
+    def write(tx: groupcommit.Tx, envelope: bytes) -> str:
         tied = request if request is not None and store.request_by_id(request) is not None else None
         logstore.insert_note(tx, pid, tied, envelope)
         return note_hash(envelope)

@@ -1,12 +1,13 @@
 """Group commit: concurrent writers in one process share one durable commit.
 
 Every commit waits for an fsync (1-10 ms on a real disk). Threads of one
-worker that want to write at the same moment queue here; the first becomes the leader, takes the writer lock, then takes every
-piece of work queued by then (so what queued while another process held the
-lock rides along), runs them one after another inside one transaction,
-commits once, hands the lead to the first who queued meanwhile (whose batch
-can run while this one's fdatasync is on its way to the disk: storage.py),
-and once the fdatasync returns wakes those in its batch. So:
+worker that want to write at the same moment queue here; the first becomes
+the leader, takes the writer lock, then takes every piece of work queued by
+then (so what queued while another process held the lock rides along), runs
+them one after another inside one transaction, commits once, hands the lead
+to the first who queued meanwhile (whose batch can run while this one's
+fdatasync is on its way to the disk: storage.py), and once the fdatasync
+returns wakes those in its batch. So:
 
 - nobody returns (and no receipt is shown) before the commit holding its
   rows is on disk;

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from ..db import get_store
-from ..storage import StorageError, durability_lost
+from ..storage import durability_lost
 
 bp = Blueprint("health", __name__)
 
@@ -18,8 +18,10 @@ bp = Blueprint("health", __name__)
 def healthz() -> Response:
     try:
         get_store().conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-        if durability_lost():  # the disk refused an fdatasync: nothing is acknowledged any more
-            raise StorageError("durability lost")
+        # Also unavailable once the disk refused an fdatasync: nothing is acknowledged any more.
+        ok = not durability_lost()
     except Exception:  # any failure at all is the same one word, with no detail
+        ok = False
+    if not ok:
         return Response("unavailable\n", status=503, mimetype="text/plain")
     return Response("ok\n", status=200, mimetype="text/plain")
