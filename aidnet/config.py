@@ -14,15 +14,29 @@ from pathlib import Path
 
 from crypto import Argon2Params
 
+from .onion import onion_host
 from .policy import Policy, parse_policy
 
+# Every file aidnet keeps in an instance folder (README "Where data lives" lists each one).
 CONFIG_FILE = "config.toml"
 SECRETS_FILE = "secrets.toml"
 KEY_FILE = "db.key"
 DATABASE_FILE = "aidnet.db"
 LOCK_FILE = "write.lock"
+# The hash of the decision log's first record, written at genesis, outside the database.
+PIN_FILE = "genesis.pin"
+# The key that signs published exports (made at the first export).
+EXPORT_KEY_FILE = "export.key"
+# The key backups are encrypted under, when `aidnet backup` is not told where to keep it.
+BACKUP_KEY_FILE = "backup.key"
+# The pid of a running `aidnet serve`: restore and rekey refuse while it names a live server.
+PID_FILE = "server.pid"
 # Present while `aidnet restore` swaps files in: a half-swapped folder must not start.
 RESTORE_MARKER = "restore.pending"
+INSTANCE_FILES = (CONFIG_FILE, SECRETS_FILE, KEY_FILE, DATABASE_FILE, LOCK_FILE, PIN_FILE, EXPORT_KEY_FILE,
+                  BACKUP_KEY_FILE, PID_FILE, RESTORE_MARKER)
+# AIDNET_GROUP_COMMIT=off: the baseline bench/ measures against (aidnet/store/groupcommit.py).
+GROUP_COMMIT_ENV = "AIDNET_GROUP_COMMIT"
 
 DEFAULT_CONFIG = """\
 # aidnet instance settings. Edit the lists to match your group; the ids on
@@ -111,6 +125,8 @@ class Settings:
     # Category and area labels per language ({id: {language: label}}); see labels_in().
     category_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     area_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Concurrent writers in one process share a durable commit; read once, at load (group commit).
+    group_commit: bool = True
 
     def labels_in(self, kind: str, language: str) -> dict[str, str]:
         """Category ("categories") or area ("areas") labels in a language; the default label where none."""
@@ -124,6 +140,10 @@ class Settings:
     @property
     def lock_file(self) -> Path:
         return self.instance / LOCK_FILE
+
+    @property
+    def pin_file(self) -> Path:
+        return self.instance / PIN_FILE
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -188,8 +208,6 @@ def _label_tables(data: dict[str, object], name: str) -> dict[str, dict[str, str
 
 
 def _onion_location(value: object) -> str:
-    from .onion import onion_host
-
     if not value:
         return ""
     try:
@@ -244,16 +262,10 @@ def load_settings(instance: Path) -> Settings:
         onion_location=_onion_location(config.get("onion_location", "")),
         argon2=params,
         policy=policy,
+        group_commit=group_commit_from_environment(),
     )
 
 
-def settings_beside(database: Path) -> Settings | None:
-    """The settings of the instance a database file belongs to (None if they cannot be read).
-
-    For code below the web layer that holds only a Store (decision effects): the
-    instance folder is the database's own folder.
-    """
-    try:
-        return load_settings(database.parent)
-    except ConfigError:
-        return None
+def group_commit_from_environment() -> bool:
+    """False with AIDNET_GROUP_COMMIT=off (or 0, no, false): one SQLite FULL commit per write."""
+    return os.environ.get(GROUP_COMMIT_ENV, "on").lower() not in ("off", "0", "no", "false")

@@ -12,10 +12,8 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import nacl.public
-from flask import Flask, Response, request
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _ONION = re.compile(r"^[a-z2-7]{56}$")
@@ -66,20 +64,3 @@ def new_client_auth(name: str) -> ClientAuth:
     secret[31] |= 64
     public = bytes(nacl.public.PrivateKey(bytes(secret)).public_key)
     return ClientAuth(name, _b32(public), _b32(bytes(secret)))
-
-
-def install_onion_location(app: Flask, location: str) -> None:
-    """On a clearnet mirror, tell Tor Browser the same page is at the onion (Onion-Location).
-
-    Only the path travels, never the query string. Nothing is sent when unset.
-    """
-    if not location:
-        return
-
-    def add(response: Response) -> Response:
-        if response.mimetype == "text/html":
-            # Quoted: a raw path could carry CR/LF or non-Latin-1 text into a header (and the log).
-            response.headers["Onion-Location"] = location + quote(request.path, safe="/")
-        return response
-
-    app.after_request(add)

@@ -1,8 +1,7 @@
 """Retention and export policy, read from the instance config's [retention] and [export] tables.
 
-Governance (the signed decision log) has not landed yet, so the policy lives in
-config.toml, which only the operator can change. Every key has a default, so
-an instance folder made before these tables existed still loads.
+The policy lives in config.toml, which only the operator can change. Every key
+has a default, so an instance folder made before these tables existed still loads.
 """
 
 from __future__ import annotations
@@ -25,6 +24,11 @@ class Policy:
     epsilon: Fraction = Fraction(1, 2)
     week_budget: Fraction = Fraction(1)
     money_clip: int = 50000
+
+    def movement_cents(self, units: int) -> int:
+        """Forms take whole units; counters keep cents, each movement clipped so one gift or
+        payment moves a published total by at most money_clip (the noise is scaled to it)."""
+        return min(units * 100, self.money_clip)
 
 
 def _fraction(value: Any, what: str) -> Fraction:

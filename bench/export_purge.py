@@ -22,9 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aidnet import dates, exports, exportstore, periods, retention  # noqa: E402
+from aidnet import dates  # noqa: E402
 from aidnet.config import create_instance, load_settings  # noqa: E402
-from aidnet.storage import Store  # noqa: E402
+from aidnet.exports import periods, releases  # noqa: E402
+from aidnet.records import retention  # noqa: E402
+from aidnet.store import Store, counters, open_store  # noqa: E402
 
 TODAY = dt.date(2026, 3, 18)
 MONTH = "2026-02"
@@ -64,7 +66,7 @@ def bump_events(store: Store, settings, events: int) -> float:  # type: ignore[n
     """`events` counter bumps spread over the month's weeks, categories, areas and events, 10,000 per commit."""
     _, weeks = periods.weeks_of(MONTH)
     keys = [(w, c, a, e) for w in weeks for c in settings.categories for a in settings.areas
-            for e in exports.REQUEST_EVENTS + exports.OFFER_EVENTS]
+            for e in releases.REQUEST_EVENTS + releases.OFFER_EVENTS]
 
     def work() -> None:
         done = 0
@@ -72,9 +74,9 @@ def bump_events(store: Store, settings, events: int) -> float:  # type: ignore[n
             n = min(10_000, events - done)
             with store.write() as tx:
                 for i in range(done, done + n):
-                    store.bump_counter(tx, *keys[(i * 7919) % len(keys)])
+                    counters.bump(tx, *keys[(i * 7919) % len(keys)])
                 for i in range(done, done + n, 100):
-                    exportstore.bump_money(tx, weeks[i % len(weeks)], "food", ("in", "out")[i % 2], 1000 + i % 5000)
+                    counters.bump_money(tx, weeks[i % len(weeks)], "food", ("in", "out")[i % 2], 1000 + i % 5000)
             done += n
     return timed(work)
 
@@ -104,7 +106,7 @@ def main() -> None:
         instance = Path(folder) / "instance"
         create_instance(instance)
         settings = load_settings(instance)
-        store = Store(settings.database, settings.db_key, settings.lock_file)
+        store = open_store(settings)
         store.migrate()
         cpu = baseline_cpu()
         db = baseline_db(store, records)
@@ -118,11 +120,11 @@ def main() -> None:
             with store.write() as tx:
                 tx.execute("DELETE FROM releases")
                 tx.execute("DELETE FROM budget")
-            spent = timed(lambda s=run_settings: exports.make_release(store, s, MONTH, TODAY))
+            spent = timed(lambda s=run_settings: releases.make_release(store, s, MONTH, TODAY))
             print(f"export    month over {events:>9,} events ({label:<19}) {spent * 1000:9.1f} ms"
                   f"  ({spent / cpu:6.2f} x cpu baseline)")
         # The hard case for suppression: many small cells, and the month's weeks released before it.
-        sparse = Store(settings.database, settings.db_key, settings.lock_file)
+        sparse = open_store(settings)
         with sparse.write() as tx:
             tx.execute("DELETE FROM releases")
             tx.execute("DELETE FROM budget")
@@ -130,14 +132,14 @@ def main() -> None:
             tx.execute("DELETE FROM money")
             _, weeks = periods.weeks_of(MONTH)
             for n, key in enumerate((w, c, a, e) for w in weeks for c in settings.categories for a in settings.areas
-                                    for e in exports.REQUEST_EVENTS + exports.OFFER_EVENTS):
+                                    for e in releases.REQUEST_EVENTS + releases.OFFER_EVENTS):
                 for _ in range((0, 0, 1, 2, 3, 5, 8, 12, 20)[(n * 7) % 9]):
-                    sparse.bump_counter(tx, *key)
+                    counters.bump(tx, *key)
         plain = settings.__class__(**{**settings.__dict__, "policy": settings.policy.__class__(
             **{**settings.policy.__dict__, "noise": False})})
         for week in weeks:
-            exports.make_release(sparse, plain, week, TODAY)
-        spent = timed(lambda: exports.make_release(sparse, plain, MONTH, TODAY))
+            releases.make_release(sparse, plain, week, TODAY)
+        spent = timed(lambda: releases.make_release(sparse, plain, MONTH, TODAY))
         sparse.close()
         print(f"export    month after its weeks, many small cells    {spent * 1000:9.1f} ms"
               f"  ({spent / cpu:6.2f} x cpu baseline)")

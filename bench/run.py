@@ -37,14 +37,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from live import LiveServer, free_port, start_server
-from loadtools import LoadResult, Requester, run_load
+from helpers.instance import add_coordinator
+from helpers.live import LiveServer, free_port, start_server
+from helpers.loadtools import LoadResult, Requester, run_load
 
 import crypto
-from aidnet import dates, intake
+from aidnet import dates
 from aidnet.config import Settings, create_instance, load_settings
-from aidnet.server import DEFAULT_WORKERS, THREADS
-from aidnet.storage import Store
+from aidnet.records.requests import KIND_REQUEST, RequestDetails
+from aidnet.sealing.readers import recipients as readers_now
+from aidnet.serve.server import DEFAULT_WORKERS, THREADS
+from aidnet.store import counters, open_store
+from aidnet.store import requests as request_rows
 
 CLIENTS = 16
 PASSPHRASE = "bench passphrase for the coordinator"
@@ -76,8 +80,6 @@ def environment(**values: str) -> Iterator[None]:
 
 def new_instance(parent: Path, name: str) -> Settings:
     """An instance with production Argon2 settings and one founding coordinator."""
-    from conftest import add_coordinator
-
     path = parent / name
     create_instance(path)
     settings = load_settings(path)
@@ -112,21 +114,21 @@ def fsync_ms(directory: Path) -> float:
 
 def seal_commit_ceiling(settings: Settings, seconds: float) -> float:
     """Submissions a second when all that is done is seal + one durable commit each."""
-    store = Store(settings.database, settings.db_key, settings.lock_file)
+    store = open_store(settings)
     try:
-        recipients = intake.recipient_keys(store)
-        details = intake.RequestDetails("food", "north", "ceiling " + "x" * 60, "", "this_week")
+        recipients = readers_now(store)
+        details = RequestDetails("food", "north", "ceiling " + "x" * 60, "", "this_week")
         done, started = 0, time.perf_counter()
         while time.perf_counter() - started < seconds:
             codename = crypto.generate_codename()
             keys = crypto.derive_codename(codename, settings.codename_salt)
             record_id = secrets.token_bytes(16)
-            envelope = crypto.seal(details.to_bytes(), record_id, intake.KIND_REQUEST, recipients)
+            envelope = crypto.seal(details.to_bytes(), record_id, KIND_REQUEST, recipients)
             with store.write() as tx:
-                store.use_form_nonce(tx, secrets.token_bytes(32), dates.today() + 2)
-                store.insert_request(tx, id=record_id, envelope=envelope, expires_day=dates.today() + 90,
-                                     lookup_hash=keys.lookup_hash, reply_public=keys.reply_public)
-                store.bump_counter(tx, dates.this_week(), "food", "north", "received")
+                request_rows.use_form_nonce(tx, secrets.token_bytes(32), dates.today() + 2)
+                request_rows.insert_request(tx, id=record_id, envelope=envelope, expires_day=dates.today() + 90,
+                                            lookup_hash=keys.lookup_hash, reply_public=keys.reply_public)
+                counters.bump(tx, dates.this_week(), "food", "north", "received")
             done += 1
         return done / (time.perf_counter() - started)
     finally:
@@ -137,7 +139,7 @@ BARE_SERVER = """
 import sys
 from pathlib import Path
 from aidnet.config import load_settings
-from aidnet.server import AidnetServer
+from aidnet.serve.server import AidnetServer
 
 def app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
@@ -272,21 +274,21 @@ def end_to_end(settings: Settings, seconds: float, logs: Path, env: dict[str, st
 
 def store_requests(settings: Settings, count: int) -> None:
     """Seal and store count requests directly (thousands to a transaction), as if they had come in."""
-    store = Store(settings.database, settings.db_key, settings.lock_file)
+    store = open_store(settings)
     try:
-        recipients = intake.recipient_keys(store)
+        recipients = readers_now(store)
         expires = dates.today() + 90
         left = count
         while left:
             batch = min(left, 5000)
             with store.write() as tx:
                 for n in range(batch):
-                    details = intake.RequestDetails("food", "north", f"stored request {left - n} " + "x" * 80,
-                                                    "", "this_week")
+                    details = RequestDetails("food", "north", f"stored request {left - n} " + "x" * 80,
+                                             "", "this_week")
                     keys = crypto.derive_codename(crypto.generate_codename(), settings.codename_salt)
                     record_id = secrets.token_bytes(16)
-                    store.insert_request(tx, id=record_id, envelope=crypto.seal(
-                        details.to_bytes(), record_id, intake.KIND_REQUEST, recipients), expires_day=expires,
+                    request_rows.insert_request(tx, id=record_id, envelope=crypto.seal(
+                        details.to_bytes(), record_id, KIND_REQUEST, recipients), expires_day=expires,
                         lookup_hash=keys.lookup_hash, reply_public=keys.reply_public)
             left -= batch
     finally:

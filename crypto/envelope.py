@@ -34,7 +34,8 @@ BUCKETS = (512, 2048, 8192, 32768, 131072)
 MAX_PAYLOAD = BUCKETS[-1] - 4
 
 
-def _pad(payload: bytes) -> bytes:
+def pad(payload: bytes) -> bytes:
+    """payload framed with its length and zero-filled to the smallest bucket that holds it."""
     if len(payload) > MAX_PAYLOAD:
         raise ValueError("payload too large to seal")
     framed = struct.pack(">I", len(payload)) + payload
@@ -42,7 +43,8 @@ def _pad(payload: bytes) -> bytes:
     return framed + bytes(size - len(framed))
 
 
-def _unpad(padded: bytes) -> bytes:
+def unpad(padded: bytes) -> bytes:
+    """The payload inside a padded frame; DecryptionError if the frame's length does not fit."""
     if len(padded) < 4:
         raise DecryptionError
     (length,) = struct.unpack(">I", padded[:4])
@@ -79,7 +81,7 @@ def seal(payload: bytes, record_id: bytes, kind: str, recipients: Sequence[bytes
     header = MAGIC + bytes([VERSION, len(recipients)])
     sealed_keys = b"".join(sodium.crypto_box_seal(content_key, key) for key in recipients)
     body = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
-        _pad(payload), _associated_data(record_id, kind), nonce, content_key
+        pad(payload), _associated_data(record_id, kind), nonce, content_key
     )
     return header + sealed_keys + nonce + body
 
@@ -116,7 +118,7 @@ def open_envelope(envelope: bytes, record_id: bytes, kind: str, secret_key: byte
             padded = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(body, ad, nonce, content_key)
         except nacl.exceptions.CryptoError:
             raise DecryptionError from None
-        return _unpad(padded)
+        return unpad(padded)
     raise DecryptionError
 
 

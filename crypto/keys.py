@@ -36,7 +36,7 @@ MAX_PASSPHRASE_BYTES = 1024
 _PASS_MAGIC = b"AK"
 _SESSION_MAGIC = b"AS"
 _VERSION = 1
-_PASS_HEADER = struct.Struct(">2sBIBB")  # magic, version, memory KiB, time, lanes
+PASS_HEADER = struct.Struct(">2sBIBB")  # magic, version, memory KiB, time, lanes
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def wrap_with_passphrase(keys: KeyPair, passphrase: str, params: Argon2Params | 
     if len(passphrase.encode("utf-8")) > MAX_PASSPHRASE_BYTES:
         raise KeyFormatError("passphrase too long")
     salt = nacl.utils.random(SALT_SIZE)
-    header = _PASS_HEADER.pack(
+    header = PASS_HEADER.pack(
         _PASS_MAGIC, _VERSION, params.memory_kib, params.time_cost, params.parallelism
     )
     box = nacl.secret.SecretBox(_derive(passphrase, salt, params))
@@ -116,9 +116,9 @@ def wrap_with_passphrase(keys: KeyPair, passphrase: str, params: Argon2Params | 
 
 def unwrap_with_passphrase(blob: bytes, passphrase: str) -> KeyPair:
     """Open a passphrase-wrapped blob. A wrong passphrase raises DecryptionError."""
-    if len(blob) < _PASS_HEADER.size + SALT_SIZE or blob[:2] != _PASS_MAGIC:
+    if len(blob) < PASS_HEADER.size + SALT_SIZE or blob[:2] != _PASS_MAGIC:
         raise KeyFormatError("not a passphrase-wrapped key")
-    _, version, memory_kib, time_cost, lanes = _PASS_HEADER.unpack(blob[: _PASS_HEADER.size])
+    _, version, memory_kib, time_cost, lanes = PASS_HEADER.unpack(blob[: PASS_HEADER.size])
     if (
         version != _VERSION
         or not 8 <= memory_kib <= ARGON2_MAX_MEMORY_KIB
@@ -127,11 +127,11 @@ def unwrap_with_passphrase(blob: bytes, passphrase: str) -> KeyPair:
         or memory_kib < 8 * lanes  # Argon2 needs 8 KiB a lane (found by fuzzing: HashingError escaped)
     ):
         raise KeyFormatError("unsupported wrapped key parameters")
-    salt = blob[_PASS_HEADER.size : _PASS_HEADER.size + SALT_SIZE]
+    salt = blob[PASS_HEADER.size : PASS_HEADER.size + SALT_SIZE]
     params = Argon2Params(time_cost, memory_kib, lanes)
     box = nacl.secret.SecretBox(_derive(passphrase, salt, params))
     try:
-        return KeyPair.from_bytes(box.decrypt(blob[_PASS_HEADER.size + SALT_SIZE :]))
+        return KeyPair.from_bytes(box.decrypt(blob[PASS_HEADER.size + SALT_SIZE :]))
     except nacl.exceptions.CryptoError:
         raise DecryptionError from None
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 import secrets
+import socket
 import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE, add_coordinator, codename_from, hidden, make_instance
-from live import Client, start_server
+from helpers.instance import PASSPHRASE, add_coordinator, make_instance
+from helpers.live import Client, start_server
+from helpers.pages import codename_from, hidden
 
 pytestmark = pytest.mark.server
 
@@ -55,7 +57,6 @@ def test_markers_codename_and_address_appear_nowhere(tmp_path: Path) -> None:
         view = c.post("/status", {"csrf_token": hidden(status_page, "csrf_token"), "codename": codename})
         assert reply_marker in view.body
         # Malformed HTTP carrying the marker: the server's error log must not echo it.
-        import socket
 
         port = int(server.url.rsplit(":", 1)[1])
         for raw in (f"GET /{marker}\x00\x01 HTTP/1.1\r\nHost: x\r\n\r\n",

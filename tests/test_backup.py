@@ -9,18 +9,20 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE, Auth, add_coordinator, codename_from, hidden, make_instance, request_form
-from live import Client, aidnet_command, start_server
+import sqlcipher3
+from helpers.cli import run_aidnet
+from helpers.instance import PASSPHRASE, add_coordinator, make_instance
+from helpers.live import Client, start_server
+from helpers.pages import Auth, codename_from, hidden, request_form
 
-from aidnet import backup, create_app
 from aidnet.config import ConfigError, Settings, load_settings
-from aidnet.storage import StorageError, Store, connect
+from aidnet.store import StorageError, backup, open_store
+from aidnet.store import accounts as account_rows
+from aidnet.store import requests as request_rows
+from aidnet.store.connection import connect
+from aidnet.web.app import create_app
 
 NEED = "Nappies size 4 and formula for twins"
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*aidnet_command(), *args], capture_output=True, text=True, timeout=60)
 
 
 def _submit(client: Client, need: str) -> str:
@@ -68,7 +70,7 @@ def test_backup_while_serving_then_restore_opens_the_request(tmp_path: Path) -> 
         thread = threading.Thread(target=keep_submitting)
         thread.start()
         try:
-            done = run("backup", str(tmp_path / "snap.aidbk"), "--instance", str(settings.instance))
+            done = run_aidnet("backup", str(tmp_path / "snap.aidbk"), "--instance", str(settings.instance))
         finally:
             stop.set()
             thread.join(timeout=60)
@@ -88,7 +90,7 @@ def test_backup_while_serving_then_restore_opens_the_request(tmp_path: Path) -> 
 
     # Restore onto a new machine: only the backup file and the backup key travel.
     restored = tmp_path / "elsewhere" / "inst"
-    done = run("restore", str(tmp_path / "snap.aidbk"), "--instance", str(restored), "--key-file", str(key_file))
+    done = run_aidnet("restore", str(tmp_path / "snap.aidbk"), "--instance", str(restored), "--key-file", str(key_file))
     assert done.returncode == 0, done.stderr
     new = load_settings(restored)
     assert new.db_key != settings.db_key and new.codename_salt == settings.codename_salt
@@ -96,10 +98,10 @@ def test_backup_while_serving_then_restore_opens_the_request(tmp_path: Path) -> 
         assert oct((restored / name).stat().st_mode & 0o777) == "0o600", name
     # The genesis pin travels with the backup, so the restored log is still checked against it.
     assert (restored / "genesis.pin").read_text() == (settings.instance / "genesis.pin").read_text()
-    store = Store(new.database, new.db_key, new.lock_file)
+    store = open_store(new)
     try:
         assert store.integrity_ok()
-        assert store.request_count() >= 1
+        assert request_rows.count(store) >= 1
         tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert "aidnet_backup" not in tables
     finally:
@@ -111,28 +113,28 @@ def test_backup_while_serving_then_restore_opens_the_request(tmp_path: Path) -> 
 
 def test_backup_refusals_and_wrong_key(tmp_path: Path, settings: Settings) -> None:
     target = tmp_path / "b.aidbk"
-    assert run("backup", str(target), "--instance", str(settings.instance)).returncode == 0
-    again = run("backup", str(target), "--instance", str(settings.instance))
+    assert run_aidnet("backup", str(target), "--instance", str(settings.instance)).returncode == 0
+    again = run_aidnet("backup", str(target), "--instance", str(settings.instance))
     assert again.returncode == 1 and "not overwriting" in again.stderr
     wrong = tmp_path / "wrong.key"
     wrong.write_text(os.urandom(32).hex())
-    bad = run("restore", str(target), "--instance", str(tmp_path / "new"), "--key-file", str(wrong))
+    bad = run_aidnet("restore", str(target), "--instance", str(tmp_path / "new"), "--key-file", str(wrong))
     assert bad.returncode == 1 and "wrong backup key" in bad.stderr and len(bad.stderr.splitlines()) == 1
     assert not (tmp_path / "new" / "aidnet.db").exists()
-    busy = run("restore", str(target), "--instance", str(settings.instance))
+    busy = run_aidnet("restore", str(target), "--instance", str(settings.instance))
     assert busy.returncode == 1 and "--replace" in busy.stderr
     # A live server (its pid file names a running aidnet) blocks restore and rekey.
     stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "aidnet"])
     try:
         (settings.instance / backup.PID_FILE).write_text(f"{stand_in.pid}\n")
         for args in (("restore", str(target), "--replace"), ("rekey",)):
-            done = run(*args, "--instance", str(settings.instance))
+            done = run_aidnet(*args, "--instance", str(settings.instance))
             assert done.returncode == 1 and "stop it first" in done.stderr, args
     finally:
         stand_in.kill()
         stand_in.wait()
     # A pid file left by a killed server does not block anything.
-    assert run("restore", str(target), "--replace", "--instance", str(settings.instance)).returncode == 0
+    assert run_aidnet("restore", str(target), "--replace", "--instance", str(settings.instance)).returncode == 0
 
 
 def test_rekey_rotates_the_database_key(tmp_path: Path, settings: Settings) -> None:
@@ -141,8 +143,8 @@ def test_rekey_rotates_the_database_key(tmp_path: Path, settings: Settings) -> N
     client = app.test_client()
     codename = codename_from(client.post("/", data=request_form(client, need=NEED)).get_data(as_text=True))
     old_key = settings.db_key
-    stale = Store(settings.database, settings.db_key, settings.lock_file)  # a timer opened before the rekey
-    done = run("rekey", "--instance", str(settings.instance))
+    stale = open_store(settings)  # a timer opened before the rekey
+    done = run_aidnet("rekey", "--instance", str(settings.instance))
     assert done.returncode == 0, done.stderr
     with pytest.raises(StorageError, match="replaced"):  # its write would be lost: refused instead
         with stale.write() as tx:
@@ -173,9 +175,9 @@ def test_interrupted_rekey_is_finished_by_a_rerun(monkeypatch: pytest.MonkeyPatc
         connect(settings.database, load_settings(settings.instance).db_key)
     assert backup.rekey(load_settings(settings.instance)) is True
     new = load_settings(settings.instance)
-    store = Store(new.database, new.db_key, new.lock_file)
+    store = open_store(new)
     try:
-        assert store.integrity_ok() and store.coordinator_by_handle("alice") is not None
+        assert store.integrity_ok() and account_rows.by_handle(store, "alice") is not None
     finally:
         store.close()
     assert PASSPHRASE  # the coordinator's passphrase is unchanged by a rekey
@@ -193,7 +195,6 @@ def test_a_restore_cut_off_midway_starts_nothing_and_a_rerun_finishes_it(
 
     # Cut off while staging: the instance is as it was, nothing staged is left behind.
     def broken_export(*_args: object, **_kwargs: object) -> None:
-        import sqlcipher3
         raise sqlcipher3.OperationalError("disk full")
 
     with monkeypatch.context() as m:
@@ -230,7 +231,7 @@ def test_a_restore_cut_off_midway_starts_nothing_and_a_rerun_finishes_it(
             backup.restore_backup(tmp_path / "snap.aidbk", key, settings.instance, replace=True)
     with pytest.raises(ConfigError, match="interrupted"):
         load_settings(settings.instance)  # so neither the server nor any command starts on a mix
-    refused = run("serve", "--instance", str(settings.instance))
+    refused = run_aidnet("serve", "--instance", str(settings.instance))
     assert refused.returncode != 0 and "interrupted" in refused.stderr
 
     backup.restore_backup(tmp_path / "snap.aidbk", key, settings.instance, replace=True)

@@ -24,10 +24,10 @@ COMMITS = """
 import sys, time
 sys.path.insert(0, "tests")
 from pathlib import Path
-from conftest import make_instance
-from aidnet.storage import Store
+from helpers.instance import make_instance
+from aidnet.store import open_store
 s = make_instance(Path(sys.argv[1]))
-store = Store(s.database, s.db_key, s.lock_file)
+store = open_store(s)
 store.migrate()
 started = time.perf_counter()
 for _ in range(5):

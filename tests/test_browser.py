@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import click_and_wait, js_is_off, make_driver, quit_driver
-from conftest import PASSPHRASE, add_coordinator, make_instance
-from live import LiveServer, start_server
-from pagecheck import page_problems
+from helpers.browser import click_and_wait, js_is_off, make_driver, quit_driver
+from helpers.instance import PASSPHRASE, add_coordinator, make_instance
+from helpers.live import LiveServer, start_server
+from helpers.pagecheck import page_problems
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select

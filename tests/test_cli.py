@@ -11,52 +11,50 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import hidden
-from live import Client, aidnet_command, free_port
+from helpers.cli import run_aidnet
+from helpers.live import Client, aidnet_command, free_port
+from helpers.pages import hidden
 
-
-def run(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*aidnet_command(), *args], input=stdin, capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, **(env or {})))
+from aidnet.cli.main import build_parser
 
 
 def test_init_makes_private_files_and_refuses_twice(tmp_path: Path) -> None:
     instance = tmp_path / "inst"
-    done = run("init", "--instance", str(instance))
+    done = run_aidnet("init", "--instance", str(instance))
     assert done.returncode == 0, done.stderr
     assert "created database" in done.stdout
     for name in ("config.toml", "secrets.toml", "db.key", "aidnet.db"):
         mode = stat.S_IMODE((instance / name).stat().st_mode)
         assert mode == 0o600, f"{name} is {oct(mode)}"
-    again = run("init", "--instance", str(instance))
+    again = run_aidnet("init", "--instance", str(instance))
     assert again.returncode == 1
     assert again.stderr.startswith("aidnet: ") and len(again.stderr.strip().splitlines()) == 1
 
 
 def test_coordinator_add_from_file_and_stdin(tmp_path: Path) -> None:
     instance = tmp_path / "inst"
-    run("init", "--instance", str(instance))
+    run_aidnet("init", "--instance", str(instance))
     secret = tmp_path / "pass.txt"
     secret.write_text("a passphrase long enough\n")
-    added = run("coordinator", "add", "alice", "--passphrase-file", str(secret), "--instance", str(instance))
+    added = run_aidnet("coordinator", "add", "alice", "--passphrase-file", str(secret), "--instance", str(instance))
     assert added.returncode == 0, added.stderr
     assert "added founding coordinator alice" in added.stdout
-    via_stdin = run("coordinator", "add", "bob", "--passphrase-file", "-", stdin="another long passphrase\n",
+    via_stdin = run_aidnet("coordinator", "add", "bob", "--passphrase-file", "-", stdin="another long passphrase\n",
                     env={"AIDNET_INSTANCE": str(instance)})
     assert via_stdin.returncode == 0, via_stdin.stderr
-    duplicate = run("coordinator", "add", "bob", "--passphrase-file", "-", stdin="another long passphrase\n",
+    duplicate = run_aidnet("coordinator", "add", "bob", "--passphrase-file", "-", stdin="another long passphrase\n",
                     env={"AIDNET_INSTANCE": str(instance)})
     assert duplicate.returncode == 1 and "already exists" in duplicate.stderr
-    short = run("coordinator", "add", "carol", "--passphrase-file", "-", "--instance", str(instance), stdin="short\n")
+    short = run_aidnet("coordinator", "add", "carol", "--passphrase-file", "-", "--instance", str(instance), stdin="short\n")
     assert short.returncode == 1 and "at least 12" in short.stderr
-    bad = run("coordinator", "add", "no spaces!", "--passphrase-file", "-", "--instance", str(instance),
+    bad = run_aidnet("coordinator", "add", "no spaces!", "--passphrase-file", "-", "--instance", str(instance),
               stdin="a passphrase long enough\n")
     assert bad.returncode == 1 and "handle" in bad.stderr
 
 
 def test_missing_instance_gives_one_line_reason(tmp_path: Path) -> None:
     for args in (("serve",), ("coordinator", "add", "x", "--passphrase-file", "-")):
-        done = run(*args, "--instance", str(tmp_path / "nothing"), stdin="a passphrase long enough\n")
+        done = run_aidnet(*args, "--instance", str(tmp_path / "nothing"), stdin="a passphrase long enough\n")
         assert done.returncode == 1
         assert "no instance at" in done.stderr and "aidnet init" in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
@@ -93,7 +91,5 @@ def test_demo_prints_a_working_passphrase(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("host", ["127.0.0.1"])
 def test_serve_binds_loopback_by_default(host: str) -> None:
-    from aidnet.cli import build_parser
-
     args = build_parser().parse_args(["serve"])
     assert args.host == host and args.instance == Path(os.environ.get("AIDNET_INSTANCE", "instance"))

@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pytest
 import sqlcipher3
-from conftest import PASSPHRASE, Auth, add_coordinator, codename_from, hidden, make_instance, request_form
 from flask.testing import FlaskClient
-from live import Client, start_server
+from helpers.instance import PASSPHRASE, add_coordinator, make_instance
+from helpers.live import Client, start_server
+from helpers.pages import Auth, codename_from, hidden, request_form
 
 import crypto
-from aidnet import conversation, intake, storage
 from aidnet.config import Settings
-from aidnet.storage import Store
+from aidnet.records import conversation, requests
+from aidnet.store import Store, connection, counters, open_store
+from aidnet.store import requests as request_rows
 
 
 def submit(client: FlaskClient, **overrides: str) -> str:
@@ -102,10 +104,10 @@ def test_repeated_answer_is_kept_once(client: FlaskClient, store: Store) -> None
 
 
 def test_answers_are_sealed_to_coordinators_and_requester_only(settings: Settings, store: Store) -> None:
-    details = intake.RequestDetails("food", "north", "rice", "", "today")
-    codename = intake.submit_request(store, settings, details, secrets.token_urlsafe(16))
+    details = requests.RequestDetails("food", "north", "rice", "", "today")
+    codename = requests.submit_request(store, settings, details, secrets.token_urlsafe(16))
     assert conversation.answer(store, settings, codename, "sealed words", secrets.token_urlsafe(16))
-    (answer_id, envelope, after), = [(a, e, n) for a, e, n in store.answers_for(
+    (answer_id, envelope, after), = [(a, e, n) for a, e, n in request_rows.answers_for(store,
         store.conn.execute("SELECT id FROM requests").fetchone()[0])]
     assert after == 0 and b"sealed words" not in envelope
     view = conversation.for_requester(store, settings, codename)
@@ -124,13 +126,13 @@ def test_withdraw_needs_confirmation_then_erases(client: FlaskClient, store: Sto
     unconfirmed = client.post("/status/withdraw", data=data)
     assert unconfirmed.status_code == 400
     assert "Tick the box to confirm" in unconfirmed.get_data(as_text=True)
-    assert store.request_count() == 1
+    assert request_rows.count(store) == 1
     done = client.post("/status/withdraw", data=dict(data, confirm="y"))
     assert done.status_code == 200 and "Your request was erased" in done.get_data(as_text=True)
     for table in ("requests", "replies", "answers"):
         assert store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0  # noqa: S608
     # The counters learn only that one request was withdrawn this week.
-    events = {(c, a, e): n for _w, c, a, e, n in store.counters()}
+    events = {(c, a, e): n for _w, c, a, e, n in counters.all_counters(store)}
     assert events[("unknown", "unknown", "withdrawn")] == 1
     assert events[("medicine", "east", "received")] == 1
     # Gone for the requester, and for the coordinator.
@@ -143,8 +145,8 @@ def test_withdraw_needs_confirmation_then_erases(client: FlaskClient, store: Sto
     assert again.status_code == 404 and "We could not find a request" in again.get_data(as_text=True)
 
 
-def _plaintext_connect(path: Path, key: bytes) -> sqlcipher3.Connection:
-    """storage.connect without the cipher, so the test can look for bytes in the pages themselves."""
+def _plaintext_connect(path: Path, key: bytes, group_commit: bool = True) -> sqlcipher3.Connection:
+    """connection.connect without the cipher, so the test can look for bytes in the pages themselves."""
     conn = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False)
     for pragma in ("journal_mode = WAL", "synchronous = FULL", "secure_delete = ON", "foreign_keys = ON",
                    "temp_store = MEMORY", "busy_timeout = 10000"):
@@ -155,22 +157,22 @@ def _plaintext_connect(path: Path, key: bytes) -> sqlcipher3.Connection:
 def test_withdraw_leaves_no_sealed_key_in_any_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With the at-rest cipher taken away, the envelopes' bytes are visible in the files; after
     withdraw + checkpoint they are in none (secure_delete zeroes, the WAL is truncated)."""
-    monkeypatch.setattr(storage, "connect", _plaintext_connect)
+    monkeypatch.setattr(connection, "connect", _plaintext_connect)
     settings = make_instance(tmp_path / "instance")
     add_coordinator(settings)
-    store = Store(settings.database, settings.db_key, settings.lock_file)
+    store = open_store(settings)
     store.migrate()
     try:
-        keep = intake.submit_request(store, settings, intake.RequestDetails("food", "north", "other", "", "today"),
+        keep = requests.submit_request(store, settings, requests.RequestDetails("food", "north", "other", "", "today"),
                                      secrets.token_urlsafe(16))
-        codename = intake.submit_request(store, settings, intake.RequestDetails("food", "north", "x", "", "today"),
+        codename = requests.submit_request(store, settings, requests.RequestDetails("food", "north", "x", "", "today"),
                                          secrets.token_urlsafe(16))
-        row = store.request_by_lookup(crypto.derive_codename(codename, settings.codename_salt).lookup_hash)
+        row = request_rows.by_lookup(store, crypto.derive_codename(codename, settings.codename_salt).lookup_hash)
         assert row is not None
-        assert intake.add_reply(store, row.id.hex(), "reply")
+        assert conversation.add_reply(store, row.id.hex(), "reply")
         assert conversation.answer(store, settings, codename, "answer", secrets.token_urlsafe(16))
-        secrets_ = [row.envelope[40:104], row.reply_public, store.replies_for(row.id)[0].envelope[40:104],
-                    store.answers_for(row.id)[0][1][40:104]]
+        secrets_ = [row.envelope[40:104], row.reply_public, request_rows.replies_for(store, row.id)[0].envelope[40:104],
+                    request_rows.answers_for(store, row.id)[0][1][40:104]]
         files = [p for p in settings.instance.iterdir() if p.is_file()]
         raw = b"".join(p.read_bytes() for p in files)
         assert all(s in raw for s in secrets_), "the test must be able to see the bytes before erasure"
@@ -223,9 +225,9 @@ def test_erasure_through_a_real_server_leaves_the_marker_nowhere(tmp_path: Path)
         server.stop()
     for secret in (marker, answer_marker, codename):
         assert secret.encode() not in server.output()
-    check = Store(settings.database, settings.db_key, settings.lock_file)
+    check = open_store(settings)
     try:
-        assert check.request_count() == 0
+        assert request_rows.count(check) == 0
         assert check.conn.execute("SELECT count(*) FROM answers").fetchone()[0] == 0
     finally:
         check.close()

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE, add_coordinator, make_instance
-from live import LiveServer, start_server
-from loadtools import LoadResult, atomic_counts, coordinator_keys, integrity_ok, run_load, unreadable_receipts
+from helpers.instance import PASSPHRASE, add_coordinator, make_instance
+from helpers.live import LiveServer, start_server
+from helpers.loadtools import LoadResult, atomic_counts, coordinator_keys, integrity_ok, run_load, unreadable_receipts
 
 pytestmark = pytest.mark.server
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+import pathlib
+import sys
+import threading
+import time
+
 import pytest
 
 import crypto
-from crypto import codename, envelope
+from crypto import codename, envelope, keys
 
 FAST = crypto.Argon2Params(time_cost=1, memory_kib=8192, parallelism=1)
 RID = b"r" * 16
@@ -175,10 +181,6 @@ def test_reply_sealed_to_codename_opens_only_with_it() -> None:
 
 
 def test_crypto_imports_only_stdlib_nacl_and_argon2() -> None:
-    import ast
-    import pathlib
-    import sys
-
     allowed = {"nacl", "argon2"} | set(sys.stdlib_module_names)
     for source in pathlib.Path(crypto.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(source.read_text())):
@@ -194,11 +196,6 @@ def test_crypto_imports_only_stdlib_nacl_and_argon2() -> None:
 
 def test_argon2_runs_at_most_two_at_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """Eight server threads logging in at once hold 2 x 64 MiB, not 8 x 64 MiB."""
-    import threading
-    import time
-
-    from crypto import keys
-
     running, most, lock = 0, 0, threading.Lock()
 
     def fake_hash(*_args: object, **_kwargs: object) -> bytes:

@@ -6,15 +6,19 @@ import io
 import json
 import re
 
-from conftest import PASSPHRASE, Auth, add_coordinator, codename_from, hidden, request_form
 from flask import Flask
 from flask.testing import FlaskClient
-from pagecheck import page_problems
+from helpers.instance import PASSPHRASE, add_coordinator
+from helpers.pagecheck import page_problems
+from helpers.pages import Auth, codename_from, hidden, request_form
 
 import crypto
-from aidnet import governance, keyholder, logstore
 from aidnet.config import Settings
-from aidnet.storage import Store
+from aidnet.decisions import keyholder
+from aidnet.sealing import readers
+from aidnet.store import Store
+from aidnet.store import decision_log as log_rows
+from aidnet.store import requests as request_rows
 
 
 def token(client: FlaskClient, path: str = "/coordinator/decisions/") -> str:
@@ -46,14 +50,14 @@ def test_two_keyholders_govern_through_the_pages(app: Flask, settings: Settings,
     pending = alice.post(f"/coordinator/decisions/request/{request_id}/allocate",
                          data={"csrf_token": t, "source": "money", "amount": "30", "note": "NOTEMARK cash at the hall"})
     assert pending.headers["Location"].endswith("saved=pending")
-    assert store.request_by_id(bytes.fromhex(request_id)).status == "new"
+    assert request_rows.by_id(store, bytes.fromhex(request_id)).status == "new"
     assert "1 decision waits for your signature." in bob.get("/coordinator/").get_data(as_text=True)
     bob_page = bob.get("/coordinator/decisions/").get_data(as_text=True)
     assert "NOTEMARK cash at the hall" in bob_page and "1 of 2 signatures" in bob_page
     pid = re.search(r'name="proposal" value="([0-9a-f]{32})"', bob_page).group(1)
     signed = bob.post("/coordinator/decisions/sign", data={"csrf_token": token(bob), "proposal": pid})
     assert signed.headers["Location"].endswith("saved=final")
-    assert store.request_by_id(bytes.fromhex(request_id)).status == "allocated"
+    assert request_rows.by_id(store, bytes.fromhex(request_id)).status == "allocated"
     # The requester's status page says so.
     status = requester.get("/status").get_data(as_text=True)
     seen = requester.post("/status", data={"csrf_token": hidden(status, "csrf_token"), "codename": codename})
@@ -76,33 +80,33 @@ def test_two_keyholders_govern_through_the_pages(app: Flask, settings: Settings,
     again = requester.post("/status/dispute", data={"csrf_token": hidden(status, "csrf_token"), "codename": codename,
                                                     "decision": pid, "note": "again"})
     assert again.status_code == 404  # one open dispute at a time
-    requester_dispute = next(iter(governance.current(store).open_disputes))
+    requester_dispute = next(iter(readers.current(store).open_disputes))
     alice.post("/coordinator/decisions/resolve", data={"csrf_token": t, "dispute": requester_dispute,
                                                        "outcome": "upheld", "note": ""})
     page = bob.get("/coordinator/decisions/").get_data(as_text=True)
     resolution = re.search(r'name="proposal" value="([0-9a-f]{32})"', page).group(1)
     bob.post("/coordinator/decisions/sign", data={"csrf_token": token(bob), "proposal": resolution})
-    assert not governance.current(store).open_disputes
+    assert not readers.current(store).open_disputes
     # Bob disputes the allocation from the request page; it stays open until a signed resolution.
     bob.post(f"/coordinator/decisions/request/{request_id}/dispute",
              data={"csrf_token": token(bob), "decision": pid, "note": "wrong family"})
-    assert governance.current(store).open_disputes
-    dispute = next(iter(governance.current(store).open_disputes))
+    assert readers.current(store).open_disputes
+    dispute = next(iter(readers.current(store).open_disputes))
     alice.post("/coordinator/decisions/resolve", data={"csrf_token": t, "dispute": dispute, "outcome": "upheld",
                                                        "note": "checked"})
-    assert governance.current(store).open_disputes  # 1 of 2: still open
+    assert readers.current(store).open_disputes  # 1 of 2: still open
     page = bob.get("/coordinator/decisions/").get_data(as_text=True)
     pid = re.search(r'name="proposal" value="([0-9a-f]{32})"', page).group(1)
     bob.post("/coordinator/decisions/sign", data={"csrf_token": token(bob), "proposal": pid})
-    assert not governance.current(store).open_disputes
+    assert not readers.current(store).open_disputes
     # Decline: a proposal that can no longer reach quorum closes.
     alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "1"})
     page = bob.get("/coordinator/decisions/").get_data(as_text=True)
     pid = re.search(r'name="proposal" value="([0-9a-f]{32})"', page).group(1)
     bob.post("/coordinator/decisions/decline", data={"csrf_token": token(bob), "proposal": pid})
-    assert governance.current(store).quorum == 2
+    assert readers.current(store).quorum == 2
     assert "Nothing is waiting." in bob.get("/coordinator/decisions/").get_data(as_text=True)
-    assert "NOTEMARK" not in json.dumps(logstore.records(store))
+    assert "NOTEMARK" not in json.dumps(log_rows.records(store))
 
 
 def test_offline_signatures_upload_and_bundle_download(app: Flask, settings: Settings, store: Store, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -125,7 +129,7 @@ def test_offline_signatures_upload_and_bundle_download(app: Flask, settings: Set
                         data={"csrf_token": t, "file": (io.BytesIO(json.dumps(signatures).encode()), "sigs.json")})
     assert upload.status_code == 200
     assert "Decisions now final: 1" in upload.get_data(as_text=True)
-    assert governance.current(store).quorum == 1
+    assert readers.current(store).quorum == 1
     junk = alice.post("/coordinator/decisions/signatures", content_type="multipart/form-data",
                       data={"csrf_token": t, "file": (io.BytesIO(b"\xff not json"), "x.json")})
     assert junk.status_code == 400 and "not a signatures file" in junk.get_data(as_text=True)
@@ -154,4 +158,4 @@ def test_bad_allocation_keeps_the_note_and_says_why(client: FlaskClient, auth: A
         assert response.status_code == 400
         body = response.get_data(as_text=True)
         assert message in body and "KEEP this note" in body and page_problems(body) == []
-    assert logstore.proposals(store) == []
+    assert log_rows.proposals(store) == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import shutil
 import socket
@@ -13,55 +12,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import add_coordinator, make_instance
-from live import aidnet_command
+import sqlcipher3
+from helpers.cli import run_aidnet
+from helpers.exports import TODAY, WEEK, plant, release, set_export
+from helpers.instance import add_coordinator, make_instance
 
-from aidnet import exportfiles, exports, exportstore, intake, periods
 from aidnet.config import Settings, load_settings
-from aidnet.storage import Store
+from aidnet.exports import files, periods, releases
+from aidnet.records import requests
+from aidnet.store import open_store
+from aidnet.store import releases as release_rows
+from aidnet.store import requests as request_rows
 
-TODAY = dt.date(2026, 3, 18)  # a Wednesday: weeks up to 2026-W11 and months up to February are closed
-WEEK = "2026-W09"  # in February 2026 (its Thursday is 26 February)
 PRIVATE_TABLES = ("requests", "replies", "extensions", "coordinators", "sessions", "offers", "conversation")
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*aidnet_command(), *args], capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, **(env or {})))
-
-
-def set_export(settings: Settings, **values: str) -> Settings:
-    """Rewrite [export] keys in the instance config and reload."""
-    path = settings.instance / "config.toml"
-    text = path.read_text()
-    for key, value in values.items():
-        text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
-    path.write_text(text)
-    return load_settings(settings.instance)
-
-
-def plant(settings: Settings, week: str, counts: dict[tuple[str, str, str], int],
-          money: tuple[tuple[str, str, int], ...] = ()) -> None:
-    store = Store(settings.database, settings.db_key, settings.lock_file)
-    try:
-        store.migrate()
-        with store.write() as tx:
-            for (category, area, event), n in counts.items():
-                for _ in range(n):
-                    store.bump_counter(tx, week, category, area, event)
-            for category, direction, amount in money:
-                exportstore.bump_money(tx, week, category, direction, amount)
-    finally:
-        store.close()
-
-
-def release(settings: Settings, period: str = WEEK, today: dt.date = TODAY) -> tuple[exportstore.ReleaseRow, bool]:
-    store = Store(settings.database, settings.db_key, settings.lock_file)
-    try:
-        store.migrate()
-        return exports.make_release(store, settings, period, today)
-    finally:
-        store.close()
 
 
 def table(manifest: bytes, name: str) -> dict[tuple[str, str], int | None]:
@@ -85,7 +48,7 @@ def test_fixed_key_set_zeros_included_and_small_cells_withheld(plain: Settings) 
     row, made = release(plain)
     assert made
     data = json.loads(row.manifest)
-    assert [t["name"] for t in data["tables"]] == list(exports.TABLES)
+    assert [t["name"] for t in data["tables"]] == list(releases.TABLES)
     for t in data["tables"]:
         cols = list(plain.areas) if not t["name"].startswith("money_") else ["all"]
         rows = list(plain.categories)
@@ -110,9 +73,9 @@ def test_fixed_key_set_zeros_included_and_small_cells_withheld(plain: Settings) 
 def test_export_reads_only_counters_and_survives_purged_requests(tmp_path: Path) -> None:
     settings = set_export(make_instance(tmp_path / "a"), noise="false")
     add_coordinator(settings)
-    store = Store(settings.database, settings.db_key, settings.lock_file)
+    store = open_store(settings)
     for i in range(12):
-        intake.submit_request(store, settings, intake.RequestDetails("food", "north", f"need {i}", "", "today"),
+        requests.submit_request(store, settings, requests.RequestDetails("food", "north", f"need {i}", "", "today"),
                               f"nonce-{i:016d}")
     store.close()
     this_week = periods.week_of(dt.datetime.now(dt.UTC).date())
@@ -120,16 +83,14 @@ def test_export_reads_only_counters_and_survives_purged_requests(tmp_path: Path)
     twin = tmp_path / "b"
     shutil.copytree(settings.instance, twin)
     twin_settings = load_settings(twin)
-    store = Store(twin_settings.database, twin_settings.db_key, twin_settings.lock_file)
+    store = open_store(twin_settings)
     with store.write() as tx:
         tx.execute("DELETE FROM requests")
-    assert store.request_count() == 0
+    assert request_rows.count(store) == 0
     # Deny every read of a table about people while the export runs: it must not need one.
     denied: list[str] = []
 
     def authorizer(action: int, table: str | None, *_: object) -> int:
-        import sqlcipher3
-
         if action == sqlcipher3.SQLITE_READ and table in PRIVATE_TABLES:
             denied.append(table)
             return sqlcipher3.SQLITE_DENY
@@ -139,7 +100,7 @@ def test_export_reads_only_counters_and_survives_purged_requests(tmp_path: Path)
     with pytest.raises(Exception, match="not authorized"):
         store.conn.execute("SELECT count(*) FROM requests").fetchone()
     denied.clear()
-    purged_row, _ = exports.make_release(store, twin_settings, this_week, later)
+    purged_row, _ = releases.make_release(store, twin_settings, this_week, later)
     store.close()
     full_row, _ = release(settings, this_week, later)
     assert not denied
@@ -161,22 +122,22 @@ def test_noise_is_drawn_once_stored_and_the_budget_is_kept(tmp_path: Path) -> No
     month, _ = release(settings, "2026-02")
     assert json.loads(month.manifest)["cumulative_epsilon"][WEEK] == "1"
     # Both releases covering the week spent its budget: nothing more may be drawn from it.
-    store = Store(settings.database, settings.db_key, settings.lock_file)
-    assert sorted(exportstore.spent(store, (WEEK,))) == [(WEEK, "2026-02", "1/2"), (WEEK, WEEK, "1/2")]
+    store = open_store(settings)
+    assert sorted(release_rows.spent(store, (WEEK,))) == [(WEEK, "2026-02", "1/2"), (WEEK, WEEK, "1/2")]
     store.close()
     tight = set_export(make_instance(tmp_path / "tight"), week_budget='"1/2"')
     release(tight)
-    with pytest.raises(exports.ExportError, match="privacy budget"):
+    with pytest.raises(releases.ExportError, match="privacy budget"):
         release(tight, "2026-02")
 
 
 def test_open_periods_and_bad_names_are_refused(plain: Settings) -> None:
-    with pytest.raises(exports.ExportError, match="has not ended"):
+    with pytest.raises(releases.ExportError, match="has not ended"):
         release(plain, "2026-W12")
-    with pytest.raises(exports.ExportError, match="has not ended"):
+    with pytest.raises(releases.ExportError, match="has not ended"):
         release(plain, "2026-03")
     for bad in ("2026-W60", "2026-13", "yesterday", "2026-W1"):
-        with pytest.raises(exports.ExportError):
+        with pytest.raises(releases.ExportError):
             release(plain, bad)
     assert periods.weeks_of("2026-02") == ("month", ("2026-W06", "2026-W07", "2026-W08", "2026-W09"))
     assert periods.latest_closed("month", TODAY) == "2026-02"
@@ -186,52 +147,52 @@ def test_open_periods_and_bad_names_are_refused(plain: Settings) -> None:
 def test_cli_export_verify_tamper_and_other_instance_key(tmp_path: Path, plain: Settings) -> None:
     plant(plain, "2026-W09", {("food", "north", "received"): 25})
     out = tmp_path / "out"
-    done = run("export", "--at", WEEK, "--out", str(out), env={"AIDNET_INSTANCE": str(plain.instance)})
+    done = run_aidnet("export", "--at", WEEK, "--out", str(out), env={"AIDNET_INSTANCE": str(plain.instance)})
     assert done.returncode == 0, done.stderr
-    names = exportfiles.file_names(WEEK)
+    names = files.file_names(WEEK)
     assert sorted(p.name for p in out.iterdir()) == sorted(names)
     assert (plain.instance / "export.key").stat().st_mode & 0o777 == 0o600
     json_file, csv_file, sig_file = (out / n for n in names)
     for given in (json_file, csv_file, sig_file):
-        ok = run("export", "verify", str(given), "--instance", str(plain.instance))
+        ok = run_aidnet("export", "verify", str(given), "--instance", str(plain.instance))
         assert ok.returncode == 0 and ok.stdout.startswith("valid"), ok.stderr
-    public = exportfiles.public_key_hex(plain.instance)
-    assert run("export", "verify", str(json_file), "--public-key", str(public)).returncode == 0
+    public = files.public_key_hex(plain.instance)
+    assert run_aidnet("export", "verify", str(json_file), "--public-key", str(public)).returncode == 0
     # Nothing in the files says where or exactly when they were made.
     for path in (json_file, csv_file):
         text = path.read_text()
         assert socket.gethostname() not in text and "onion" not in text and "127.0.0.1" not in text
         assert not re.search(r"\d{2}:\d{2}", text) and not re.search(r"\d{4}-\d{2}-\d{2}", text)
     again = tmp_path / "again"
-    assert run("export", "--at", WEEK, "--out", str(again), "--instance", str(plain.instance)).returncode == 0
+    assert run_aidnet("export", "--at", WEEK, "--out", str(again), "--instance", str(plain.instance)).returncode == 0
     assert all((again / n).read_bytes() == (out / n).read_bytes() for n in names)
     # Tampering with any file, or a signature by another instance's key, fails.
     original = csv_file.read_bytes()
     csv_file.write_bytes(original.replace(b"north,25", b"north,26"))
-    bad = run("export", "verify", str(csv_file), "--instance", str(plain.instance))
+    bad = run_aidnet("export", "verify", str(csv_file), "--instance", str(plain.instance))
     assert bad.returncode == 1 and "NOT VALID" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     csv_file.write_bytes(original)
     manifest = json_file.read_bytes()
     json_file.write_bytes(manifest.replace(b'"threshold_k":10', b'"threshold_k":11'))
-    assert run("export", "verify", str(json_file), "--instance", str(plain.instance)).returncode == 1
+    assert run_aidnet("export", "verify", str(json_file), "--instance", str(plain.instance)).returncode == 1
     json_file.write_bytes(manifest)
     other = make_instance(tmp_path / "other")
-    key = exportfiles.load_or_create_key(other.instance)
-    sig_file.write_bytes(exportfiles.sign(key, manifest))
-    assert run("export", "verify", str(json_file), "--instance", str(plain.instance)).returncode == 1
-    assert run("export", "verify", str(json_file), "--instance", str(other.instance)).returncode == 0
-    with pytest.raises(exportfiles.VerifyError, match="different key"):
-        exportfiles.verify_file(json_file, bytes.fromhex(str(public)))
-    assert run("export", "verify", str(tmp_path / "nothing.json"), "--instance", str(plain.instance)).returncode == 1
-    refused = run("export", "--at", "2099-W01", "--out", str(out), "--instance", str(plain.instance))
+    key = files.load_or_create_key(other.instance)
+    sig_file.write_bytes(files.sign(key, manifest))
+    assert run_aidnet("export", "verify", str(json_file), "--instance", str(plain.instance)).returncode == 1
+    assert run_aidnet("export", "verify", str(json_file), "--instance", str(other.instance)).returncode == 0
+    with pytest.raises(files.VerifyError, match="different key"):
+        files.verify_file(json_file, bytes.fromhex(str(public)))
+    assert run_aidnet("export", "verify", str(tmp_path / "nothing.json"), "--instance", str(plain.instance)).returncode == 1
+    refused = run_aidnet("export", "--at", "2099-W01", "--out", str(out), "--instance", str(plain.instance))
     assert refused.returncode == 1 and "has not ended" in refused.stderr
 
 
 def test_coarse_time_only(settings: Settings) -> None:
     """Nothing stored about a request or a counter is finer than a day; counters are per ISO week."""
-    store = Store(settings.database, settings.db_key, settings.lock_file)
+    store = open_store(settings)
     store.migrate()
-    intake.submit_request(store, settings, intake.RequestDetails("food", "north", "x", "", "today"), "n" * 16)
+    requests.submit_request(store, settings, requests.RequestDetails("food", "north", "x", "", "today"), "n" * 16)
     columns = {name: [c[1] for c in store.conn.execute(f"PRAGMA table_info({name})")]  # noqa: S608
                for name in ("requests", "counters", "money", "budget", "releases", "extensions")}
     assert columns["counters"] == ["week", "category", "area", "event", "count"]

@@ -13,9 +13,9 @@ import re
 from typing import Any
 
 import pytest
-from conftest import Auth, codename_from, hidden, request_form
 from flask import Flask
 from flask.testing import FlaskClient
+from helpers.pages import Auth, codename_from, hidden, request_form
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

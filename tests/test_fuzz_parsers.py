@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import crypto
 from crypto import envelope as envelope_module
 from crypto import keys as keys_module
+from crypto import log
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KEYS = crypto.generate_keypair()
@@ -25,7 +26,7 @@ SESSION_KEY = crypto.new_session_key()
 SESSION_BLOB = crypto.wrap_with_key(KEYS, SESSION_KEY)
 CHEAP = crypto.Argon2Params(time_cost=1, memory_kib=8, parallelism=1)
 PASS_BLOB = crypto.wrap_with_passphrase(KEYS, "a passphrase", CHEAP)
-PASS_HEADER = keys_module._PASS_HEADER
+PASS_HEADER = keys_module.PASS_HEADER
 
 
 def _mutate(data: bytes, edits: list[tuple[int, int]], cut: int | None) -> bytes:
@@ -119,7 +120,7 @@ def test_generated_codenames_roundtrip() -> None:
 
 def test_envelope_padding_frames_are_checked() -> None:
     # A padded body whose length prefix lies must not read past the buffer.
-    assert envelope_module._pad(b"x")[:4] == struct.pack(">I", 1)
+    assert envelope_module.pad(b"x")[:4] == struct.pack(">I", 1)
 
 
 # the decision log
@@ -132,8 +133,6 @@ json_values = st.recursive(
 
 
 def _genesis() -> tuple[list[dict[str, Any]], str]:
-    from crypto import log
-
     founders = [crypto.generate_keypair() for _ in range(2)]
     members = [{"handle": f"k{i}", "box": k.box_public.hex(), "sign": k.sign_public.hex(), "until": None}
                for i, k in enumerate(founders)]
@@ -150,8 +149,6 @@ GENESIS, GENESIS_HASH = _genesis()
 @FUZZ
 @given(st.lists(json_values, max_size=3))
 def test_log_random_records(records: list[Any]) -> None:
-    from crypto import log
-
     try:
         log.verify(records)
     except log.LogError:
@@ -173,8 +170,6 @@ def _replace_path(value: Any, path: list[int], new: Any) -> Any:
 @FUZZ
 @given(st.lists(st.integers(0, 20), max_size=6), json_values)
 def test_log_mutated_genesis(path: list[int], new: Any) -> None:
-    from crypto import log
-
     mutated = _replace_path(GENESIS[0], path, new)
     try:
         state = log.verify([mutated], GENESIS_HASH)
@@ -194,8 +189,6 @@ FOUNDERS: list[crypto.KeyPair] = []
        st.integers(0, 2))
 def test_log_signed_record_with_fuzzed_body(kind: str, body: dict[str, Any], signers: int) -> None:
     """A record signed by real members, so the fuzzed body reaches the code that applies it."""
-    from crypto import log
-
     founders = [crypto.generate_keypair() for _ in range(2)] if not FOUNDERS else FOUNDERS
     FOUNDERS[:] = founders
     members = [{"handle": f"k{i}", "box": k.box_public.hex(), "sign": k.sign_public.hex(), "until": None}

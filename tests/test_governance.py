@@ -4,69 +4,41 @@ from __future__ import annotations
 
 import copy
 import json
+import secrets
 import threading
-import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PASSPHRASE, make_instance
+from helpers.group import Group, details, opens
+from helpers.instance import PASSPHRASE, add_coordinator, make_instance
 
 import crypto
-from aidnet import dates, governance, intake, logstore, membership, offers
-from aidnet.config import Settings
-from aidnet.storage import Store
+from aidnet import dates
+from aidnet.config import ConfigError
+from aidnet.decisions import membership, notes, proposals
+from aidnet.decisions.proposals import DecisionRefused
+from aidnet.records import conversation, offers, requests, retention
+from aidnet.sealing import readers
+from aidnet.sealing.reseal import reseal_all
+from aidnet.sealing.write import ReadersChanged
+from aidnet.store import Store, counters, open_store
+from aidnet.store import accounts as account_rows
+from aidnet.store import decision_log as log_rows
+from aidnet.store import offers as offer_rows
+from aidnet.store import requests as request_rows
+from aidnet.store import retention as retention_rows
+from aidnet.web.app import create_app
 from crypto.log import LogError, LogState, apply, new_record, sign_proposal, verify
-
-FAST = crypto.Argon2Params(time_cost=1, memory_kib=8192, parallelism=1)
-
-
-def details(need: str = "tins of beans") -> intake.RequestDetails:
-    return intake.RequestDetails("food", "north", need, "", "today")
-
-
-def opens(store: Store, keys: crypto.KeyPair, settings: Settings) -> bool:
-    """Submit a new request and say whether keys can open it."""
-    import secrets
-
-    intake.submit_request(store, settings, details(), secrets.token_hex(16))
-    row = store.requests_page(0, 1)[0]
-    try:
-        crypto.open_envelope(row.envelope, row.id, intake.KIND_REQUEST, keys.box_secret)
-    except crypto.CryptoError:
-        return False
-    return True
-
-
-class Group:
-    """A group of keyholders with keys in memory, founded with a quorum."""
-
-    def __init__(self, tmp_path: Path, names: list[str], quorum: int, until: int | None = None) -> None:
-        self.settings = make_instance(tmp_path / "instance")
-        self.store = Store(self.settings.database, self.settings.db_key, self.settings.lock_file)
-        self.store.migrate()
-        self.keys = {n: crypto.generate_keypair() for n in names}
-        self.genesis = governance.make_genesis(self.store, [(n, self.keys[n]) for n in names], quorum, until)
-
-    def card(self, name: str, keys: crypto.KeyPair, until: int | None = None) -> dict[str, object]:
-        return {"handle": name, "box": keys.box_public.hex(), "sign": keys.sign_public.hex(), "until": until}
-
-    def decide(self, kind: str, body: dict[str, object], signers: list[str]) -> str:
-        proposal = governance.new_proposal(self.store, kind, body)
-        governance.propose(self.store, self.keys[signers[0]], proposal)
-        for name in signers[1:]:
-            governance.sign(self.store, proposal["id"], self.keys[name])
-        return str(proposal["id"])
-
-    def records(self) -> list[dict[str, object]]:
-        return logstore.records(self.store)
+from crypto.notes import NOTE_KIND
 
 
 @pytest.fixture
-def group(tmp_path: Path) -> Group:
+def group(tmp_path: Path) -> Iterator[Group]:
     g = Group(tmp_path, ["ana", "ben", "cai"], quorum=2)
     yield g
-    g.store.close()
+    g.close()
 
 
 def test_genesis_readers_are_the_founders(group: Group) -> None:
@@ -79,72 +51,70 @@ def test_genesis_readers_are_the_founders(group: Group) -> None:
 def test_a_row_inserted_in_the_database_gains_no_reader(group: Group) -> None:
     intruder = crypto.generate_keypair()
     with group.store.write() as tx:
-        group.store.insert_coordinator(tx, "intruder", intruder.box_public, intruder.sign_public, b"x")
-    assert intruder.box_public in group.store.coordinator_box_keys()
+        account_rows.insert_coordinator(tx, "intruder", intruder.box_public, intruder.sign_public, b"x")
+    assert intruder.box_public in account_rows.box_keys(group.store)
     assert not opens(group.store, intruder, group.settings)
 
 
 def test_membership_needs_quorum_then_new_requests_are_sealed_to_them(group: Group) -> None:
     dee = crypto.generate_keypair()
-    proposal = governance.new_proposal(group.store, "add_member", {"member": group.card("dee", dee)})
-    assert not governance.propose(group.store, group.keys["ana"], proposal)  # 1 of 2: pending
+    proposal = proposals.new_proposal("add_member", {"member": group.card("dee", dee)})
+    assert not proposals.propose(group.store, group.settings, group.keys["ana"], proposal)  # 1 of 2: pending
     assert not opens(group.store, dee, group.settings)
-    assert governance.sign(group.store, proposal["id"], group.keys["ben"])  # 2 of 2: final
+    assert proposals.sign(group.store, group.settings, proposal["id"], group.keys["ben"])  # 2 of 2: final
     assert opens(group.store, dee, group.settings)
-    assert not governance.sign(group.store, proposal["id"], group.keys["cai"])  # already final
+    assert not proposals.sign(group.store, group.settings, proposal["id"], group.keys["cai"])  # already final
 
 
 def test_removal_and_reseal_shut_the_removed_key_out(group: Group) -> None:
     for i in range(3):
-        intake.submit_request(group.store, group.settings, details(f"open {i}"), f"nonce-{i:02d}-xxxxxxxxxxxx")
+        requests.submit_request(group.store, group.settings, details(f"open {i}"), f"nonce-{i:02d}-xxxxxxxxxxxx")
     group.decide("remove_member", {"sign": group.keys["cai"].sign_public.hex()}, ["ana", "ben"])
     assert not opens(group.store, group.keys["cai"], group.settings)
-    resealed, skipped = membership.reseal_all(group.store, group.keys["ana"])
+    resealed, skipped = reseal_all(group.store, group.keys["ana"])
     assert resealed >= 3 and skipped == 0
-    for row in group.store.requests_page(0, 100):
+    for row in request_rows.page(group.store, 0, 100):
         with pytest.raises(crypto.DecryptionError):
-            crypto.open_envelope(row.envelope, row.id, intake.KIND_REQUEST, group.keys["cai"].box_secret)
-        assert crypto.open_envelope(row.envelope, row.id, intake.KIND_REQUEST, group.keys["ben"].box_secret)
+            crypto.open_envelope(row.envelope, row.id, requests.KIND_REQUEST, group.keys["cai"].box_secret)
+        assert crypto.open_envelope(row.envelope, row.id, requests.KIND_REQUEST, group.keys["ben"].box_secret)
 
 
 def test_a_removal_in_another_process_is_caught_at_commit(group: Group) -> None:
     """A submission may seal to the readers this process verified a moment ago, without reading
     the log; if another process removed a member meanwhile, the commit notices and it seals again."""
-    intake.submit_request(group.store, group.settings, details("warm"), "nonce-warm-xxxxxxxxxxxx")
-    key = str(group.store.path)
-    before = governance._cache[key]  # what this process verified, with cai still a member
+    requests.submit_request(group.store, group.settings, details("warm"), "nonce-warm-xxxxxxxxxxxx")
+    before = readers.current(group.store)  # what this process verified, with cai still a member
     group.decide("remove_member", {"sign": group.keys["cai"].sign_public.hex()}, ["ana", "ben"])
-    governance._cache[key] = before  # as if the removal had been made by another process
-    governance._last_read[key] = time.monotonic()
-    assert governance.readers(group.store, recheck=False)[0] == before.recipients(dates.today())
-    intake.submit_request(group.store, group.settings, details("after removal"), "nonce-after-xxxxxxxxxxx")
-    newest = group.store.requests_page(0, 1)[0]
+    readers.remember(group.store, before)  # as if the removal had been made by another process
+    assert readers.readers(group.store, recheck=False)[0] == before.recipients(dates.today())
+    requests.submit_request(group.store, group.settings, details("after removal"), "nonce-after-xxxxxxxxxxx")
+    newest = request_rows.page(group.store, 0, 1)[0]
     with pytest.raises(crypto.DecryptionError):
-        crypto.open_envelope(newest.envelope, newest.id, intake.KIND_REQUEST, group.keys["cai"].box_secret)
-    assert crypto.open_envelope(newest.envelope, newest.id, intake.KIND_REQUEST, group.keys["ana"].box_secret)
+        crypto.open_envelope(newest.envelope, newest.id, requests.KIND_REQUEST, group.keys["cai"].box_secret)
+    assert crypto.open_envelope(newest.envelope, newest.id, requests.KIND_REQUEST, group.keys["ana"].box_secret)
 
 
 def test_a_log_swapped_for_one_just_as_long_is_caught_at_commit(group: Group) -> None:
     """Within the second a submission may skip reading the log, the commit still compares the head."""
-    intake.submit_request(group.store, group.settings, details("warm"), "nonce-warm-xxxxxxxxxxxx")
+    requests.submit_request(group.store, group.settings, details("warm"), "nonce-warm-xxxxxxxxxxxx")
     records = group.records()
     forged = copy.deepcopy(records[-1])
     forged["proposal"]["body"]["quorum"] = 1  # same length, another head
     with group.store.write() as tx:
         tx.execute("UPDATE log SET record = ? WHERE seq = ?", (crypto.log.canonical(forged), forged["seq"]))
-    count = group.store.request_count()
+    count = request_rows.count(group.store)
     with pytest.raises(LogError):
-        intake.submit_request(group.store, group.settings, details("after the swap"), "nonce-swap-xxxxxxxxxxxx")
-    assert group.store.request_count() == count
+        requests.submit_request(group.store, group.settings, details("after the swap"), "nonce-swap-xxxxxxxxxxxx")
+    assert request_rows.count(group.store) == count
 
 
 def test_removed_member_signature_does_not_count(group: Group) -> None:
     group.decide("remove_member", {"sign": group.keys["cai"].sign_public.hex()}, ["ana", "ben"])
-    proposal = governance.new_proposal(group.store, "set_quorum", {"quorum": 1})
-    governance.propose(group.store, group.keys["ana"], proposal)
-    with pytest.raises(LogError):
-        governance.sign(group.store, proposal["id"], group.keys["cai"])  # not a member: refused
-    assert logstore.proposal(group.store.conn, proposal["id"]).state == "pending"
+    proposal = proposals.new_proposal("set_quorum", {"quorum": 1})
+    proposals.propose(group.store, group.settings, group.keys["ana"], proposal)
+    with pytest.raises(DecisionRefused):
+        proposals.sign(group.store, group.settings, proposal["id"], group.keys["cai"])  # not a member: refused
+    assert log_rows.proposal(group.store.conn, proposal["id"]).state == "pending"
 
 
 def test_sunset_lapses_then_renewal_restores(tmp_path: Path) -> None:
@@ -160,45 +130,45 @@ def test_sunset_lapses_then_renewal_restores(tmp_path: Path) -> None:
 
 
 def test_dispute_stays_open_until_a_signed_resolution(group: Group) -> None:
-    intake.submit_request(group.store, group.settings, details(), "nonce-dispute-xxxxxxxx")
-    request_id = group.store.requests_page(0, 1)[0].id.hex()
+    requests.submit_request(group.store, group.settings, details(), "nonce-dispute-xxxxxxxx")
+    request_id = request_rows.page(group.store, 0, 1)[0].id.hex()
     allocation = group.decide("allocation", {"request": request_id, "source": {"kind": "stock", "ref": None},
                                              "note": None}, ["ana", "ben"])
-    assert group.store.request_by_id(bytes.fromhex(request_id)).status == "allocated"
-    dispute = governance.new_proposal(group.store, "dispute", {"decision": allocation, "note": None})
-    assert governance.propose(group.store, None, dispute)  # needs no quorum
+    assert request_rows.by_id(group.store, bytes.fromhex(request_id)).status == "allocated"
+    dispute = proposals.new_proposal("dispute", {"decision": allocation, "note": None})
+    assert proposals.propose(group.store, group.settings, None, dispute)  # needs no quorum
     assert dispute["id"] in verify(group.records()).open_disputes
     group.decide("resolution", {"dispute": dispute["id"], "outcome": "upheld", "note": None}, ["ben", "cai"])
     assert verify(group.records()).open_disputes == {}
-    events = {row[3] for row in group.store.counters()}
+    events = {row[3] for row in counters.all_counters(group.store)}
     assert {"allocated", "dispute_raised", "dispute_resolved"} <= events
 
 
 def test_decisions_carry_no_clear_content(group: Group) -> None:
-    intake.submit_request(group.store, group.settings, details(), "nonce-note-xxxxxxxxxxx")
-    request_id = group.store.requests_page(0, 1)[0].id.hex()
-    proposal = governance.new_proposal(group.store, "allocation", {"request": request_id})
-    proposal["body"]["note"] = governance.seal_note(group.store, proposal["id"], "NOTEMARKER give the blue bag",
+    requests.submit_request(group.store, group.settings, details(), "nonce-note-xxxxxxxxxxx")
+    request_id = request_rows.page(group.store, 0, 1)[0].id.hex()
+    proposal = proposals.new_proposal("allocation", {"request": request_id})
+    proposal["body"]["note"] = notes.seal_note(group.store, proposal["id"], "NOTEMARKER give the blue bag",
                                                     request_id)
     proposal["body"]["source"] = {"kind": "money", "ref": None}
-    governance.propose(group.store, group.keys["ana"], proposal)
-    governance.sign(group.store, proposal["id"], group.keys["cai"])
+    proposals.propose(group.store, group.settings, group.keys["ana"], proposal)
+    proposals.sign(group.store, group.settings, proposal["id"], group.keys["cai"])
     text = json.dumps(group.records())
     assert "NOTEMARKER" not in text and "tins of beans" not in text
-    assert governance.open_note(group.store, proposal["id"], proposal["body"]["note"], group.keys["ben"]) == \
+    assert notes.open_note(group.store, proposal["id"], proposal["body"]["note"], group.keys["ben"]) == \
         "NOTEMARKER give the blue bag"
     # The note is erased with its request; the log keeps only its hash and still verifies.
     with group.store.write() as tx:
         tx.execute("DELETE FROM requests WHERE id = ?", (bytes.fromhex(request_id),))
-    assert logstore.note_for(group.store, proposal["id"]) is None
+    assert log_rows.note_for(group.store, proposal["id"]) is None
     verify(group.records())
 
 
 def test_two_workers_signing_at_once_finalize_exactly_once(group: Group) -> None:
-    proposal = governance.new_proposal(group.store, "set_quorum", {"quorum": 3})
+    proposal = proposals.new_proposal("set_quorum", {"quorum": 3})
     with group.store.write() as tx:
-        logstore.insert_proposal(tx, proposal, [sign_proposal(proposal, group.keys["ana"].sign_seed,
-                                                              governance.current(group.store))])
+        log_rows.insert_proposal(tx, proposal, [sign_proposal(proposal, group.keys["ana"].sign_seed,
+                                                              readers.current(group.store))])
     results: list[bool] = []
     barrier = threading.Barrier(2)
 
@@ -206,7 +176,7 @@ def test_two_workers_signing_at_once_finalize_exactly_once(group: Group) -> None
         store = Store(group.settings.database, group.settings.db_key, group.settings.lock_file)
         try:
             barrier.wait()
-            results.append(governance.sign(store, proposal["id"], group.keys[name]))
+            results.append(proposals.sign(store, group.settings, proposal["id"], group.keys[name]))
         finally:
             store.close()
 
@@ -222,9 +192,6 @@ def test_two_workers_signing_at_once_finalize_exactly_once(group: Group) -> None
 
 
 def test_app_refuses_to_start_on_a_tampered_log(group: Group) -> None:
-    from aidnet import create_app
-    from aidnet.config import ConfigError
-
     group.decide("set_quorum", {"quorum": 3}, ["ana", "ben"])
     record = group.records()[1]
     record["proposal"]["body"]["quorum"] = 1
@@ -234,7 +201,7 @@ def test_app_refuses_to_start_on_a_tampered_log(group: Group) -> None:
         create_app(group.settings)
     # A running process that already verified it refuses to seal with it too.
     with pytest.raises(LogError):
-        governance.recipients(group.store)
+        readers.recipients(group.store)
 
 
 # The verifier, record by record.
@@ -356,16 +323,14 @@ def test_apply_refuses_unknown_fields_and_floats() -> None:
 
 
 def test_key_rotation_takes_effect_at_quorum(tmp_path: Path) -> None:
-    from conftest import add_coordinator
-
     settings = make_instance(tmp_path / "inst")
     add_coordinator(settings, "alice", PASSPHRASE)
-    store = Store(settings.database, settings.db_key, settings.lock_file)
-    old = crypto.unwrap_with_passphrase(store.coordinator_by_handle("alice").wrapped_keys, PASSPHRASE)
-    with pytest.raises(LogError, match="wrong passphrase"):
+    store = open_store(settings)
+    old = crypto.unwrap_with_passphrase(account_rows.by_handle(store, "alice").wrapped_keys, PASSPHRASE)
+    with pytest.raises(DecisionRefused, match="wrong passphrase"):
         membership.propose_rotation(store, settings, "alice", "not it at all")
     assert membership.propose_rotation(store, settings, "alice", PASSPHRASE)  # quorum 1: final at once
-    new = crypto.unwrap_with_passphrase(store.coordinator_by_handle("alice").wrapped_keys, PASSPHRASE)
+    new = crypto.unwrap_with_passphrase(account_rows.by_handle(store, "alice").wrapped_keys, PASSPHRASE)
     assert new != old
     assert opens(store, new, settings) and not opens(store, old, settings)
     assert store.conn.execute("SELECT next_keys FROM coordinators").fetchone()[0] is None
@@ -389,15 +354,15 @@ def _sealing_then(monkeypatch: pytest.MonkeyPatch, event: Any) -> list[int]:
 
 def _stored(group: Group, what: str) -> tuple[bytes, bytes, str]:
     if what == "request":
-        row = group.store.requests_page(0, 1)[0]
-        return row.id, row.envelope, intake.KIND_REQUEST
-    rows = logstore.open_offers(group.store) if what == "offer" else logstore.stock_rows(group.store)
+        row = request_rows.page(group.store, 0, 1)[0]
+        return row.id, row.envelope, requests.KIND_REQUEST
+    rows = offer_rows.open_offers(group.store) if what == "offer" else offer_rows.stock_rows(group.store)
     return rows[0].id, rows[0].envelope, offers.KIND_OFFER if what == "offer" else offers.KIND_STOCK
 
 
 def _write(group: Group, what: str) -> None:
     if what == "request":
-        intake.submit_request(group.store, group.settings, details("sealed at 23:59"), "nonce-midnight-xxxxxxxx")
+        requests.submit_request(group.store, group.settings, details("sealed at 23:59"), "nonce-midnight-xxxxxxxx")
     elif what == "offer":
         offers.submit_offer(group.store, group.settings,
                             offers.OfferDetails("goods", "food", "north", "two bags of rice", ""), "nonce-offer-xxxxxxxxxxx")
@@ -428,25 +393,21 @@ def test_a_term_ending_at_midnight_between_sealing_and_commit_seals_again(
 
 def _prepared(group: Group, what: str) -> tuple[Any, Any]:
     """(write it, read back (id, envelope, kind)) for the kinds of record that hang on a request or decision."""
-    import secrets
-
-    from aidnet import conversation, exportstore, retention
-
     if what in ("offer", "stock"):
         return (lambda: _write(group, what)), (lambda: _stored(group, what))
-    codename = intake.submit_request(group.store, group.settings, details("asks"), "nonce-asks-xxxxxxxxxxxx")
-    request = group.store.requests_page(0, 1)[0].id
+    codename = requests.submit_request(group.store, group.settings, details("asks"), "nonce-asks-xxxxxxxxxxxx")
+    request = request_rows.page(group.store, 0, 1)[0].id
     if what == "answer":
         return (lambda: conversation.answer(group.store, group.settings, codename, "an answer", "nonce-answer-xxxxxxxxxx"),
-                lambda: (*group.store.answers_for(request)[0][:2], conversation.KIND_ANSWER))
+                lambda: (*request_rows.answers_for(group.store, request)[0][:2], conversation.KIND_ANSWER))
     if what == "extension":
         days = group.settings.policy.max_extension_days  # beyond the usual retention: a real extension
         return (lambda: retention.extend(group.store, group.settings, request.hex(), days, "a reason"),
-                lambda: (exportstore.extensions_for(group.store, request)[0][0],
-                         exportstore.extensions_for(group.store, request)[0][2], retention.KIND_EXTENSION))
+                lambda: (retention_rows.extensions_for(group.store, request)[0][0],
+                         retention_rows.extensions_for(group.store, request)[0][2], retention.KIND_EXTENSION))
     pid = secrets.token_hex(16)
-    return (lambda: governance.seal_note(group.store, pid, "a decision note", request.hex()),
-            lambda: (bytes.fromhex(pid), logstore.note_for(group.store, pid), governance.NOTE_KIND))
+    return (lambda: notes.seal_note(group.store, pid, "a decision note", request.hex()),
+            lambda: (bytes.fromhex(pid), log_rows.note_for(group.store, pid), NOTE_KIND))
 
 
 @pytest.mark.parametrize("what", ["offer", "stock", "answer", "extension", "note"])
@@ -465,10 +426,10 @@ def test_a_removal_landing_while_sealing_is_caught_at_commit(group: Group, monke
 
 def test_a_final_membership_decision_stands_when_resealing_cannot_finish(group: Group,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    def keeps_changing(store: Store, keys: crypto.KeyPair, batch: int = 200) -> tuple[int, int]:
-        raise intake.ReadersChanged
+    def keeps_changing(store: Store, keys: crypto.KeyPair, progress: object = None) -> tuple[int, int]:
+        raise ReadersChanged
 
-    monkeypatch.setattr(membership, "reseal_all", keeps_changing)
+    monkeypatch.setattr(proposals, "reseal_all", keeps_changing)
     pid = group.decide("remove_member", {"sign": group.keys["cai"].sign_public.hex()}, ["ana", "ben"])
-    assert logstore.proposal(group.store.conn, pid).state == "final"  # kept; Re-seal can finish later
+    assert log_rows.proposal(group.store.conn, pid).state == "final"  # kept; Re-seal can finish later
     assert not opens(group.store, group.keys["cai"], group.settings)

@@ -7,12 +7,24 @@ import secrets
 from pathlib import Path
 
 import pytest
-from conftest import make_instance
-from test_governance import Group, details, opens
+from helpers.group import Group, details, opens
+from helpers.instance import PASSPHRASE, add_coordinator, make_instance
 
 import crypto
-from aidnet import conversation, dates, governance, intake, logstore, membership
+from aidnet import dates
 from aidnet.config import ConfigError
+from aidnet.decisions import membership, notes, proposals
+from aidnet.decisions.proposals import DecisionRefused
+from aidnet.records import conversation, offers, requests, retention
+from aidnet.sealing import readers
+from aidnet.sealing.reseal import reseal_all
+from aidnet.store import accounts as account_rows
+from aidnet.store import counters, open_store
+from aidnet.store import decision_log as log_rows
+from aidnet.store import offers as offer_rows
+from aidnet.store import requests as request_rows
+from aidnet.store import sealed as sealed_rows
+from aidnet.web.app import create_app
 from crypto.log import LogError, LogState, apply, new_record, sign_proposal, verify
 
 
@@ -30,33 +42,31 @@ def _rechain(records: list[dict[str, object]]) -> list[dict[str, object]]:
 def test_dropping_a_record_and_rechaining_is_caught(tmp_path: Path) -> None:
     g = Group(tmp_path, ["ana", "ben", "cai"], quorum=2)
     g.decide("remove_member", {"sign": g.keys["cai"].sign_public.hex()}, ["ana", "ben"])
-    intake.submit_request(g.store, g.settings, details(), "nonce-drop-xxxxxxxxxxx")
-    request_id = g.store.requests_page(0, 1)[0].id.hex()
+    requests.submit_request(g.store, g.settings, details(), "nonce-drop-xxxxxxxxxxx")
+    request_id = request_rows.page(g.store, 0, 1)[0].id.hex()
     g.decide("allocation", {"request": request_id, "source": {"kind": "stock", "ref": None}, "note": None},
              ["ana", "ben"])
     records = g.records()
     forged = _rechain([records[0], records[2]])  # the removal of cai silently dropped
     with pytest.raises(LogError, match="does not match"):
         verify(forged)
-    g.store.close()
+    g.close()
 
 
 def test_a_whole_new_genesis_is_refused_by_the_app(tmp_path: Path) -> None:
-    from aidnet import create_app
-
     g = Group(tmp_path, ["ana"], quorum=1)
     operator = crypto.generate_keypair()
     with g.store.write() as tx:
         tx.execute("DELETE FROM log")
-    governance._cache.clear()
+    readers.forget()
     with pytest.raises(ConfigError, match="emptied"):
         create_app(g.settings)
-    governance._pin_path(g.store).unlink()  # the pin made at genesis is what caught it
-    governance.make_genesis(g.store, [("ana", operator)], 1)
+    g.settings.pin_file.unlink()  # the pin made at genesis is what caught it
+    proposals.make_genesis(g.store, [("ana", operator)], 1)
     (g.settings.instance / "genesis.pin").write_text("00" * 32)
     with pytest.raises(ConfigError, match="genesis"):
         create_app(g.settings)
-    g.store.close()
+    g.close()
 
 
 def test_signatures_from_another_group_do_not_count(tmp_path: Path) -> None:
@@ -73,56 +83,54 @@ def test_signatures_from_another_group_do_not_count(tmp_path: Path) -> None:
     replay = new_record(b_state, signed_in_a["proposal"], signed_in_a["signatures"], 2)
     with pytest.raises(LogError, match="does not match"):
         apply(b_state, replay)
-    a.store.close()
+    a.close()
 
 
 def test_reseal_covers_answers_and_keeps_the_requester(tmp_path: Path) -> None:
     g = Group(tmp_path, ["ana", "ben", "cai"], quorum=2)
-    codename = intake.submit_request(g.store, g.settings, details(), "nonce-ans-xxxxxxxxxxxx")
+    codename = requests.submit_request(g.store, g.settings, details(), "nonce-ans-xxxxxxxxxxxx")
     conversation.answer(g.store, g.settings, codename, "I live at 4 Oak Rd", secrets.token_hex(16))
     g.decide("remove_member", {"sign": g.keys["cai"].sign_public.hex()}, ["ana", "ben"])
-    membership.reseal_all(g.store, g.keys["ana"])
-    aid, envelope, _ = logstore.sealed_records(g.store, "answers")[0]
+    reseal_all(g.store, g.keys["ana"])
+    _rowid, aid, envelope, _ = sealed_rows.sealed_records(g.store, "answers")[0]
     with pytest.raises(crypto.DecryptionError):
         crypto.open_envelope(envelope, aid, conversation.KIND_ANSWER, g.keys["cai"].box_secret)
     reply_secret = crypto.derive_codename(codename, g.settings.codename_salt).reply_secret
     assert crypto.open_envelope(envelope, aid, conversation.KIND_ANSWER, reply_secret) == b"I live at 4 Oak Rd"
-    g.store.close()
+    g.close()
 
 
 def test_lapsed_members_can_renew_so_the_group_is_not_locked_out(tmp_path: Path) -> None:
     g = Group(tmp_path, ["ana", "ben"], quorum=2, until=dates.today() - 1)
-    assert governance.recipients(g.store) == []
+    assert readers.recipients(g.store) == []
     g.decide("renew_member", {"sign": g.keys["ana"].sign_public.hex(), "until": dates.today() + 30}, ["ana", "ben"])
     assert opens(g.store, g.keys["ana"], g.settings)
-    g.store.close()
+    g.close()
 
 
 def test_an_offer_cannot_be_given_twice(tmp_path: Path) -> None:
-    from aidnet import offers
-
     g = Group(tmp_path, ["ana", "ben"], quorum=2)
     offers.submit_offer(g.store, g.settings, offers.OfferDetails("goods", "food", "north", "rice", ""),
                         secrets.token_hex(16))
-    offer_id = logstore.open_offers(g.store)[0].id.hex()
+    offer_id = offer_rows.open_offers(g.store)[0].id.hex()
     ids = []
     for i in range(2):
-        intake.submit_request(g.store, g.settings, details(), f"nonce-twice-{i}-xxxxxxxx")
-        request_id = g.store.requests_page(0, 1)[0].id.hex()
-        proposal = governance.new_proposal(g.store, "allocation",
+        requests.submit_request(g.store, g.settings, details(), f"nonce-twice-{i}-xxxxxxxx")
+        request_id = request_rows.page(g.store, 0, 1)[0].id.hex()
+        proposal = proposals.new_proposal("allocation",
                                            {"request": request_id, "source": {"kind": "offer", "ref": offer_id}})
-        governance.propose(g.store, g.keys["ana"], proposal)
+        proposals.propose(g.store, g.settings, g.keys["ana"], proposal)
         ids.append(proposal["id"])
-    assert governance.sign(g.store, ids[0], g.keys["ben"])
-    with pytest.raises(LogError, match="no longer open"):
-        governance.sign(g.store, ids[1], g.keys["ben"])
-    assert logstore.proposal(g.store.conn, ids[1]).state == "refused"
-    g.store.close()
+    assert proposals.sign(g.store, g.settings, ids[0], g.keys["ben"])
+    with pytest.raises(DecisionRefused, match="no longer open"):
+        proposals.sign(g.store, g.settings, ids[1], g.keys["ben"])
+    assert log_rows.proposal(g.store.conn, ids[1]).state == "refused"
+    g.close()
 
 
 def test_clear_text_extra_fields_and_case_tricks_are_refused(tmp_path: Path) -> None:
     g = Group(tmp_path, ["ana", "ben"], quorum=2)
-    state = governance.current(g.store)
+    state = readers.current(g.store)
     for body in ({"request": "Maria Lopez, 4 Oak Rd", "source": {"kind": "stock", "ref": None}},
                  {"request": "ab" * 16, "source": {"kind": "stock", "ref": None}, "note": "in clear"},
                  {"request": "ab" * 16, "source": {"kind": "stock", "ref": None}, "who": "Maria"}):
@@ -140,58 +148,51 @@ def test_clear_text_extra_fields_and_case_tricks_are_refused(tmp_path: Path) -> 
     signatures = [dict(sign_proposal(proposal, k.sign_seed, state), who="Maria") for k in g.keys.values()]
     with pytest.raises(LogError, match="malformed signature"):
         apply(state, new_record(state, proposal, signatures, 1))
-    g.store.close()
+    g.close()
 
 
 def test_one_rotation_at_a_time(tmp_path: Path) -> None:
-    from conftest import PASSPHRASE, add_coordinator
-
     settings = make_instance(tmp_path / "inst")
     add_coordinator(settings, "alice", PASSPHRASE)
-    g_store = governance  # the module under test
-    from aidnet.storage import Store
-
-    store = Store(settings.database, settings.db_key, settings.lock_file)
-    alice = crypto.unwrap_with_passphrase(store.coordinator_by_handle("alice").wrapped_keys, PASSPHRASE)
+    store = open_store(settings)
+    alice = crypto.unwrap_with_passphrase(account_rows.by_handle(store, "alice").wrapped_keys, PASSPHRASE)
     bob = crypto.generate_keypair()
-    g_store.propose(store, alice, g_store.new_proposal(store, "add_member", {"member": {
+    proposals.propose(store, settings, alice, proposals.new_proposal("add_member", {"member": {
         "handle": "bob", "box": bob.box_public.hex(), "sign": bob.sign_public.hex(), "until": None}}))
-    g_store.propose(store, alice, g_store.new_proposal(store, "set_quorum", {"quorum": 2}))
+    proposals.propose(store, settings, alice, proposals.new_proposal("set_quorum", {"quorum": 2}))
     assert not membership.propose_rotation(store, settings, "alice", PASSPHRASE)  # waits for bob
-    with pytest.raises(LogError, match="already waiting"):
+    with pytest.raises(DecisionRefused, match="already waiting"):
         membership.propose_rotation(store, settings, "alice", PASSPHRASE)
     store.close()
 
 
 def test_one_request_moves_each_count_by_at_most_one(tmp_path: Path) -> None:
     g = Group(tmp_path, ["ana"], quorum=1)
-    intake.submit_request(g.store, g.settings, details(), "nonce-once-xxxxxxxxxxx")
-    request_id = g.store.requests_page(0, 1)[0].id.hex()
+    requests.submit_request(g.store, g.settings, details(), "nonce-once-xxxxxxxxxxx")
+    request_id = request_rows.page(g.store, 0, 1)[0].id.hex()
     for _ in range(5):
-        intake.change_status(g.store, g.keys["ana"], request_id, "fulfilled")
-        intake.change_status(g.store, g.keys["ana"], request_id, "in_progress")
+        requests.change_status(g.store, g.settings, g.keys["ana"], request_id, "fulfilled")
+        requests.change_status(g.store, g.settings, g.keys["ana"], request_id, "in_progress")
     for _ in range(3):
         g.decide("allocation", {"request": request_id, "source": {"kind": "stock", "ref": None}}, ["ana"])
-    counts = {row[3]: row[4] for row in g.store.counters()}
+    counts = {row[3]: row[4] for row in counters.all_counters(g.store)}
     assert counts == {"received": 1, "fulfilled": 1, "in_progress": 1, "allocated": 1}
-    g.store.close()
+    g.close()
 
 
 def test_purge_erases_expired_stock_and_the_notes_of_erased_requests(tmp_path: Path) -> None:
-    from aidnet import offers, retention
-
     g = Group(tmp_path, ["ana"], quorum=1)
     offers.record_stock(g.store, g.settings, "goods", "food", 3, "STOCKMARK from Jose")
-    intake.submit_request(g.store, g.settings, details(), "nonce-purge-xxxxxxxxxx")
-    request_id = g.store.requests_page(0, 1)[0].id.hex()
-    proposal = governance.new_proposal(g.store, "allocation", {"request": request_id,
+    requests.submit_request(g.store, g.settings, details(), "nonce-purge-xxxxxxxxxx")
+    request_id = request_rows.page(g.store, 0, 1)[0].id.hex()
+    proposal = proposals.new_proposal("allocation", {"request": request_id,
                                                                "source": {"kind": "stock", "ref": None}})
-    proposal["body"]["note"] = governance.seal_note(g.store, proposal["id"], "NOTEMARK Maria at 5 Elm St", request_id)
-    governance.propose(g.store, g.keys["ana"], proposal)
+    proposal["body"]["note"] = notes.seal_note(g.store, proposal["id"], "NOTEMARK Maria at 5 Elm St", request_id)
+    proposals.propose(g.store, g.settings, g.keys["ana"], proposal)
     far = dates.today() + 10_000
     retention.purge(g.store, g.settings, today=far)
     assert g.store.conn.execute("SELECT count(*) FROM stock").fetchone()[0] == 0
     assert g.store.conn.execute("SELECT count(*) FROM notes").fetchone()[0] == 0
-    assert governance.open_note(g.store, proposal["id"], proposal["body"]["note"], g.keys["ana"]) is None
+    assert notes.open_note(g.store, proposal["id"], proposal["body"]["note"], g.keys["ana"]) is None
     verify(g.records())  # the log still verifies: it kept only the note's hash
-    g.store.close()
+    g.close()

@@ -17,9 +17,11 @@ import pytest
 import sqlcipher3
 
 import crypto
-from aidnet import groupcommit, intake
-from aidnet.config import Settings
-from aidnet.storage import StorageError, Store
+from aidnet.config import Settings, load_settings
+from aidnet.errors import ReplayedForm
+from aidnet.records.requests import RequestDetails, submit_request
+from aidnet.store import StorageError, Store, Tx, groupcommit, open_store
+from aidnet.store import requests as request_rows
 
 THREADS = 8
 
@@ -28,6 +30,10 @@ class SlowStore(Store):
     commits = 0
     fail = False
     lock = threading.Lock()
+
+    @classmethod
+    def on(cls, settings: Settings) -> Store:
+        return cls(settings.database, settings.db_key, settings.lock_file, group_commit=settings.group_commit)
 
     @contextmanager
     def write(self, sync: bool = True) -> Iterator[sqlcipher3.Connection]:
@@ -40,8 +46,8 @@ class SlowStore(Store):
             SlowStore.commits += 1
 
 
-def _details(n: int) -> intake.RequestDetails:
-    return intake.RequestDetails("food", "north", f"group commit {n}", "", "today")
+def _details(n: int) -> RequestDetails:
+    return RequestDetails("food", "north", f"group commit {n}", "", "today")
 
 
 def _submit_all(settings: Settings, nonces: list[str]) -> list[object]:
@@ -49,19 +55,19 @@ def _submit_all(settings: Settings, nonces: list[str]) -> list[object]:
     start = threading.Barrier(len(nonces))
 
     def one(n: int) -> None:
-        store = SlowStore(settings.database, settings.db_key, settings.lock_file)
+        store = SlowStore.on(settings)
         try:
             start.wait()
             try:
-                codename = intake.submit_request(store, settings, _details(n), nonces[n])
+                codename = submit_request(store, settings, _details(n), nonces[n])
             except Exception as exc:  # recorded for the assertions below
                 outcomes[n] = exc
                 return
             # Returned: the row must already be committed, visible to another connection.
-            fresh = Store(settings.database, settings.db_key, settings.lock_file)
+            fresh = open_store(settings)
             try:
                 lookup = crypto.derive_codename(codename, settings.codename_salt).lookup_hash
-                outcomes[n] = codename if fresh.request_by_lookup(lookup) else "NOT COMMITTED"
+                outcomes[n] = codename if request_rows.by_lookup(fresh, lookup) else "NOT COMMITTED"
             finally:
                 fresh.close()
         finally:
@@ -83,32 +89,33 @@ def _reset() -> None:
 def test_concurrent_submissions_share_commits(settings: Settings, store: Store) -> None:
     outcomes = _submit_all(settings, [secrets.token_urlsafe(16) for _ in range(THREADS)])
     assert all(isinstance(o, str) and o != "NOT COMMITTED" for o in outcomes), outcomes
-    assert store.request_count() == THREADS
+    assert request_rows.count(store) == THREADS
     assert 1 <= SlowStore.commits < THREADS  # shared: 8 submissions, fewer durable commits
 
 
 def test_a_replayed_form_in_a_batch_fails_alone(settings: Settings, store: Store) -> None:
     nonces = [secrets.token_urlsafe(16) for _ in range(THREADS - 1)]
     outcomes = _submit_all(settings, [*nonces, nonces[0]])
-    replays = [o for o in outcomes if isinstance(o, intake.ReplayedForm)]
+    replays = [o for o in outcomes if isinstance(o, ReplayedForm)]
     assert len(replays) == 1
     assert sum(isinstance(o, str) and o != "NOT COMMITTED" for o in outcomes) == THREADS - 1
-    assert store.request_count() == THREADS - 1
+    assert request_rows.count(store) == THREADS - 1
 
 
 def test_a_failed_commit_fails_everyone_in_it_and_keeps_nothing(settings: Settings, store: Store) -> None:
     SlowStore.fail = True
     outcomes = _submit_all(settings, [secrets.token_urlsafe(16) for _ in range(THREADS)])
     assert all(isinstance(o, StorageError) for o in outcomes), outcomes
-    assert store.request_count() == 0
+    assert request_rows.count(store) == 0
     assert store.conn.execute("SELECT count(*) FROM used_forms").fetchone()[0] == 0
 
 
 def test_switched_off_it_is_one_commit_per_submission(settings: Settings, store: Store,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIDNET_GROUP_COMMIT", "off")
-    assert not groupcommit.enabled()
-    baseline = Store(settings.database, settings.db_key, settings.lock_file)
+    settings = load_settings(settings.instance)  # the switch is read once, with the settings
+    assert not settings.group_commit
+    baseline = open_store(settings)
     try:  # the baseline bench/ compares with: SQLite's own FULL commit, fsync under the lock
         assert baseline.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
     finally:
@@ -124,10 +131,10 @@ def test_a_clashing_row_fails_alone(settings: Settings, store: Store) -> None:
     start = threading.Barrier(THREADS)
 
     def one(n: int) -> None:
-        own = SlowStore(settings.database, settings.db_key, settings.lock_file)
+        own = SlowStore.on(settings)
         nonce = b"same" if n < 2 else secrets.token_bytes(16)
 
-        def work(tx: groupcommit.Tx) -> str:
+        def work(tx: Tx) -> str:
             tx.execute("INSERT INTO used_forms (nonce_hash, expires_day) VALUES (?, 1)", (nonce,))
             return "ok"
         try:
@@ -149,16 +156,16 @@ def test_a_clashing_row_fails_alone(settings: Settings, store: Store) -> None:
 
 
 def test_an_interrupted_waiter_passes_on_the_lead() -> None:
-    queue = groupcommit._Queue()
-    first, second = (groupcommit._Item(lambda tx: None, queue.lock) for _ in range(2))
+    queue = groupcommit.Queue()
+    first, second = (groupcommit.Item(lambda tx: None, queue.lock) for _ in range(2))
     queue.busy, queue.pending = True, [first, second]
     first.lead = True  # handed the lead, then interrupted before taking it
     with queue.lock:
-        groupcommit._leave(queue, first)
+        groupcommit.leave(queue, first)
     assert queue.pending == [second] and second.lead and queue.busy
     with queue.lock:
         second.lead = False
-        groupcommit._leave(queue, second)  # not the leader: leaving changes nothing else
+        groupcommit.leave(queue, second)  # not the leader: leaving changes nothing else
     assert queue.pending == [] and queue.busy
 
 
@@ -170,7 +177,7 @@ def test_a_refused_piece_that_had_written_is_undone_and_the_batch_runs_again(sto
     runs: dict[str, int] = {}
 
     def insert(name: str, then_refuse: Exception | None = None, write: bool = True) -> groupcommit.Work[str]:
-        def work(tx: groupcommit.Tx) -> str:
+        def work(tx: Tx) -> str:
             runs[name] = runs.get(name, 0) + 1
             if write:
                 tx.execute("INSERT INTO used_forms (nonce_hash, expires_day) VALUES (?, 1)", (name.encode(),))
@@ -179,14 +186,14 @@ def test_a_refused_piece_that_had_written_is_undone_and_the_batch_runs_again(sto
             return name
         return work
 
-    queue = groupcommit._Queue()
-    refused_late, refused_early = intake.ReplayedForm(), intake.ReplayedForm()
-    items = [groupcommit._Item(work, queue.lock) for work in (
+    queue = groupcommit.Queue()
+    refused_late, refused_early = ReplayedForm(), ReplayedForm()
+    items = [groupcommit.Item(work, queue.lock) for work in (
         insert("first"), insert("wrote-then-refused", refused_late), insert("refused-first", refused_early, write=False),
         insert("last"))]
     queue.pending = list(items)  # type: ignore[arg-type]
-    taken: list[groupcommit._Item[object]] = []
-    assert groupcommit._run_batch(store, queue, taken)
+    taken: list[groupcommit.Item[object]] = []
+    assert groupcommit.run_batch(store, queue, taken)
     assert [i.result for i in items] == ["first", None, None, "last"]
     assert items[1].error is refused_late and items[2].error is refused_early
     assert runs == {"first": 2, "wrote-then-refused": 1, "refused-first": 1, "last": 1}
@@ -198,6 +205,10 @@ class GatedStore(Store):
     """The first fdatasync (Store.sync) waits until the test opens the gate."""
 
     gate, reached, first = threading.Event(), threading.Event(), threading.Lock()
+
+    @classmethod
+    def on(cls, settings: Settings) -> Store:
+        return cls(settings.database, settings.db_key, settings.lock_file, group_commit=settings.group_commit)
 
     def sync(self) -> None:
         if GatedStore.first.acquire(blocking=False):
@@ -212,9 +223,9 @@ def test_no_receipt_before_the_fdatasync_and_the_next_batch_does_not_wait_for_it
     outcomes: dict[str, object] = {}
 
     def submit(name: str) -> None:
-        own = GatedStore(settings.database, settings.db_key, settings.lock_file)
+        own = GatedStore.on(settings)
         try:
-            outcomes[name] = intake.submit_request(own, settings, _details(0), secrets.token_urlsafe(16))
+            outcomes[name] = submit_request(own, settings, _details(0), secrets.token_urlsafe(16))
         finally:
             own.close()
 

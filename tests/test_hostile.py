@@ -14,12 +14,16 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from conftest import PASSPHRASE, codename_from, hidden, request_form
 from flask.testing import FlaskClient
+from helpers.instance import PASSPHRASE
+from helpers.pagecheck import page_problems
+from helpers.pages import codename_from, hidden, request_form
 
-from aidnet import conversation, coordinators, i18n, intake
 from aidnet.config import Settings
-from aidnet.storage import Store
+from aidnet.records import conversation, coordinators, requests
+from aidnet.store import Store, counters
+from aidnet.store import requests as request_rows
+from aidnet.web import i18n
 
 PREFIXES = {"en": "", "es": "/es", "ar": "/ar"}
 TYPED = {
@@ -83,9 +87,9 @@ def test_request_stored_exactly_as_typed(client: FlaskClient, store: Store, coor
     typed = TYPED[case]
     response = client.post("/ar/", data=request_form(client, need=typed, contact=typed[:300]))
     assert response.status_code == 201
-    row = store.requests_page(0, 1)[0]
+    row = request_rows.page(store, 0, 1)[0]
     assert typed.encode("utf-8") not in row.envelope
-    opened = intake.open_request(store, coordinator_keys, row.id.hex())
+    opened = requests.open_request(store, coordinator_keys, row.id.hex())
     assert opened is not None and opened.details is not None
     assert opened.details.need == typed and opened.details.contact == typed[:300]
 
@@ -138,14 +142,14 @@ def test_request_repeated_submission_is_kept_once(client: FlaskClient, store: St
         again = client.post("/es/", data=data)
         assert again.status_code == 409
         assert translated("es", "Already received") in page_text(again)
-    assert store.request_count() == 1
+    assert request_rows.count(store) == 1
 
 
 def test_request_non_form_bodies(client: FlaskClient, store: Store) -> None:
     assert client.post("/", data=b"\x00\xff" * 100, content_type="application/octet-stream").status_code == 400
     assert client.post("/", data=b'{"need": "x"}', content_type="application/json").status_code == 400
     assert client.post("/", data={"need": ["a", "b"]}).status_code == 400
-    assert store.request_count() == 0
+    assert request_rows.count(store) == 0
 
 
 # The status form
@@ -275,7 +279,7 @@ def test_withdraw_bad_input_erases_nothing(client: FlaskClient, store: Store, la
     assert bad.status_code == 400
     assert client.post(prefix + "/status/withdraw", data={"csrf_token": token, "codename": "w" * 100_000,
                                                           "confirm": "y"}).status_code == 413
-    assert counts(store) == before and store.request_count() == 1
+    assert counts(store) == before and request_rows.count(store) == 1
 
 
 def test_withdraw_repeated_submission(client: FlaskClient, store: Store) -> None:
@@ -287,15 +291,13 @@ def test_withdraw_repeated_submission(client: FlaskClient, store: Store) -> None
     for _ in range(2):
         again = client.post("/ar/status/withdraw", data=data)
         assert again.status_code == 404
-    assert store.request_count() == 0
-    withdrawn = [n for _w, c, a, e, n in store.counters() if e == "withdrawn"]
+    assert request_rows.count(store) == 0
+    withdrawn = [n for _w, c, a, e, n in counters.all_counters(store) if e == "withdrawn"]
     assert withdrawn == [1]
 
 
 def test_every_hostile_page_is_clean(client: FlaskClient) -> None:
     """Whatever came in, what goes out has no script, handler or off-site URL."""
-    from pagecheck import page_problems
-
     codename = new_request(client)
     page = status_page(client, "", codename)
     for typed in TYPED.values():

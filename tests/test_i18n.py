@@ -13,11 +13,13 @@ import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
-from conftest import codename_from, hidden, make_instance, request_form
 from flask.testing import FlaskClient
+from helpers.instance import make_instance
+from helpers.pages import codename_from, hidden, request_form
 
-from aidnet import create_app, i18n
 from aidnet.config import load_settings
+from aidnet.web import i18n
+from aidnet.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ["es", "fr", "ar"]

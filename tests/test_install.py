@@ -17,7 +17,8 @@ assert aidnet.__file__.startswith(sys.argv[1]), aidnet.__file__
 from aidnet.config import create_instance, load_settings
 inst = pathlib.Path(tempfile.mkdtemp()) / "i"
 create_instance(inst)
-app = aidnet.create_app(load_settings(inst))
+from aidnet.web.app import create_app
+app = create_app(load_settings(inst))
 client = app.test_client()
 for path in ("/", "/status", "/offer", "/coordinator/login"):
     response = client.get(path)

@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE, add_coordinator, make_instance
-from live import start_server
-from loadtools import LoadResult, atomic_counts, coordinator_keys, integrity_ok, run_load, unreadable_receipts
+from helpers.instance import PASSPHRASE, add_coordinator, make_instance
+from helpers.live import start_server
+from helpers.loadtools import LoadResult, atomic_counts, coordinator_keys, integrity_ok, run_load, unreadable_receipts
 
-from aidnet.storage import Store
+from aidnet.store import open_store
+from aidnet.store import requests as request_rows
 
 pytestmark = pytest.mark.server
 
@@ -44,10 +45,10 @@ def test_sixteen_clients_every_receipt_is_stored_and_opens(tmp_path: Path) -> No
     assert set(result.statuses) == {201}, result.statuses
     assert len(result.receipts) >= 10 * SECONDS  # it really was under load (≥10 a second on 2 shared cores)
     assert unreadable_receipts(settings, coordinator_keys(settings, "alice", PASSPHRASE), result.receipts) == []
-    store = Store(settings.database, settings.db_key, settings.lock_file)
+    store = open_store(settings)
     try:
         # No submission was kept without its receipt reaching the requester, and none twice.
-        assert store.request_count() == len(result.receipts)
+        assert request_rows.count(store) == len(result.receipts)
     finally:
         store.close()
     assert atomic_counts(settings) == (len(result.receipts),) * 3

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aidnet import noise
+from aidnet.exports import noise
 
 
 def test_draws_follow_the_discrete_laplace_distribution() -> None:

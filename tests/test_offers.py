@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import Auth, codename_from, hidden
 from flask.testing import FlaskClient
-from pagecheck import page_problems
+from helpers.pagecheck import page_problems
+from helpers.pages import Auth, codename_from, hidden, request_form
 
-from aidnet.storage import Store
+from aidnet.sealing import write
+from aidnet.store import Store, counters
+from aidnet.store import requests as request_rows
 
 
 def offer_form(client: FlaskClient, **overrides: str) -> dict[str, str]:
@@ -35,7 +37,7 @@ def test_offer_flow_status_and_withdraw(client: FlaskClient, store: Store) -> No
     assert gone.status_code == 200 and "erased" in gone.get_data(as_text=True)
     assert store.conn.execute("SELECT count(*) FROM offers").fetchone()[0] == 0
     assert client.post("/offer/status", data={"csrf_token": token, "codename": codename}).status_code == 404
-    events = {row[3] for row in store.counters()}
+    events = {row[3] for row in counters.all_counters(store)}
     assert {"offered", "offer_withdrawn"} <= events
 
 
@@ -50,7 +52,6 @@ def test_offer_bad_input_keeps_text(client: FlaskClient, store: Store) -> None:
 def test_coordinator_reads_offers_records_stock_and_allocates_an_offer(client: FlaskClient, auth: Auth,
                                                                        store: Store) -> None:
     client.post("/offer", data=offer_form(client))
-    from conftest import request_form
 
     client.post("/", data=request_form(client, need="Need a ride to the clinic"))
     auth.login()
@@ -71,7 +72,7 @@ def test_coordinator_reads_offers_records_stock_and_allocates_an_offer(client: F
                        data={"csrf_token": token, "source": offer_value, "note": ""})
     assert done.status_code == 303 and "final" in done.headers["Location"]
     assert store.conn.execute("SELECT status FROM offers").fetchone()[0] == "allocated"
-    assert store.request_by_id(bytes.fromhex(request_id)).status == "allocated"
+    assert request_rows.by_id(store, bytes.fromhex(request_id)).status == "allocated"
     # Nothing sealed is in clear in the database rows.
     for table in ("offers", "stock", "log", "proposals"):
         for row in store.conn.execute(f"SELECT * FROM {table}"):  # noqa: S608
@@ -81,9 +82,7 @@ def test_coordinator_reads_offers_records_stock_and_allocates_an_offer(client: F
 def test_readers_that_keep_changing_get_try_again_not_a_crash(client: FlaskClient, store: Store,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Three decisions in a row landing while sealing: nothing kept, a clear 503, the typed text not in it."""
-    from aidnet import intake
-
-    monkeypatch.setattr(intake, "readers_unchanged", lambda tx, seen: False)
+    monkeypatch.setattr(write, "readers_unchanged", lambda tx, seen: False)
     for path in ("/offer", "/"):
         page = client.get(path).get_data(as_text=True)
         data = {"csrf_token": hidden(page, "csrf_token"), "form_nonce": hidden(page, "form_nonce"),
@@ -93,4 +92,4 @@ def test_readers_that_keep_changing_get_try_again_not_a_crash(client: FlaskClien
         assert response.status_code == 503, path
         text = response.get_data(as_text=True)
         assert "Nothing was kept" in text and "marker-9f2" not in text
-    assert store.request_count() == 0
+    assert request_rows.count(store) == 0

@@ -16,8 +16,9 @@ from html.parser import HTMLParser
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
-from conftest import PASSPHRASE, add_coordinator, codename_from, hidden, make_instance
-from live import LiveServer, start_server
+from helpers.instance import PASSPHRASE, add_coordinator, make_instance
+from helpers.live import Client, LiveServer, start_server
+from helpers.pages import codename_from, hidden
 
 pytestmark = pytest.mark.server
 
@@ -126,8 +127,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 def _coordinator_reply(server: LiveServer, text: str) -> None:
-    from live import Client
-
     c = Client(server.url)
     login = c.get("/coordinator/login").body
     assert c.post("/coordinator/login", {"csrf_token": hidden(login, "csrf_token"), "handle": "alice",

@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from browser import CHROMEDRIVER, CHROMIUM, js_is_off, make_driver, quit_driver
-from conftest import PASSPHRASE, add_coordinator, hidden, make_instance
-from live import Client, LiveServer, start_server
-from pagecheck import page_problems
+from helpers.browser import CHROMEDRIVER, CHROMIUM, js_is_off, make_driver, quit_driver
+from helpers.instance import PASSPHRASE, add_coordinator, make_instance
+from helpers.live import Client, LiveServer, start_server
+from helpers.pagecheck import page_problems
+from helpers.pages import hidden
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service

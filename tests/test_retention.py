@@ -8,20 +8,26 @@ ciphertext is gone from the pages themselves, while the kept one is still there.
 
 from __future__ import annotations
 
-import os
+import re
 import secrets
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import Auth, hidden
 from flask.testing import FlaskClient
-from live import aidnet_command
-from pagecheck import header_problems, page_problems
+from helpers.cli import run_aidnet
+from helpers.pagecheck import header_problems, page_problems
+from helpers.pages import Auth, hidden
 
-from aidnet import dates, exportstore, intake, retention
-from aidnet.config import Settings
-from aidnet.storage import RequestRow, Store
+from aidnet import dates
+from aidnet.cli.main import build_parser
+from aidnet.config import ConfigError, Settings, load_settings
+from aidnet.records import conversation, requests, retention
+from aidnet.store import Store, counters, open_store
+from aidnet.store import requests as request_rows
+from aidnet.store import retention as retention_rows
+from aidnet.store.requests import RequestRow
 
 PAGE, RESERVE = 4096, 80  # SQLCipher 4 defaults: 16-byte IV + 64-byte HMAC at the end of each page
 
@@ -41,9 +47,9 @@ def decrypted_pages(path: Path, key: bytes) -> bytes:
 
 
 def submit(store: Store, settings: Settings, need: str) -> RequestRow:
-    intake.submit_request(store, settings, intake.RequestDetails("food", "north", need, "", "today"),
+    requests.submit_request(store, settings, requests.RequestDetails("food", "north", need, "", "today"),
                           secrets.token_hex(8))
-    return store.requests_page(0, 1)[0]
+    return request_rows.page(store, 0, 1)[0]
 
 
 def tables_dump(store: Store) -> dict[str, list[tuple[object, ...]]]:
@@ -52,19 +58,18 @@ def tables_dump(store: Store) -> dict[str, list[tuple[object, ...]]]:
 
 
 def purge_cli(settings: Settings) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*aidnet_command(), "purge"], capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, AIDNET_INSTANCE=str(settings.instance)))
+    return run_aidnet("purge", env={"AIDNET_INSTANCE": str(settings.instance)})
 
 
 def test_purge_shreds_the_expired_and_keeps_the_rest(settings: Settings, store: Store) -> None:
     marker, kept_marker, reply_marker = (f"{w}{secrets.token_hex(6)}" for w in ("GONE", "KEPT", "REPLY"))
     expired = submit(store, settings, f"need {marker}")
-    assert intake.add_reply(store, expired.id.hex(), f"reply {reply_marker}")
-    reply = store.replies_for(expired.id)[0]
+    assert conversation.add_reply(store, expired.id.hex(), f"reply {reply_marker}")
+    reply = request_rows.replies_for(store, expired.id)[0]
     kept = submit(store, settings, f"need {kept_marker}")
     with store.write() as tx:
         tx.execute("UPDATE requests SET expires_day = ? WHERE id = ?", (dates.today() - 1, expired.id))
-    counters_before = store.counters()
+    counters_before = counters.all_counters(store)
     store.checkpoint()
     key = settings.db_key
     before = decrypted_pages(settings.database, key)
@@ -85,16 +90,16 @@ def test_purge_shreds_the_expired_and_keeps_the_rest(settings: Settings, store: 
         for secret in (marker, reply_marker):
             assert secret.encode() not in data and secret.encode("utf-16-le") not in data, path.name
         assert expired.envelope[40:104] not in data, path.name
-    fresh = Store(settings.database, settings.db_key, settings.lock_file)
-    assert fresh.request_by_id(expired.id) is None and fresh.replies_for(expired.id) == []
-    assert fresh.request_by_id(kept.id) == kept  # untouched: same envelope, status and day
-    assert fresh.counters() == counters_before  # totals keep what happened
+    fresh = open_store(settings)
+    assert request_rows.by_id(fresh, expired.id) is None and request_rows.replies_for(fresh, expired.id) == []
+    assert request_rows.by_id(fresh, kept.id) == kept  # untouched: same envelope, status and day
+    assert counters.all_counters(fresh) == counters_before  # totals keep what happened
     snapshot = tables_dump(fresh)
     fresh.close()
 
     again = purge_cli(settings)
     assert again.returncode == 0 and again.stdout.startswith("purged 0 requests and 0 offers; 0 finished")
-    fresh = Store(settings.database, settings.db_key, settings.lock_file)
+    fresh = open_store(settings)
     assert tables_dump(fresh) == snapshot
     fresh.close()
 
@@ -107,20 +112,20 @@ def test_finished_withdrawn_and_extended_requests(settings: Settings, store: Sto
     assert retention.extend(store, settings, kept_row.id.hex(), 180, "still waiting for the second delivery")
     assert retention.extend(store, settings, gone_row.id.hex(), 180, "kept, then withdrawn")
     with store.write() as tx:
-        store.set_status(tx, done_row.id, "fulfilled")
-        store.set_status(tx, kept_row.id, "closed")
-        store.set_status(tx, gone_row.id, "withdrawn")
+        request_rows.set_status(tx, done_row.id, "fulfilled")
+        request_rows.set_status(tx, kept_row.id, "closed")
+        request_rows.set_status(tx, gone_row.id, "withdrawn")
     report = retention.purge(store, settings, today=today)
     assert report.requests == 1  # withdrawn: erased at once, even though it had been extended
-    assert store.request_by_id(gone_row.id) is None
-    assert store.request_by_id(done_row.id).expires_day == today + settings.policy.closed_days  # type: ignore[union-attr]
-    assert store.request_by_id(kept_row.id).expires_day == today + 180  # type: ignore[union-attr]
+    assert request_rows.by_id(store, gone_row.id) is None
+    assert request_rows.by_id(store, done_row.id).expires_day == today + settings.policy.closed_days  # type: ignore[union-attr]
+    assert request_rows.by_id(store, kept_row.id).expires_day == today + 180  # type: ignore[union-attr]
     assert not retention.purge(store, settings, today=today).changed()
     later = retention.purge(store, settings, today=today + 30)
     assert later.requests == 0 and later.shortened == 0 and later.other == 3  # only the 3 used form nonces
     assert retention.purge(store, settings, today=today + 31).requests == 1
-    assert store.request_by_id(done_row.id) is None and store.request_by_id(kept_row.id) is not None
-    assert exportstore.extensions_for(store, gone_row.id) == []
+    assert request_rows.by_id(store, done_row.id) is None and request_rows.by_id(store, kept_row.id) is not None
+    assert retention_rows.extensions_for(store, gone_row.id) == []
 
 
 def test_extend_from_the_coordinator_page(client: FlaskClient, auth: Auth, settings: Settings, store: Store) -> None:
@@ -139,15 +144,15 @@ def test_extend_from_the_coordinator_page(client: FlaskClient, auth: Auth, setti
     assert too_long.status_code == 400 and "typed xxx" in too_long.get_data(as_text=True)
     assert client.post(url, data={"csrf_token": "bad", "days": "60", "reason": "r"}).status_code == 400
     assert client.post(url, data={"csrf_token": token, "days": "7", "reason": "r"}).status_code == 400
-    assert store.request_by_id(row.id).expires_day == row.expires_day  # type: ignore[union-attr]  # nothing kept
+    assert request_rows.by_id(store, row.id).expires_day == row.expires_day  # type: ignore[union-attr]  # nothing kept
 
     reason = "REASON" + secrets.token_hex(6)
     saved = client.post(url, data={"csrf_token": token, "days": "180", "reason": reason})
     assert saved.status_code == 303
-    assert store.request_by_id(row.id).expires_day == dates.today() + 180  # type: ignore[union-attr]
+    assert request_rows.by_id(store, row.id).expires_day == dates.today() + 180  # type: ignore[union-attr]
     shown = client.get(saved.headers["Location"]).get_data(as_text=True)
     assert reason in shown and "Kept longer" in shown
-    sealed = exportstore.extensions_for(store, row.id)[0][2]
+    sealed = retention_rows.extensions_for(store, row.id)[0][2]
     assert reason.encode() not in sealed  # sealed to the coordinators, never stored in clear
     shorter = client.post(url, data={"csrf_token": token, "days": "30", "reason": "shorter"})
     assert shorter.status_code == 409 and "already kept" in shorter.get_data(as_text=True)
@@ -155,7 +160,6 @@ def test_extend_from_the_coordinator_page(client: FlaskClient, auth: Auth, setti
 
 
 def test_policy_defaults_for_old_instance_folders(settings: Settings, tmp_path: Path) -> None:
-    from aidnet.config import ConfigError, load_settings
 
     config = settings.instance / "config.toml"
     text = config.read_text()
@@ -169,11 +173,6 @@ def test_policy_defaults_for_old_instance_folders(settings: Settings, tmp_path: 
 
 
 def test_timer_units_run_commands_the_cli_accepts(tmp_path: Path) -> None:
-    import re
-    import sys
-
-    from aidnet.cli import build_parser
-
     ops = Path(__file__).resolve().parent.parent / "ops"
     units = []
     for name in ("aidnet-purge.service", "aidnet-purge.timer", "aidnet-export.service", "aidnet-export.timer"):

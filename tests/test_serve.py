@@ -9,14 +9,16 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE, add_coordinator, hidden, make_instance
 from flask import Flask
-from live import Client, free_port, start_server
+from helpers.cli import run_aidnet
+from helpers.instance import PASSPHRASE, add_coordinator, make_instance
+from helpers.live import Client, free_port, start_server
+from helpers.pages import hidden
 
-from aidnet import create_app
-from aidnet.config import Settings
-from aidnet.server import QuietLogger, server_options
-from aidnet.worker import FreeThreadWorker
+from aidnet.config import ConfigError, Settings, load_settings
+from aidnet.serve.server import QuietLogger, server_options
+from aidnet.serve.worker import FreeThreadWorker
+from aidnet.web.app import create_app
 
 
 def test_server_defaults_fit_a_small_box() -> None:
@@ -153,7 +155,6 @@ def test_onion_location_only_when_configured(settings: Settings, tmp_path: Path)
     config = settings.instance / "config.toml"
     onion = "b" * 56
     config.write_text(config.read_text().replace('onion_location = ""', f'onion_location = "{onion}.onion"'))
-    from aidnet.config import ConfigError, load_settings
 
     mirrored = create_app(load_settings(settings.instance)).test_client()
     page = mirrored.get("/status?x=1")
@@ -165,13 +166,8 @@ def test_onion_location_only_when_configured(settings: Settings, tmp_path: Path)
 
 
 def test_coordinator_port_must_differ(tmp_path: Path) -> None:
-    import subprocess
-
-    from live import aidnet_command
-
     settings = make_instance(tmp_path / "inst")
-    done = subprocess.run([*aidnet_command(), "serve", "--instance", str(settings.instance), "--port", "18080",
-                           "--coordinator-port", "18080"], capture_output=True, text=True, timeout=60)
+    done = run_aidnet("serve", "--instance", str(settings.instance), "--port", "18080", "--coordinator-port", "18080")
     assert done.returncode == 1 and done.stderr.strip() == "aidnet: --coordinator-port must differ from --port"
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 
-from aidnet.sessions import CookieSessions
+from aidnet.web.sessions import CookieSessions
 
 
 def _cookie_from(app: Flask, interface: SecureCookieSessionInterface, data: dict[str, str]) -> str:
@@ -16,8 +16,6 @@ def _cookie_from(app: Flask, interface: SecureCookieSessionInterface, data: dict
 
 def _read_with(app: Flask, interface: SecureCookieSessionInterface, cookie: str) -> dict[str, str]:
     with app.test_request_context("/", headers={"Cookie": f"{app.config['SESSION_COOKIE_NAME']}={cookie}"}):
-        from flask import request
-
         session = interface.open_session(app, request)
         assert session is not None
         return dict(session)

@@ -1,14 +1,15 @@
-"""Pages drawn once and filled in (aidnet/shells.py) are the pages a full render gives."""
+"""Pages drawn once and filled in (aidnet/prerender.py) are the pages a full render gives."""
 
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
-from conftest import codename_from, request_form
 from flask import Flask
+from helpers.pages import codename_from, request_form
 
-from aidnet import shells
+from aidnet.web import prerender
 
 PAGES = ["/", "/status", "/offer"]
 PREFIXES = ["", "/en", "/es", "/fr", "/ar"]
@@ -22,7 +23,7 @@ def _normal(html: str) -> str:
 
 
 def _full_render(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(shells, "page", lambda _name, render, values: render(values))
+    monkeypatch.setattr(prerender, "page", lambda _name, render, values: render(values))
 
 
 def test_shell_pages_match_a_full_render(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,7 +36,7 @@ def test_shell_pages_match_a_full_render(app: Flask, monkeypatch: pytest.MonkeyP
             assert response.status_code == 200
             drawn[prefix + path] = response.get_data(as_text=True)
             assert drawn[prefix + path].count('name="csrf_token"') == 1
-    cached = app.extensions[shells.EXTENSION]
+    cached = app.extensions[prerender.EXTENSION]
     assert len(cached) == len(PREFIXES) * len(PAGES)
     assert all(shell is not None for shell in cached.values())  # every placeholder came through
     with monkeypatch.context() as m:
@@ -74,22 +75,20 @@ def test_a_query_string_never_reaches_the_shared_page(client) -> None:  # type: 
 
 def test_a_placeholder_that_does_not_come_through_means_a_full_render_every_time() -> None:
     marks = {"csrf": "aidnetslotaaaa", "nonce": "aidnetslotbbbb"}
-    assert shells.cut("<p>aidnetslotaaaa</p>", marks) is None  # the nonce went missing
-    shell = shells.cut('<i>aidnetslotbbbb</i>"aidnetslotaaaa"', marks)
+    assert prerender.cut("<p>aidnetslotaaaa</p>", marks) is None  # the nonce went missing
+    shell = prerender.cut('<i>aidnetslotbbbb</i>"aidnetslotaaaa"', marks)
     assert shell is not None
     assert shell.fill({"csrf": 'x"<y', "nonce": "n&"}) == '<i>n&amp;</i>"x&#34;&lt;y"'
 
 
 def test_a_page_that_filters_a_value_is_never_kept(app: Flask) -> None:
     """A placeholder survives urlencoding unchanged; the sample check still refuses to keep the page."""
-    from urllib.parse import quote
-
     def render(values):  # type: ignore[no-untyped-def]
         return f'<a href="/status?c={quote(values["codename"])}">{values["codename"]}</a>'
 
     with app.test_request_context("/"):
-        assert shells.page("filtered", render, {"codename": "ab cd"}) == render({"codename": "ab cd"})
-        assert app.extensions[shells.EXTENSION][("filtered", "en", "", "/")] is None
+        assert prerender.page("filtered", render, {"codename": "ab cd"}) == render({"codename": "ab cd"})
+        assert app.extensions[prerender.EXTENSION][("filtered", "en", "", "/")] is None
 
 
 def test_head_of_a_kept_page_is_fine(client) -> None:  # type: ignore[no-untyped-def]

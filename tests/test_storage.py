@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aidnet import storage
-from aidnet.storage import Store
+from aidnet.serve import server
+from aidnet.store import Durability, StorageError, Store, counters, open_store, schema
+from aidnet.store import requests as request_rows
+from aidnet.web.app import create_app
 
 
 def test_the_write_path_tables_move_to_one_btree_each_and_keep_their_rows(tmp_path: Path,
@@ -17,22 +26,22 @@ def test_the_write_path_tables_move_to_one_btree_each_and_keep_their_rows(tmp_pa
     store = Store(tmp_path / "db", key, tmp_path / "write.lock")
     try:
         with monkeypatch.context() as m:
-            m.setattr(storage, "MIGRATIONS", storage.MIGRATIONS[:-1])
+            m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:-1])
             store.migrate()
         with store.write() as tx:
-            assert store.use_form_nonce(tx, b"n" * 32, 5)
-            store.bump_counter(tx, "2026-W48", "food", "north", "received")
-            store.bump_counter(tx, "2026-W48", "food", "north", "received")
-        assert store.migrate() == len(storage.MIGRATIONS)
-        assert store.migrate() == len(storage.MIGRATIONS)  # a second start changes nothing
+            assert request_rows.use_form_nonce(tx, b"n" * 32, 5)
+            counters.bump(tx, "2026-W48", "food", "north", "received")
+            counters.bump(tx, "2026-W48", "food", "north", "received")
+        assert store.migrate() == len(schema.MIGRATIONS)
+        assert store.migrate() == len(schema.MIGRATIONS)  # a second start changes nothing
         for table in ("used_forms", "counters"):
             sql = store.conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
             assert "WITHOUT ROWID" in sql
-        assert store.counters() == [("2026-W48", "food", "north", "received", 2)]
+        assert counters.all_counters(store) == [("2026-W48", "food", "north", "received", 2)]
         with store.write() as tx:
-            assert not store.use_form_nonce(tx, b"n" * 32, 5)  # still known: a replay
-            store.bump_counter(tx, "2026-W48", "food", "north", "received")
-        assert store.counters()[0][4] == 3
+            assert not request_rows.use_form_nonce(tx, b"n" * 32, 5)  # still known: a replay
+            counters.bump(tx, "2026-W48", "food", "north", "received")
+        assert counters.all_counters(store)[0][4] == 3
         assert store.integrity_ok()
     finally:
         store.close()
@@ -52,10 +61,6 @@ def test_a_write_inside_a_write_on_one_store_is_refused(tmp_path: Path) -> None:
 
 def test_a_replaced_lock_file_is_the_one_locked(tmp_path: Path) -> None:
     """A Store keeps its lock file open; if the file is replaced it must lock the new one."""
-    import fcntl
-    import os
-    import threading
-
     lock_path = tmp_path / "write.lock"
     store = Store(tmp_path / "db", bytes(32), lock_path)
     try:
@@ -85,11 +90,9 @@ def test_a_write_returns_after_fdatasync_of_the_wal_made_outside_the_writer_lock
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """synchronous=NORMAL leaves durability to Store.write(): one fdatasync of the WAL, once
     the lock is free for the next writer, and the folder synced the first time a WAL is seen."""
-    import fcntl
-    import os
-
-    store = Store(tmp_path / "db", bytes(range(32)), tmp_path / "write.lock")
-    store.migrate()
+    with Store(tmp_path / "db", bytes(range(32)), tmp_path / "write.lock") as first:
+        first.migrate()
+    store = Store(tmp_path / "db", bytes(range(32)), tmp_path / "write.lock")  # has not seen a WAL yet
     synced: list[tuple[str, str, bool]] = []
     real_fdatasync, real_fsync = os.fdatasync, os.fsync
 
@@ -113,11 +116,10 @@ def test_a_write_returns_after_fdatasync_of_the_wal_made_outside_the_writer_lock
     monkeypatch.setattr(os, "fsync", record("fsync", real_fsync))
     try:
         assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL: no sync inside COMMIT
-        store._wal_named = -1  # as if this Store had not seen the WAL yet
         for n in range(2):
             synced.clear()
             with store.write() as tx:
-                assert store.use_form_nonce(tx, bytes([n]) * 32, 5)
+                assert request_rows.use_form_nonce(tx, bytes([n]) * 32, 5)
             wal_syncs = [s for s in synced if s[0] == "fdatasync" and s[1].endswith("db-wal")]
             assert len(wal_syncs) == 1 and wal_syncs[0][2]  # after the lock was released
             folder_syncs = [s for s in synced if s[0] == "fsync" and s[1] == str(tmp_path)]
@@ -128,8 +130,6 @@ def test_a_write_returns_after_fdatasync_of_the_wal_made_outside_the_writer_lock
 
 def test_a_refused_write_is_synced_before_it_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """'Already sent, we have it' may rest on another writer's commit that is not on disk yet."""
-    import os
-
     store = Store(tmp_path / "db", bytes(range(32)), tmp_path / "write.lock")
     store.migrate()
     synced: list[str] = []
@@ -137,7 +137,7 @@ def test_a_refused_write_is_synced_before_it_says_so(tmp_path: Path, monkeypatch
     monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real(fd)))
     try:
         with pytest.raises(ValueError), store.write() as tx:
-            store.use_form_nonce(tx, b"r" * 32, 5)
+            request_rows.use_form_nonce(tx, b"r" * 32, 5)
             raise ValueError("refused, as a replayed form is")
         assert any(path.endswith("db-wal") for path in synced)
         assert store.conn.execute("SELECT count(*) FROM used_forms").fetchone()[0] == 0
@@ -145,19 +145,12 @@ def test_a_refused_write_is_synced_before_it_says_so(tmp_path: Path, monkeypatch
         store.close()
 
 
-def test_after_a_failed_fdatasync_nothing_more_is_acknowledged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                              settings: Any) -> None:
+def test_after_a_failed_fdatasync_nothing_more_is_acknowledged(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
     """Linux reports a failed writeback once: a later fdatasync could pass while frames before it are lost."""
-    import errno
-    import os
-
-    from aidnet import create_app
-
-    monkeypatch.setattr(storage, "_durability_lost", False)  # restored after the test
     stopped: list[bool] = []
-    monkeypatch.setattr(storage, "on_durability_lost", lambda: stopped.append(True))
-    app = create_app(settings)  # made before: after the failure even a new worker's start is refused
-    store = Store(settings.database, settings.db_key, settings.lock_file)
+    durability = Durability(on_lost=lambda: stopped.append(True))
+    app = create_app(settings, durability=durability)  # its Stores share the one Durability
+    store = open_store(settings, durability)
     real = os.fdatasync
 
     def failing(fd: int) -> None:
@@ -165,24 +158,26 @@ def test_after_a_failed_fdatasync_nothing_more_is_acknowledged(tmp_path: Path, m
 
     try:
         monkeypatch.setattr(os, "fdatasync", failing)
-        with pytest.raises(storage.StorageError), store.write() as tx:
-            store.use_form_nonce(tx, b"a" * 32, 5)
+        with pytest.raises(StorageError), store.write() as tx:
+            request_rows.use_form_nonce(tx, b"a" * 32, 5)
         monkeypatch.setattr(os, "fdatasync", real)  # the disk seems fine again: it is not trusted
-        with pytest.raises(storage.StorageError), store.write() as tx:
-            store.use_form_nonce(tx, b"b" * 32, 5)
-        assert stopped == [True] and storage.durability_lost()
+        with pytest.raises(StorageError), store.write() as tx:
+            request_rows.use_form_nonce(tx, b"b" * 32, 5)
+        assert stopped == [True] and durability.lost
         assert app.test_client().get("/healthz").status_code == 503
-        with pytest.raises(storage.StorageError):
-            create_app(settings)
+        with pytest.raises(StorageError):
+            create_app(settings, durability=durability)  # a new worker's start is refused too
     finally:
         store.close()
 
 
 def test_the_server_stops_at_once_when_the_disk_refuses() -> None:
-    import subprocess
-
-    from aidnet import server
-
-    master = subprocess.Popen(["sleep", "30"])  # stands in for gunicorn's master
-    server._stop_for_disk(master.pid)
-    assert master.wait(timeout=10) == -3  # SIGQUIT: gunicorn's quick shutdown
+    # The stand-in for gunicorn's master takes SIGQUIT's default action whatever it inherited:
+    # a shell running the suite in the background makes its children ignore SIGQUIT.
+    master = subprocess.Popen([sys.executable, "-c", "import signal, time; "
+                               "signal.signal(signal.SIGQUIT, signal.SIG_DFL); print('ready', flush=True); time.sleep(30)"],
+                              stdout=subprocess.PIPE)
+    assert master.stdout is not None and master.stdout.readline() == b"ready\n"
+    server.stop_for_disk(master.pid)
+    assert master.wait(timeout=10) == -signal.SIGQUIT  # gunicorn's quick shutdown
+    master.stdout.close()

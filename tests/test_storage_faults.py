@@ -15,12 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import add_coordinator, make_instance, request_form
 from flask.testing import FlaskClient
+from helpers.instance import add_coordinator, make_instance
+from helpers.live import start_server
+from helpers.loadtools import Requester
+from helpers.pages import request_form
 
-from aidnet import create_app
 from aidnet.config import Settings
-from aidnet.storage import Store
+from aidnet.store import counters, open_store
+from aidnet.store import requests as request_rows
+from aidnet.web.app import create_app
 
 pytestmark = pytest.mark.server  # real filesystem faults: needs root for mount
 
@@ -61,10 +65,10 @@ def _fill(disk: Path, leave: int) -> Path:
 
 
 def _counts(settings: Settings) -> tuple[int, int, int]:
-    store = Store(settings.database, settings.db_key, settings.lock_file)
+    store = open_store(settings)
     try:
-        requests = store.request_count()
-        received = sum(n for *_, event, n in store.counters() if event == "received")
+        requests = request_rows.count(store)
+        received = sum(n for *_, event, n in counters.all_counters(store) if event == "received")
         forms = int(store.conn.execute("SELECT count(*) FROM used_forms").fetchone()[0])
         assert store.integrity_ok()
         return requests, received, forms
@@ -130,9 +134,6 @@ def test_read_only_instance_folder_refuses_cleanly_and_recovers(small_disk: Path
 
 def test_disk_full_under_a_live_server(small_disk: Path, tmp_path: Path) -> None:
     """The same through `aidnet serve`: its threads keep connections open across the fault."""
-    from live import start_server
-    from loadtools import Requester
-
     settings = make_instance(small_disk / "instance")
     add_coordinator(settings)
     server = start_server(settings.instance, tmp_path / "logs")

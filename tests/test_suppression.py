@@ -13,7 +13,7 @@ from fractions import Fraction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aidnet.suppression import ALL, Earlier, Shape, plan, with_totals
+from aidnet.exports.suppression import ALL, Earlier, Shape, plan, with_totals
 
 WEEKS = ("2026-W01", "2026-W02")
 

@@ -17,8 +17,11 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from conftest import add_coordinator, hidden, make_instance
-from live import LiveServer, start_server
+from helpers.instance import add_coordinator, make_instance
+from helpers.live import LiveServer, start_server
+from helpers.pages import hidden
+
+from aidnet.web import i18n
 
 pytestmark = pytest.mark.server
 
@@ -69,8 +72,6 @@ class W3m:
 
 
 def texts(language: str) -> dict[str, str]:
-    from aidnet import i18n
-
     catalog = i18n.compile_catalogue(i18n.catalogue_files()[language]) if language != "en" else None
 
     def t(s: str) -> str:

@@ -11,16 +11,19 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from browser import click_and_wait, js_is_off, make_driver, quit_driver
-from conftest import PASSPHRASE, Auth, add_coordinator, hidden, make_instance
 from flask.testing import FlaskClient
-from live import LiveServer, start_server
-from pagecheck import page_problems
+from helpers.browser import click_and_wait, js_is_off, make_driver, quit_driver
+from helpers.cli import run_aidnet
+from helpers.instance import PASSPHRASE, add_coordinator, make_instance
+from helpers.live import LiveServer, start_server
+from helpers.pagecheck import page_problems
+from helpers.pages import Auth, hidden
 from selenium.webdriver.common.by import By
 
-from aidnet import coordinators, totp
 from aidnet.config import Settings
-from aidnet.storage import Store
+from aidnet.records import coordinators, totp
+from aidnet.store import accounts as account_rows
+from aidnet.store import open_store
 
 
 def _secret(html: str) -> str:
@@ -93,9 +96,9 @@ def test_enrol_then_login_needs_the_code(client: FlaskClient, auth: Auth, settin
     assert _login(client, codes[0].upper().replace("-", " ")) == 303  # recovery code, typed loosely
     _logout(client)
     assert _login(client, codes[0]) == 403  # spent
-    store = Store(settings.database, settings.db_key, settings.lock_file)
+    store = open_store(settings)
     try:
-        row = store.coordinator_by_handle("alice")
+        row = account_rows.by_handle(store, "alice")
         assert row is not None and totp.recovery_left(store, row.id) == totp.RECOVERY_CODES - 1
         # The secret is not in the database in clear, in any encoding.
         dump = b"".join(bytes(v) if isinstance(v, bytes) else str(v).encode()
@@ -145,9 +148,9 @@ def test_a_tampered_or_foreign_pending_secret_is_refused(client: FlaskClient, au
     foreign = client.post("/coordinator/two-step/confirm", data={
         "csrf_token": hidden(page, "csrf_token"), "pending": pending, "code": pyotp.TOTP(secret).now()})
     assert foreign.status_code == 400
-    store = Store(settings.database, settings.db_key, settings.lock_file)
+    store = open_store(settings)
     try:
-        bob = store.coordinator_by_handle("bob")
+        bob = account_rows.by_handle(store, "bob")
         assert bob is not None and not totp.is_on(store, bob.id)
     finally:
         store.close()
@@ -157,10 +160,10 @@ def test_code_window_is_one_step_either_side(settings: Settings) -> None:
     secret = pyotp.random_base32()
     now = 1_800_000_000.0
     code = pyotp.TOTP(secret).at(now)
-    assert totp._matching_step(secret, code, now) == int(now // 30)
-    assert totp._matching_step(secret, code, now + 30) == int(now // 30)
-    assert totp._matching_step(secret, code, now + 90) is None
-    assert totp._matching_step(secret, "12345", now) is None
+    assert totp.matching_step(secret, code, now) == int(now // 30)
+    assert totp.matching_step(secret, code, now + 30) == int(now // 30)
+    assert totp.matching_step(secret, code, now + 90) is None
+    assert totp.matching_step(secret, "12345", now) is None
 
 
 def test_wrong_codes_count_against_the_login_throttle(client: FlaskClient, auth: Auth, settings: Settings) -> None:
@@ -219,18 +222,14 @@ def test_enrol_and_log_in_with_javascript_off(server: LiveServer, tmp_path: Path
 
 
 def test_operator_can_turn_it_off_for_a_lost_phone(client: FlaskClient, auth: Auth, settings: Settings) -> None:
-    from live import aidnet_command
-
     auth.login()
     _enrol(client)
     _logout(client)
     assert _login(client) == 403
-    done = subprocess.run([*aidnet_command(), "two-step-off", "alice", "--instance", str(settings.instance)],
-                          capture_output=True, text=True, timeout=60)
+    done = run_aidnet("two-step-off", "alice", "--instance", str(settings.instance))
     assert done.returncode == 0 and "two-step login is off for alice" in done.stdout, done.stderr
     assert _login(client) == 303
-    missing = subprocess.run([*aidnet_command(), "two-step-off", "nobody", "--instance", str(settings.instance)],
-                             capture_output=True, text=True, timeout=60)
+    missing = run_aidnet("two-step-off", "nobody", "--instance", str(settings.instance))
     assert missing.returncode == 1 and missing.stderr.startswith("aidnet: no coordinator")
 
 
@@ -244,7 +243,7 @@ def test_wrong_passphrase_costs_as_much_as_a_wrong_recovery_code(monkeypatch: py
         return real(secret, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(totp, "argon2id", counting)
-    store = Store(settings.database, settings.db_key, settings.lock_file)
+    store = open_store(settings)
     try:
         with pytest.raises(coordinators.LoginFailed):
             coordinators.login(store, settings, "alice", "not the passphrase at all", "abcd-efgh-jkmn")

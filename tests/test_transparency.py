@@ -7,11 +7,11 @@ import re
 
 import pytest
 from flask.testing import FlaskClient
-from pagecheck import header_problems, page_problems
-from test_exports import TODAY, WEEK, plant, release, set_export
+from helpers.exports import TODAY, WEEK, plant, release, set_export
+from helpers.pagecheck import header_problems, page_problems
 
-from aidnet import exportfiles
 from aidnet.config import Settings
+from aidnet.exports import files
 
 
 def test_nothing_published_yet(client: FlaskClient) -> None:
@@ -36,15 +36,15 @@ def test_latest_release_as_bars_tables_and_signed_files(client: FlaskClient, set
     # The biggest category total is the full bar; bars are classes from the stylesheet, not inline styles.
     assert re.search(r'<span class="bar w20"></span></span><span class="value">\d+</span>', html)
     assert "–" in html  # the withheld small cell
-    key = exportfiles.parse_signature(row.signature)[0].hex()
-    assert key in html and key == exportfiles.public_key_hex(settings.instance)
-    names = exportfiles.file_names(WEEK)
+    key = files.parse_signature(row.signature)[0].hex()
+    assert key in html and key == files.public_key_hex(settings.instance)
+    names = files.file_names(WEEK)
     for name, body in zip(names, (row.manifest, row.csv, row.signature), strict=True):
         assert f'href="/transparency/files/{name}"' in html
         download = client.get(f"/transparency/files/{name}")
         assert download.status_code == 200 and download.data == body
         assert "attachment" in download.headers["Content-Disposition"]
-    assert exportfiles.verify_bytes(client.get(f"/transparency/files/{names[0]}").data,
+    assert files.verify_bytes(client.get(f"/transparency/files/{names[0]}").data,
                                     client.get(f"/transparency/files/{names[1]}").data,
                                     client.get(f"/transparency/files/{names[2]}").data, bytes.fromhex(key))
     # Earlier releases stay reachable; unknown ones are not found.

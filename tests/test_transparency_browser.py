@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser import js_is_off, make_driver, quit_driver
-from conftest import make_instance
-from live import start_server
-from pagecheck import page_problems
+from helpers.browser import js_is_off, make_driver, quit_driver
+from helpers.exports import WEEK, plant, release, set_export
+from helpers.instance import make_instance
+from helpers.live import start_server
+from helpers.pagecheck import page_problems
 from selenium.webdriver.common.by import By
-from test_exports import WEEK, plant, release, set_export
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 

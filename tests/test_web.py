@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
-from conftest import PASSPHRASE, Auth, codename_from, hidden, request_form
 from flask.testing import FlaskClient
-from pagecheck import header_problems, page_problems
+from helpers.instance import PASSPHRASE, make_instance
+from helpers.pagecheck import header_problems, page_problems
+from helpers.pages import Auth, codename_from, hidden, request_form
 
 from aidnet.config import Settings
-from aidnet.storage import Store
+from aidnet.records import coordinators
+from aidnet.store import Store, counters, open_store
+from aidnet.store import requests as request_rows
+from aidnet.web.app import create_app
 
 
 def assert_clean(response) -> None:  # type: ignore[no-untyped-def]
@@ -23,7 +28,7 @@ def assert_clean(response) -> None:  # type: ignore[no-untyped-def]
 
 
 def request_count(store: Store) -> int:
-    return store.request_count()
+    return request_rows.count(store)
 
 
 def submit(client: FlaskClient, **overrides: str):  # type: ignore[no-untyped-def]
@@ -208,9 +213,7 @@ def test_stored_exactly_as_typed(client: FlaskClient, auth: Auth) -> None:
 
 
 def test_no_coordinator_means_not_ready(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from conftest import make_instance
 
-    from aidnet import create_app
 
     client = create_app(make_instance(tmp_path / "empty")).test_client()
     response = client.post("/", data=request_form(client))
@@ -250,7 +253,7 @@ def test_csrf_missing_on_login_and_status(client: FlaskClient) -> None:
 
 def test_counters_hold_only_week_category_area(client: FlaskClient, store: Store, settings: Settings) -> None:
     submit(client, category="medicine", area="east")
-    rows = store.counters()
+    rows = counters.all_counters(store)
     assert len(rows) == 1
     week, category, area, event, count = rows[0]
     assert (category, area, event, count) == ("medicine", "east", "received", 1)
@@ -264,15 +267,11 @@ def test_request_row_holds_only_the_designed_columns(store: Store) -> None:
 
 
 def test_throttle_holds_when_attempts_arrive_at_once(settings: Settings) -> None:
-    import threading
-
-    from aidnet import coordinators
-
     results: list[str] = []
     barrier = threading.Barrier(12)
 
     def attempt() -> None:
-        store = Store(settings.database, settings.db_key, settings.lock_file)
+        store = open_store(settings)
         try:
             barrier.wait()
             coordinators.login(store, settings, "alice", "wrong wrong wrong")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from gunicorn.config import Config
 
-from aidnet.worker import FreeThreadWorker
+from aidnet.serve.worker import FreeThreadWorker
 
 
 class _Conn:

@@ -8,13 +8,18 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from crypto.log import LogError
-
-from .. import dates, governance, intake, keyholder, logstore, membership, offline
-from ..db import get_store, settings
-from .coordinator import login_required
-from .forms import EmptyForm
-from .governance_forms import (
+from .. import dates
+from ..decisions import keyholder, membership, offline, proposals
+from ..decisions.notes import open_note, seal_note
+from ..decisions.proposals import DecisionRefused
+from ..records.requests import open_request
+from ..sealing.readers import current
+from ..sealing.reseal import reseal_all
+from ..store import accounts as account_rows
+from ..store import decision_log as log_rows
+from .auth import login_required
+from .connections import get_store, settings
+from .decision_forms import (
     MemberActionForm,
     MemberForm,
     ProposalActionForm,
@@ -23,15 +28,10 @@ from .governance_forms import (
     RotateForm,
     SignaturesUploadForm,
 )
+from .forms import EmptyForm
+from .labels import decision_labels
 
 bp = Blueprint("decisions", __name__, url_prefix="/coordinator/decisions")
-
-
-@bp.app_errorhandler(governance.NoGenesis)
-def no_genesis(_exc: Exception) -> tuple[str, int]:
-    return render_template("public/message.html", title=_("The group is not founded yet"),
-                           message=_("There is no founding record in the decision log. The operator runs "
-                                     "`aidnet log genesis` with the founding coordinators.")), 503
 
 
 def _day(text: str | None) -> int | None:
@@ -40,15 +40,6 @@ def _day(text: str | None) -> int | None:
         return dates.parse_day(text)
     except ValueError:
         return -1
-
-
-def decision_labels() -> dict[str, str]:
-    return {
-        "add_member": _("Add a member"), "remove_member": _("Remove a member"), "rotate_key": _("Rotate a key"),
-        "set_quorum": _("Change the quorum"), "renew_member": _("Renew a member's term"),
-        "allocation": _("Allocation"), "distribution": _("Handed over"), "dispute": _("Dispute"),
-        "resolution": _("Resolution of a dispute"), "genesis": _("Founding of the group"),
-    }
 
 
 def _summary(proposal: dict[str, Any], state: Any) -> str:
@@ -70,7 +61,7 @@ def _summary(proposal: dict[str, Any], state: Any) -> str:
     if kind == "set_quorum":
         return str(_("%(n)s signatures needed", n=body.get("quorum")))
     if kind in ("allocation", "distribution"):
-        row = intake.open_request(get_store(), g.session.keys, str(body.get("request", "")))
+        row = open_request(get_store(), g.session.keys, str(body.get("request", "")))
         source = body.get("source") or {}
         text = str(_("request %(seq)s", seq=row.seq if row else "?"))
         if source.get("kind"):
@@ -85,17 +76,17 @@ def _summary(proposal: dict[str, Any], state: Any) -> str:
 
 def _page(code: int = 200, notice: str | None = None, **forms: Any) -> tuple[str, int]:
     store = get_store()
-    state = governance.current(store)
+    state = current(store)
     me = g.session.keys.sign_public.hex()
     pending = []
-    for p in logstore.proposals(store):
+    for p in log_rows.proposals(store):
         signers = {s["signer"] for s in p.signatures}
         pending.append({"p": p, "summary": _summary(p.proposal, state),
-                        "note": governance.open_note(store, p.id, p.proposal["body"].get("note"), g.session.keys),
+                        "note": open_note(store, p.id, p.proposal["body"].get("note"), g.session.keys),
                         "signed": me in signers, "count": len(signers), "declines": len(p.declines)})
     members_by_key = {m.sign for m in state.members.values()}
-    accounts = [(str(r.id), r.handle) for r in (store.coordinator_by_id(i) for i in _account_ids(store))
-                if r and r.sign_public.hex() not in members_by_key]
+    accounts = [(str(r.id), r.handle) for r in account_rows.all_accounts(store)
+                if r.sign_public.hex() not in members_by_key]
     member_form = forms.get("member_form") or MemberForm()
     member_form.account.choices = [("", _("Choose an account"))] + accounts
     today = dates.today()
@@ -115,18 +106,17 @@ def _page(code: int = 200, notice: str | None = None, **forms: Any) -> tuple[str
 def _open_disputes(store: Any, state: Any) -> list[dict[str, Any]]:
     """Open disputes with their sealed notes opened for this keyholder."""
     found = []
-    for record in logstore.records(store):
+    for record in log_rows.records(store):
         proposal = record["proposal"]
         if proposal["id"] in state.open_disputes:
             found.append({"id": proposal["id"], "decision": state.open_disputes[proposal["id"]],
                           "by": proposal["body"].get("raised_by", "keyholder"),
-                          "note": governance.open_note(store, proposal["id"], proposal["body"].get("note"),
-                                                       g.session.keys)})
+                          "note": open_note(store, proposal["id"], proposal["body"].get("note"), g.session.keys)})
     return found
 
 
 def _account_ids(store: Any) -> list[int]:
-    return [int(r[0]) for r in store.conn.execute("SELECT id FROM coordinators ORDER BY id")]
+    return [r.id for r in account_rows.all_accounts(store)]
 
 
 def _done(final: bool) -> Response:
@@ -135,12 +125,12 @@ def _done(final: bool) -> Response:
 
 def propose_decision(kind: str, body: dict[str, Any], note: str = "") -> Response:
     store = get_store()
-    proposal = governance.new_proposal(store, kind, body)
+    proposal = proposals.new_proposal(kind, body)
     if note or kind in ("allocation", "distribution", "dispute", "resolution"):
-        proposal["body"]["note"] = governance.seal_note(store, proposal["id"], note, body.get("request"))
+        proposal["body"]["note"] = seal_note(store, proposal["id"], note, body.get("request"))
     try:
-        final = governance.propose(store, g.session.keys, proposal)
-    except LogError:
+        final = proposals.propose(store, settings(), g.session.keys, proposal)
+    except DecisionRefused:
         abort(409)
     return _done(final)
 
@@ -173,7 +163,7 @@ def propose_member() -> Any:
         elif form.account.data:
             if form.account.data not in {str(i) for i in _account_ids(get_store())}:
                 raise ValueError
-            row = get_store().coordinator_by_id(int(form.account.data))
+            row = account_rows.by_id(get_store(), int(form.account.data))
             if row is None:
                 raise ValueError
             member = {"handle": row.handle, "box": row.box_public.hex(), "sign": row.sign_public.hex(), "until": until}
@@ -221,7 +211,7 @@ def rotate() -> Any:
         return _page(400, rotate_form=form)
     try:
         final = membership.propose_rotation(get_store(), settings(), g.session.coordinator.handle, form.passphrase.data)
-    except LogError:
+    except DecisionRefused:
         form.passphrase.errors = [_("That passphrase does not open your keys.")]
         return _page(403, rotate_form=form)
     return _done(final)
@@ -234,8 +224,8 @@ def sign() -> Any:
     if not form.validate_on_submit():
         abort(400)
     try:
-        return _done(governance.sign(get_store(), form.proposal.data, g.session.keys))
-    except LogError:
+        return _done(proposals.sign(get_store(), settings(), form.proposal.data, g.session.keys))
+    except DecisionRefused:
         abort(409)
 
 
@@ -245,7 +235,7 @@ def decline() -> Any:
     form = ProposalActionForm()
     if not form.validate_on_submit():
         abort(400)
-    governance.decline(get_store(), form.proposal.data, g.session.keys)
+    proposals.decline(get_store(), form.proposal.data, g.session.keys)
     return redirect(url_for("decisions.index", saved="declined"), code=303)
 
 
@@ -254,7 +244,7 @@ def decline() -> Any:
 def reseal() -> Any:
     if not EmptyForm().validate_on_submit():
         abort(400)
-    membership.reseal_all(get_store(), g.session.keys)
+    reseal_all(get_store(), g.session.keys)
     return redirect(url_for("decisions.index", saved="resealed"), code=303)
 
 
@@ -288,6 +278,6 @@ def upload() -> Any:
     if not isinstance(items, list):
         form.file.errors = [_("This is not a signatures file from aidnet keyholder sign.")]
         return _page(400, upload_form=form)
-    accepted, refused, final = offline.import_signatures(get_store(), items)
+    accepted, refused, final = offline.import_signatures(get_store(), settings(), items)
     notice = _("Signatures accepted: %(a)s, refused: %(r)s. Decisions now final: %(f)s.", a=accepted, r=refused, f=final)
     return _page(200 if not refused else 400, notice=notice)

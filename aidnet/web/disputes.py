@@ -10,9 +10,11 @@ from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from .. import offline
-from ..db import get_store, settings
+from ..decisions.disputes import decisions_for_codename, requester_dispute
+from .connections import get_store, settings
 from .forms import StatusForm, no_control_characters
+from .pages import message
+from .status import not_found
 
 bp = Blueprint("disputes", __name__)
 
@@ -23,19 +25,14 @@ class RequesterDisputeForm(StatusForm):
                          validators=[Optional(), Length(max=2000), no_control_characters])
 
 
-def _not_found(form: StatusForm, code: int = 404) -> tuple[str, int]:
-    form.codename.errors = [_("We could not find a request with that codename. Check the words and try again.")]
-    return render_template("public/status.html", form=form, view=None), code
-
-
 @bp.post("/status/decisions")
 def decisions() -> Any:
     form = StatusForm()
     if not form.validate():
-        return _not_found(form, 400)
-    found = offline.decisions_for_codename(get_store(), settings(), form.codename.data)
+        return not_found(form, 400)
+    found = decisions_for_codename(get_store(), settings(), form.codename.data)
     if found is None:
-        return _not_found(form)
+        return not_found(form)
     return render_template("public/decisions.html", decisions=found, codename=form.codename.data,
                            dispute_form=RequesterDisputeForm(formdata=None))
 
@@ -44,15 +41,15 @@ def decisions() -> Any:
 def dispute() -> Any:
     form = RequesterDisputeForm()
     if not form.validate():
-        found = offline.decisions_for_codename(get_store(), settings(), form.codename.data or "")
+        found = decisions_for_codename(get_store(), settings(), form.codename.data or "")
         if found is None or form.codename.errors or form.decision.errors:
-            return _not_found(form, 400)
+            return not_found(form, 400)
         # Only the note was wrong (too long, control characters): show it again with what was typed.
         return render_template("public/decisions.html", decisions=found, codename=form.codename.data,
                                dispute_form=form), 400
-    if not offline.requester_dispute(get_store(), settings(), form.codename.data, form.decision.data,
+    if not requester_dispute(get_store(), settings(), form.codename.data, form.decision.data,
                                         form.note.data or ""):
-        return _not_found(form)
-    return render_template("public/message.html", title=_("Your dispute was recorded"),
-                           message=_("The keyholders must now look at it again and sign a resolution. "
-                                     "It stays open in the group's log until they do.")), 200
+        return not_found(form)
+    return message(_("Your dispute was recorded"),
+                   _("The keyholders must now look at it again and sign a resolution. "
+                     "It stays open in the group's log until they do."))

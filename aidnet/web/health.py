@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from ..db import get_store
-from ..storage import durability_lost
+from .connections import get_store
 
 bp = Blueprint("health", __name__)
 
@@ -17,9 +16,8 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthz")
 def healthz() -> Response:
     try:
-        get_store().conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
         # Also unavailable once the disk refused an fdatasync: nothing is acknowledged any more.
-        ok = not durability_lost()
+        ok = get_store().readable()
     except Exception:  # any failure at all is the same one word, with no detail
         ok = False
     if not ok:

@@ -1,22 +1,23 @@
-"""Offers (public) and stock or funds received (coordinators)."""
+"""Offering help: the offer form and receipt, and the offer's status and withdrawal by codename."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
-from wtforms import HiddenField, IntegerField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length
 
-from .. import intake, offers, shells
-from ..db import get_store, settings
-from .coordinator import login_required
+from ..errors import NotReady, ReplayedForm
+from ..records import offers
+from . import prerender
+from .ask import labelled, receipt
+from .connections import get_store, settings
 from .forms import (
     AidForm,
-    EmptyForm,
     StatusForm,
     blank_form,
     choice_required,
@@ -24,10 +25,10 @@ from .forms import (
     new_form_nonce,
     no_control_characters,
 )
-from .public import labelled, receipt
+from .labels import offer_kinds
+from .pages import already_received, message, not_ready
 
 bp = Blueprint("offers", __name__)
-admin = Blueprint("stock", __name__, url_prefix="/coordinator/stock")
 
 
 class OfferForm(AidForm):
@@ -47,24 +48,9 @@ class OfferForm(AidForm):
     form_nonce = HiddenField(default=new_form_nonce, validators=[InputRequired(), Length(min=16, max=64)])
 
 
-class StockForm(AidForm):
-    kind = SelectField(_l("What came in?"), validate_choice=False,
-                       validators=[choice_required(_l("Choose goods or money."))])
-    category = SelectField(_l("For which kind of help?"), validate_choice=False,
-                           validators=[choice_required(_l("Choose the kind of help from the list."))])
-    amount = IntegerField(_l("How much (items, or money in whole units)"),
-                          validators=[DataRequired(_l("Give an amount.")), NumberRange(min=1, max=10_000_000)])
-    note = TextAreaField(_l("Details (sealed)"), validators=[Optional(), Length(max=2000), no_control_characters])
-
-
-def _kinds() -> list[tuple[str, str]]:
-    return [("goods", _("Goods (food, clothes, things)")), ("time", _("My time")),
-            ("transport", _("Transport")), ("money", _("Money"))]
-
-
 def _offer_form() -> OfferForm:
     form = OfferForm()
-    form.kind.choices = choices_once("offer-kinds", _kinds)
+    form.kind.choices = choices_once("offer-kinds", offer_kinds)
     form.category.choices = labelled("categories")
     form.area.choices = labelled("areas")
     return form
@@ -72,8 +58,8 @@ def _offer_form() -> OfferForm:
 
 @bp.route("/offer", methods=["GET", "POST"])
 def offer() -> Any:
-    if request.method in ("GET", "HEAD"):  # the same for everyone but two tokens: drawn once (shells.py)
-        return shells.page("offer-form",
+    if request.method in ("GET", "HEAD"):  # the same for everyone but two tokens: drawn once (prerender.py)
+        return prerender.page("offer-form",
                            lambda v: render_template("public/offer.html", form=blank_form(_offer_form(), v)),
                            {"csrf": generate_csrf(), "nonce": new_form_nonce()})
     form = _offer_form()
@@ -83,12 +69,10 @@ def offer() -> Any:
                                   form.contact.data or "")
     try:
         codename = offers.submit_offer(get_store(), settings(), details, form.form_nonce.data)
-    except intake.ReplayedForm:
-        return render_template("public/message.html", title=_("Already received"),
-                               message=_("This form was already sent, and we have it.")), 409
-    except intake.NotReady:
-        return render_template("public/message.html", title=_("Not ready yet"),
-                               message=_("This service cannot take offers yet. Nothing was kept. Please try again later.")), 503
+    except ReplayedForm:
+        return already_received("offer")
+    except NotReady:
+        return not_ready("offer")
     return receipt("public/offer_receipt.html", codename), 201
 
 
@@ -113,29 +97,4 @@ def offer_withdraw() -> Any:
         form.codename.errors = form.codename.errors or [
             _("We could not find an offer with that codename. Check the words and try again.")]
         return render_template("public/offer_status.html", form=form, status=None, withdraw_form=None), 404
-    return render_template("public/message.html", title=_("Offer withdrawn"),
-                           message=_("Your offer is erased. Thank you for offering.")), 200
-
-
-def _stock_form() -> StockForm:
-    form = StockForm()
-    form.kind.choices = [("goods", _("Goods")), ("money", _("Money"))]
-    form.category.choices = [("", _("Choose one"))] + list(settings().categories.items())
-    return form
-
-
-@admin.route("/", methods=["GET", "POST"])
-@login_required
-def stock() -> Any:
-    form = _stock_form()
-    code, notice = 200, None
-    if form.is_submitted():
-        if form.validate():
-            offers.record_stock(get_store(), settings(), form.kind.data, form.category.data, form.amount.data,
-                                form.note.data or "")
-            return redirect(url_for("stock.stock", saved=1), code=303)
-        code = 400
-    return render_template("coordinator/stock.html", form=form, offers=offers.open_offers(get_store(), g.session.keys),
-                           s=settings(), kinds=dict(_kinds()), logout_form=EmptyForm(), notice=notice), code
-
-
+    return message(_("Offer withdrawn"), _("Your offer is erased. Thank you for offering."))

@@ -13,10 +13,12 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import gettext as _
 
-from .. import exportfiles, exportstore, i18n, periods
-from ..db import get_store, settings
-from ..exportstore import ReleaseRow
-from ..suppression import ALL
+from ..exports import files, periods
+from ..exports.suppression import ALL
+from ..store import releases as release_rows
+from ..store.releases import ReleaseRow
+from . import i18n
+from .connections import get_store, settings
 
 bp = Blueprint("transparency", __name__, url_prefix="/transparency")
 BAR_STEPS = 20  # bar widths in 5% steps: CSS classes .w0 … .w20, no inline style
@@ -97,13 +99,13 @@ def _chosen(rows: list[ReleaseRow]) -> ReleaseRow | None:
 
 @bp.get("/")
 def index() -> str:
-    rows = exportstore.releases(get_store())
+    rows = release_rows.releases(get_store())
     row = _chosen(rows)
     if row is None:
         return render_template("transparency/index.html", release=None, releases=[])
     data = json.loads(row.manifest)
-    key, _sig = exportfiles.parse_signature(row.signature)
-    names = exportfiles.file_names(row.period)
+    key, _sig = files.parse_signature(row.signature)
+    names = files.file_names(row.period)
     return render_template(
         "transparency/index.html", release=row, data=data, public_key=key.hex(),
         tables=[_table(t, data) for t in data["tables"]], files=names,
@@ -126,7 +128,7 @@ def download(name: str) -> Response:
         periods.weeks_of(period)
     except periods.PeriodError:
         abort(404)
-    row = exportstore.release(get_store(), period)
+    row = release_rows.release(get_store(), period)
     if row is None:
         abort(404)
     body = {".json.sig": row.signature, ".json": row.manifest, ".csv": row.csv}[suffix]

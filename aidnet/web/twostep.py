@@ -18,9 +18,9 @@ from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length
 
-from .. import totp
-from ..db import get_store, settings
-from .coordinator import login_required
+from ..records import totp
+from .auth import login_required
+from .connections import get_store, settings
 from .forms import AidForm, EmptyForm
 
 bp = Blueprint("twostep", __name__, url_prefix="/coordinator/two-step")

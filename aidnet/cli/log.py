@@ -1,0 +1,130 @@
+"""`aidnet log …`: the decision log on the server (found it, verify it, export it, bundles out, signatures in)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import crypto
+from crypto.log import LogError, verify
+
+from .. import dates
+from ..decisions import offline
+from ..decisions.proposals import genesis_from_accounts, has_genesis
+from ..store import accounts as account_rows
+from ..store import decision_log as log_rows
+from .common import CommandError, open_instance, passphrases
+
+Command = Callable[..., argparse.ArgumentParser]
+
+
+def parse_day(text: str | None) -> int | None:
+    try:
+        return dates.parse_day(text)
+    except ValueError:
+        raise CommandError("dates are YYYY-MM-DD") from None
+
+
+def cmd_genesis(args: argparse.Namespace) -> None:
+    _settings, store = open_instance(args.instance)
+    with store:
+        if has_genesis(store):
+            raise CommandError("the log already has a genesis")
+        handles = [row.handle for row in account_rows.all_accounts(store)]
+        if not handles:
+            raise CommandError("add the founding coordinators first (aidnet coordinator add HANDLE)")
+        if not 1 <= args.quorum <= len(handles):
+            raise CommandError(f"quorum must be between 1 and {len(handles)} (the founders)")
+        until = parse_day(args.until)
+        founders = list(zip(handles, passphrases(args.passphrase_file, [f"Passphrase of {h}: " for h in handles]),
+                            strict=True))
+        head = genesis_from_accounts(store, founders, args.quorum, until)
+    print(f"genesis written: {', '.join(handles)}; quorum {args.quorum} of {len(handles)}")
+    print(f"genesis hash (give it to anyone who verifies the log): {head}")
+
+
+def report(state: crypto.log.LogState) -> None:
+    """What a verified log says now, for a person."""
+    active = state.active_members(dates.today())
+    print(f"OK: {state.seq + 1} records verify (hash chain, signatures, quorum at each point)")
+    print(f"genesis {state.genesis}")
+    print(f"head    {state.head}")
+    print(f"quorum {state.quorum} of {len(state.members)} members")
+    print("new records are sealed to: " + (", ".join(sorted(m.handle for m in active)) or "nobody"))
+    for dispute, decision in sorted(state.open_disputes.items()):
+        print(f"open dispute {dispute} against decision {decision}")
+
+
+def read_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise CommandError(f"cannot read {what} {path}") from None
+
+
+def cmd_verify(args: argparse.Namespace) -> None:
+    if args.file:
+        records = read_json(args.file, "log file")
+        if not isinstance(records, list):
+            raise CommandError(f"FAILED: {args.file} is not a log (a list of records)")
+    else:
+        _settings, store = open_instance(args.instance)
+        with store:
+            records = log_rows.records(store)
+    try:
+        state = verify(records, args.genesis)
+    except LogError as exc:
+        raise CommandError(f"FAILED: {exc}") from None
+    report(state)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    _settings, store = open_instance(args.instance)
+    with store:
+        records = log_rows.records(store)
+    Path(args.file).write_text(json.dumps(records, indent=1, sort_keys=True), encoding="utf-8")
+    print(f"wrote {len(records)} records to {args.file}")
+
+
+def cmd_bundle(args: argparse.Namespace) -> None:
+    _settings, store = open_instance(args.instance)
+    with store:
+        bundle = offline.export_bundle(store)
+    Path(args.file).write_text(json.dumps(bundle), encoding="utf-8")
+    print(f"wrote bundle {args.file}: {len(bundle['pending'])} pending decisions, {len(bundle['sealed'])} sealed records")
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    items = read_json(args.file, "signatures file")
+    settings, store = open_instance(args.instance)
+    with store:
+        accepted, refused, final = offline.import_signatures(store, settings, items if isinstance(items, list) else [])
+    print(f"signatures accepted {accepted}, refused {refused}; decisions now final {final}")
+    if refused:
+        raise CommandError(f"{refused} signatures were refused")
+
+
+def register(sub: argparse._SubParsersAction, command: Command) -> None:  # type: ignore[type-arg]
+    log_parser = sub.add_parser("log", help="the community decision log")
+    log_sub = log_parser.add_subparsers(dest="action", required=True)
+    p = command("genesis", log_sub, help="found the log: every coordinator account so far, and a quorum")
+    p.add_argument("--quorum", type=int, required=True)
+    p.add_argument("--until", help="last day of the founders' term (YYYY-MM-DD)")
+    p.add_argument("--passphrase-file", help="one passphrase per line, founders in the order they were added")
+    p.set_defaults(func=cmd_genesis)
+    p = command("verify", log_sub, help="check the instance's log, or an exported FILE (no database needed)")
+    p.add_argument("file", nargs="?")
+    p.add_argument("--genesis", help="the genesis hash you expect")
+    p.set_defaults(func=cmd_verify)
+    p = command("export", log_sub, help="write the log to FILE")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_export)
+    p = command("bundle", log_sub, help="write a bundle for an offline keyholder to FILE")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_bundle)
+    p = command("import", log_sub, help="bring in signatures made offline")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_import)

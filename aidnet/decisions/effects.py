@@ -1,0 +1,88 @@
+"""What a decision does when it becomes final: statuses and counters move, nothing else.
+
+Runs inside the finalizing write transaction, so the record and its effects
+commit together or not at all. Category and area are read from the sealed
+request only when the finalizing keyholder's keys are at hand; a signature
+brought from offline finalizes without keys, and the counter says "unknown".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crypto import KeyPair
+
+from .. import dates
+from ..config import Settings
+from ..errors import Refused
+from ..records.requests import open_request, parse_id
+from ..store import Store, Tx, counters
+from ..store import accounts as account_rows
+from ..store import offers as offer_rows
+from ..store import requests as request_rows
+
+UNKNOWN = "unknown"
+
+
+def _where(store: Store, request_hex: str, keys: KeyPair | None) -> tuple[str, str]:
+    if keys is None:
+        return UNKNOWN, UNKNOWN
+    opened = open_request(store, keys, request_hex)
+    if opened is None or opened.details is None:
+        return UNKNOWN, UNKNOWN
+    return opened.details.category, opened.details.area
+
+
+def _first(tx: Tx, request: bytes | None, event: str) -> bool:
+    """True the first time this request reaches event: a person moves each count by at most one."""
+    return request is not None and request_rows.count_once(tx, request, event)
+
+
+def on_final(store: Store, tx: Tx, settings: Settings, proposal: dict[str, Any], keys: KeyPair | None) -> None:
+    kind, body = proposal["type"], proposal["body"]
+    week = dates.this_week()
+    if kind in ("allocation", "distribution"):
+        request_hex = str(body.get("request", ""))
+        request = parse_id(request_hex)
+        if request is not None:
+            request_rows.set_status(tx, request, "allocated" if kind == "allocation" else "fulfilled")
+        category, area = _where(store, request_hex, keys)
+        event = "allocated" if kind == "allocation" else "distributed"
+        if _first(tx, request, event):
+            counters.bump(tx, week, category, area, event)
+        source = body.get("source") or {}
+        offer = parse_id(str(source.get("ref") or "")) if source.get("kind") == "offer" else None
+        if offer is not None:
+            offer_rows.set_offer_status(tx, offer, "allocated")
+        if source.get("kind") == "money" and isinstance(source.get("amount"), int):
+            counters.bump_money(tx, week, category, "out", settings.policy.movement_cents(source["amount"]))
+    elif kind == "rotate_key":
+        # The account's new keys, kept aside at proposal time, take over now that the rotation is final.
+        member = body.get("member") or {}
+        try:
+            old_sign = bytes.fromhex(str(body.get("old_sign", "")))
+            new_public = bytes.fromhex(str(member.get("box", ""))) + bytes.fromhex(str(member.get("sign", "")))
+        except ValueError:
+            return
+        account_rows.adopt_next_keys(tx, old_sign, new_public)
+    elif kind == "dispute":
+        counters.bump(tx, week, "-", "-", "dispute_raised")
+    elif kind == "resolution":
+        counters.bump(tx, week, "-", "-", "dispute_resolved")
+
+
+class OfferGone(Refused):
+    """The offer an allocation gives from is no longer open (allocated to someone else, withdrawn, expired)."""
+
+    reason = "that offer is no longer open"
+
+
+def check_possible(store: Store, proposal: dict[str, Any]) -> None:
+    """A Refused if a decision can no longer take effect (checked inside the finalizing write)."""
+    if proposal["type"] != "allocation":
+        return
+    source = proposal["body"].get("source") or {}
+    if source.get("kind") == "offer":
+        offer = parse_id(str(source.get("ref") or ""))
+        if offer is None or offer_rows.offer_status(store, offer) != "open":
+            raise OfferGone

@@ -1,0 +1,159 @@
+"""Coordinator accounts and sessions.
+
+The private keys rest wrapped under the passphrase (Argon2id). At login they
+are re-wrapped under a random session key that goes only into the
+coordinator's cookie; the server keeps the re-wrapped blob with an expiry.
+A stolen database lacks the cookie half; a stolen cookie lacks the blob.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+import crypto
+from crypto import KeyPair
+
+from ..config import Settings
+from ..errors import Refused
+from ..store import Store
+from ..store import accounts as account_rows
+from ..store.accounts import CoordinatorRow
+from . import totp
+
+TOKEN_SIZE = 32
+HANDLE_MAX = 40
+# Wrong passphrases: at most this many per handle, and in all, per window.
+THROTTLE_WINDOW_SECONDS = 900
+THROTTLE_PER_HANDLE = 5
+THROTTLE_GLOBAL = 100
+
+
+class LoginFailed(Refused):
+    """Unknown handle or wrong passphrase: one error, so neither is revealed."""
+
+    reason = "that handle and passphrase do not match"
+
+
+class Throttled(Refused):
+    """Too many failed logins recently."""
+
+    reason = "too many wrong attempts; wait 15 minutes"
+
+
+class HandleTaken(Refused):
+    """An account with this handle exists already."""
+
+    reason = "a coordinator with that handle already exists"
+
+
+class BadHandle(Refused):
+    """A handle must be letters, digits, - or _, at most 40."""
+
+    reason = "handle must be letters, digits, - or _ (at most 40)"
+
+
+@dataclass(frozen=True, repr=False)
+class Session:
+    coordinator: CoordinatorRow
+    keys: KeyPair
+
+    def __repr__(self) -> str:
+        return f"Session({self.coordinator.handle})"
+
+
+def _hash(data: bytes, purpose: bytes) -> bytes:
+    return crypto.blake2b(data, purpose)
+
+
+def valid_handle(handle: str) -> bool:
+    return 0 < len(handle) <= HANDLE_MAX and handle.isascii() and handle.replace("-", "").replace("_", "").isalnum()
+
+
+def add_coordinator(store: Store, settings: Settings, handle: str, passphrase: str) -> CoordinatorRow:
+    """Make keys for a new coordinator and store them wrapped under passphrase."""
+    if not valid_handle(handle):
+        raise BadHandle
+    if account_rows.by_handle(store, handle):
+        raise HandleTaken(f"coordinator {handle} already exists")
+    keys = crypto.generate_keypair()
+    wrapped = crypto.wrap_with_passphrase(keys, passphrase, settings.argon2)
+    with store.write() as tx:
+        account_rows.insert_coordinator(tx, handle, keys.box_public, keys.sign_public, wrapped)
+    row = account_rows.by_handle(store, handle)
+    assert row is not None
+    return row
+
+
+def login(store: Store, settings: Settings, handle: str, passphrase: str, code: str = "") -> bytes:
+    """Check the passphrase (and the second-factor code, if on); open a session.
+
+    Returns the cookie value (token + session key). A wrong code fails exactly
+    like a wrong passphrase: same error, same throttle.
+    """
+    window = int(time.time() // THROTTLE_WINDOW_SECONDS)
+    # Throttle by handle (hashed, so unknown handles typed by anyone are not kept) and in all.
+    handle_key = _hash(handle.encode("utf-8", "replace"), b"aidnet-throttle")
+    # Each attempt is counted before the expensive check, in one write: attempts sent all at
+    # once cannot all slip under the limit. A successful one gives its count back.
+    with store.write() as tx:
+        over = (account_rows.throttle_hit(tx, handle_key, window) > THROTTLE_PER_HANDLE
+                | (account_rows.throttle_hit(tx, b"all", window) > THROTTLE_GLOBAL))
+    if over:
+        raise Throttled
+    row = account_rows.by_handle(store, handle) if valid_handle(handle) else None
+    try:
+        if row is None:
+            crypto.burn_argon2(settings.argon2)  # same cost as a real attempt
+            raise crypto.DecryptionError
+        keys = crypto.unwrap_with_passphrase(row.wrapped_keys, passphrase)
+        totp.check(store, row.id, keys, code)
+    except (crypto.CryptoError, totp.WrongCode) as exc:
+        if not isinstance(exc, totp.WrongCode):
+            totp.burn_recovery_cost(settings, code)  # a right passphrase must not show in the timing
+        raise LoginFailed from None
+    token = secrets.token_bytes(TOKEN_SIZE)
+    session_key = crypto.new_session_key()
+    now = int(time.time())
+    with store.write() as tx:
+        account_rows.throttle_release(tx, handle_key)
+        account_rows.throttle_release(tx, b"all")
+        account_rows.delete_expired_sessions(tx, now)
+        account_rows.insert_session(
+            tx, _hash(token, b"aidnet-session"), row.id, crypto.wrap_with_key(keys, session_key),
+            now + settings.session_idle_minutes * 60, now + settings.session_max_hours * 3600,
+        )
+    return token + session_key
+
+
+def resume(store: Store, settings: Settings, cookie: bytes) -> Session | None:
+    """The session a cookie opens, or None if it is unknown, expired or does not unwrap."""
+    if len(cookie) != TOKEN_SIZE + 32:
+        return None
+    token, session_key = cookie[:TOKEN_SIZE], cookie[TOKEN_SIZE:]
+    token_hash = _hash(token, b"aidnet-session")
+    row = account_rows.session(store, token_hash)
+    now = int(time.time())
+    if row is None or row.idle_until < now or row.hard_until < now:
+        return None
+    try:
+        keys = crypto.unwrap_with_key(row.wrapped_keys, session_key)
+    except crypto.CryptoError:
+        return None
+    coordinator = account_rows.by_id(store, row.coordinator_id)
+    if coordinator is None or not hmac.compare_digest(coordinator.box_public, keys.box_public):
+        return None
+    idle_until = now + settings.session_idle_minutes * 60
+    if idle_until - row.idle_until >= 60:  # one write a minute at most, not one a page
+        with store.write() as tx:
+            account_rows.touch_session(tx, token_hash, idle_until)
+    return Session(coordinator, keys)
+
+
+def logout(store: Store, cookie: bytes) -> None:
+    if len(cookie) != TOKEN_SIZE + 32:
+        return
+    with store.write() as tx:
+        account_rows.delete_session(tx, _hash(cookie[:TOKEN_SIZE], b"aidnet-session"))

@@ -1,0 +1,129 @@
+"""Offers of goods, time, transport or money: sealed like requests, followed up by codename.
+
+Stock and funds received are recorded by coordinators: details sealed, and only
+amounts and categories kept in clear, as counters.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+
+import crypto
+from crypto import KeyPair
+
+from .. import dates
+from ..config import Settings
+from ..sealing.write import sealed_write
+from ..store import Store, Tx, counters
+from ..store import offers as offer_rows
+from .nonces import use_once
+
+KIND_OFFER = "offer"
+KIND_STOCK = "stock"
+OFFER_KINDS = ("goods", "time", "transport", "money")
+STOCK_KINDS = ("goods", "money")
+
+
+@dataclass(frozen=True, repr=False)
+class OfferDetails:
+    kind: str
+    category: str
+    area: str
+    what: str
+    contact: str
+
+    def __repr__(self) -> str:
+        return "OfferDetails(<sealed>)"
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"v": 1, "kind": self.kind, "category": self.category, "area": self.area,
+                           "what": self.what, "contact": self.contact}, ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> OfferDetails:
+        d = json.loads(raw.decode("utf-8"))
+        return cls(d["kind"], d["category"], d["area"], d["what"], d["contact"])
+
+
+@dataclass(frozen=True)
+class OpenOffer:
+    id: str
+    seq: int
+    status: str
+    details: OfferDetails | None
+
+
+def submit_offer(store: Store, settings: Settings, details: OfferDetails, form_nonce: str) -> str:
+    """Seal and store an offer; return its codename (durable on return)."""
+    codename = crypto.generate_codename()
+    keys = crypto.derive_codename(codename, settings.codename_salt)
+    record_id = secrets.token_bytes(16)
+
+    def write(tx: Tx, envelope: bytes) -> None:
+        use_once(tx, form_nonce)
+        offer_rows.insert_offer(tx, id=record_id, envelope=envelope,
+                                expires_day=dates.today() + settings.request_retention_days,
+                                lookup_hash=keys.lookup_hash, reply_public=keys.reply_public)
+        counters.bump(tx, dates.this_week(), details.category, details.area, "offered")
+
+    sealed_write(store, lambda readers: crypto.seal(details.to_bytes(), record_id, KIND_OFFER, readers), write)
+    return codename
+
+
+def _offer_for(store: Store, settings: Settings, codename: str) -> offer_rows.SealedRow | None:
+    try:
+        keys = crypto.derive_codename(codename, settings.codename_salt)
+    except crypto.CodenameError:
+        return None
+    return offer_rows.offer_by_lookup(store, keys.lookup_hash)
+
+
+def offer_status(store: Store, settings: Settings, codename: str) -> str | None:
+    """The offer's status for its codename; None for wrong and unknown alike."""
+    row = _offer_for(store, settings, codename)
+    return row.status if row else None
+
+
+def withdraw_offer(store: Store, settings: Settings, codename: str) -> bool:
+    """Crypto-shred an offer at once (row gone, WAL checkpointed); False if the codename is unknown."""
+    row = _offer_for(store, settings, codename)
+    if row is None:
+        return False
+    with store.write() as tx:
+        offer_rows.delete_offer(tx, row.id)
+        counters.bump(tx, dates.this_week(), "-", "-", "offer_withdrawn")
+    store.checkpoint_soon()
+    return True
+
+
+def open_offers(store: Store, keys: KeyPair) -> list[OpenOffer]:
+    out = []
+    for row in offer_rows.open_offers(store):
+        try:
+            details: OfferDetails | None = OfferDetails.from_bytes(
+                crypto.open_envelope(row.envelope, row.id, KIND_OFFER, keys.box_secret))
+        except (crypto.CryptoError, ValueError, KeyError):
+            details = None
+        out.append(OpenOffer(row.id.hex(), row.seq, row.status, details))
+    return out
+
+
+def record_stock(store: Store, settings: Settings, kind: str, category: str, amount: int, note: str) -> None:
+    """Goods or money received: details sealed, amount and category only as counters."""
+    if kind not in STOCK_KINDS:
+        raise ValueError("unknown stock kind")
+    record_id = secrets.token_bytes(16)
+    payload = json.dumps({"v": 1, "kind": kind, "category": category, "amount": amount, "note": note},
+                         ensure_ascii=False).encode("utf-8")
+
+    def write(tx: Tx, envelope: bytes) -> None:
+        offer_rows.insert_stock(tx, id=record_id, envelope=envelope,
+                                expires_day=dates.today() + settings.request_retention_days)
+        if kind == "money":
+            counters.bump_money(tx, dates.this_week(), category, "in", settings.policy.movement_cents(amount))
+        else:
+            counters.bump(tx, dates.this_week(), category, "-", "stock_in")
+
+    sealed_write(store, lambda readers: crypto.seal(payload, record_id, KIND_STOCK, readers), write)

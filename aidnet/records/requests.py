@@ -1,0 +1,154 @@
+"""Requests: sealed at the door, found again only by codename, read only by coordinators.
+
+Nothing here sees Flask. The payload (category, area, need, contact, urgency)
+exists in clear only in the memory of the call that seals or opens it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+
+import crypto
+from crypto import KeyPair
+
+from .. import dates
+from ..config import Settings
+from ..sealing.write import sealed_write
+from ..store import Store, Tx, counters
+from ..store import requests as request_rows
+from ..store.requests import RequestRow
+from .nonces import use_once
+
+KIND_REQUEST = "request"
+STATUSES = ("new", "in_progress", "fulfilled", "closed")
+URGENCIES = ("today", "this_week", "whenever")
+FINISHED = ("fulfilled", "closed")
+
+
+@dataclass(frozen=True, repr=False)
+class RequestDetails:
+    category: str
+    area: str
+    need: str
+    contact: str
+    urgency: str
+    for_someone_else: bool = False  # asked on behalf of another person (sealed like the rest)
+
+    def __repr__(self) -> str:  # never let personal content into a traceback
+        return "RequestDetails(<sealed>)"
+
+    def to_bytes(self) -> bytes:
+        data = {"v": 1, "category": self.category, "area": self.area, "need": self.need,
+                "contact": self.contact, "urgency": self.urgency, "for_someone_else": self.for_someone_else}
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> RequestDetails:
+        data = json.loads(raw.decode("utf-8"))
+        return cls(data["category"], data["area"], data["need"], data["contact"], data["urgency"],
+                   bool(data.get("for_someone_else", False)))
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """A request as a coordinator sees it, decrypted for the page being shown."""
+
+    id: str
+    seq: int
+    status: str
+    expires: str
+    details: RequestDetails | None  # None: not sealed to this coordinator's key
+
+
+def submit_request(store: Store, settings: Settings, details: RequestDetails, form_nonce: str) -> str:
+    """Seal and store a request; return its codename. Durable on return (one commit).
+
+    Shares one durable commit with submissions arriving at the same moment
+    (groupcommit). ReplayedForm if this form was sent before; NotReady if
+    there is no one to seal to.
+    """
+    codename = crypto.generate_codename()
+    keys = crypto.derive_codename(codename, settings.codename_salt)
+    record_id = secrets.token_bytes(16)
+    expires = dates.today() + settings.request_retention_days
+
+    def write(tx: Tx, envelope: bytes) -> None:
+        use_once(tx, form_nonce)
+        request_rows.insert_request(tx, id=record_id, envelope=envelope, expires_day=expires,
+                                    lookup_hash=keys.lookup_hash, reply_public=keys.reply_public)
+        counters.bump(tx, dates.this_week(), details.category, details.area, "received")
+
+    sealed_write(store, lambda readers: crypto.seal(details.to_bytes(), record_id, KIND_REQUEST, readers), write,
+                 shared=True)
+    return codename
+
+
+def find_by_codename(store: Store, settings: Settings, codename: str) -> tuple[RequestRow, crypto.CodenameKeys] | None:
+    """The request a codename opens, with the codename's keys; None for a malformed, wrong or unknown one alike."""
+    try:
+        keys = crypto.derive_codename(codename, settings.codename_salt)
+    except crypto.CodenameError:
+        return None
+    row = request_rows.by_lookup(store, keys.lookup_hash)
+    return (row, keys) if row is not None else None
+
+
+def open_row(row: RequestRow, keys: KeyPair) -> OpenRequest:
+    """A stored request opened with a coordinator's keys (details None where they cannot open it)."""
+    try:
+        details: RequestDetails | None = RequestDetails.from_bytes(
+            crypto.open_envelope(row.envelope, row.id, KIND_REQUEST, keys.box_secret)
+        )
+    except (crypto.CryptoError, ValueError, KeyError):
+        details = None
+    return OpenRequest(id=row.id.hex(), seq=row.seq, status=row.status,
+                       expires=dates.day_to_date(row.expires_day).isoformat(), details=details)
+
+
+def inbox_page(store: Store, keys: KeyPair, page: int, per_page: int = 20) -> tuple[list[OpenRequest], bool]:
+    """One page of the inbox, newest first; only these rows are decrypted."""
+    rows = request_rows.page(store, max(page - 1, 0) * per_page, per_page + 1)
+    return [open_row(r, keys) for r in rows[:per_page]], len(rows) > per_page
+
+
+def parse_id(text: str) -> bytes | None:
+    """A record id (16 bytes) as it travels in a URL, a form or a decision (hex); None if it cannot be one."""
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return None
+    return raw if len(raw) == 16 else None
+
+
+def row_for(store: Store, request_hex: str) -> RequestRow | None:
+    raw = parse_id(request_hex)
+    return request_rows.by_id(store, raw) if raw is not None else None
+
+
+def open_request(store: Store, keys: KeyPair, request_hex: str) -> OpenRequest | None:
+    row = row_for(store, request_hex)
+    return open_row(row, keys) if row else None
+
+
+def change_status(store: Store, settings: Settings, keys: KeyPair, request_hex: str, status: str) -> bool:
+    """Move a request to status and count it; False if unknown or unreadable by keys."""
+    if status not in STATUSES:
+        raise ValueError("unknown status")
+    row = row_for(store, request_hex)
+    if row is None:
+        return False
+    opened = open_row(row, keys)
+    if opened.details is None:
+        return False
+    if row.status == status:
+        return True
+    with store.write() as tx:
+        request_rows.set_status(tx, row.id, status)
+        if status in ("new", "in_progress") and row.status in FINISHED:
+            # Reopened: retention may have shortened its life when it was finished.
+            request_rows.keep_at_least(tx, row.id, dates.today() + settings.request_retention_days)
+        if status != "new" and request_rows.count_once(tx, row.id, status):
+            counters.bump(tx, dates.this_week(), opened.details.category, opened.details.area, status)
+    return True

@@ -1,0 +1,160 @@
+"""Who reads: the members active today in the verified decision log, kept verified in this process.
+
+The set of keys new records are sealed to comes from the verified log, never
+from the coordinators table: an operator who inserts a row or a key gains
+nothing. The whole log is verified once (and again by every write that
+finalizes a decision); after that each read replays only the records this
+process has not seen, and re-hashes the last record it verified and, at most
+once a second, a few random older ones. Sealing trusts only the state
+verified in memory, so those checks are there to notice tampering, and a
+second's delay costs nothing; reading random log pages on every request did.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+
+from crypto.log import LogError, LogState, apply, digest_canonical, verify
+
+from .. import dates
+from ..config import PIN_FILE
+from ..errors import Refused
+from ..store import Store
+from ..store import decision_log as log_rows
+
+log = logging.getLogger("aidnet")
+
+SPOT_CHECKS = 3
+SPOT_CHECK_SECONDS = 1.0
+
+Seen = tuple[int, str, int]  # the log's length and head hash, and the day, that readers were read at
+
+_cache: dict[str, LogState] = {}
+_cache_lock = threading.Lock()
+_last_spot_check = 0.0
+_last_read: dict[str, float] = {}  # when each database's log was last read by this process
+
+
+class NoGenesis(Refused):
+    """The log has no genesis yet: nobody can read, so nothing is accepted."""
+
+    reason = "the group is not founded yet: its decision log has no genesis"
+
+
+def pinned_genesis(store: Store) -> str | None:
+    """The genesis hash written beside the database at genesis (None if there is none)."""
+    try:
+        return store.path.with_name(PIN_FILE).read_text(encoding="ascii").strip() or None
+    except OSError:
+        return None
+
+
+def pin_genesis(store: Store, head: str) -> None:
+    """Write the genesis hash beside the database: a log swapped inside it no longer matches."""
+    fd = os.open(store.path.with_name(PIN_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(head + "\n")
+
+
+def _fresh(store: Store) -> LogState | None:
+    """The verified state, replaying only records this process has not seen yet."""
+    global _last_spot_check
+    key = str(store.path)
+    with _cache_lock:
+        cached = _cache.get(key)
+    if cached is not None:
+        # One query for the spot checks and anything new. A stored record's bytes are its
+        # canonical form, so hashing them as stored catches any change to them at all.
+        spots = {cached.seq}
+        if time.monotonic() - _last_spot_check >= SPOT_CHECK_SECONDS:
+            _last_spot_check = time.monotonic()
+            spots |= {secrets.randbelow(cached.seq + 1) for _ in range(SPOT_CHECKS)}
+        stored = log_rows.stored_records(store, spots, after=cached.seq)
+        for seq in spots:
+            if seq not in stored or digest_canonical(stored[seq]) not in cached.hashes:
+                raise LogError("a record this server already verified has changed")
+        if digest_canonical(stored[cached.seq]) != cached.head:
+            raise LogError("a record this server already verified has changed")
+        state = cached
+        for seq in sorted(n for n in stored if n > cached.seq):
+            state = apply(state, json.loads(stored[seq]))
+    else:
+        all_records = log_rows.records(store)
+        pin = pinned_genesis(store)
+        if not all_records:
+            if pin:
+                raise LogError("the log was emptied: its genesis is pinned but no record is left")
+            return None
+        state = verify(all_records, pin)
+    remember(store, state)
+    return state
+
+
+def remember(store: Store, state: LogState) -> None:
+    """Keep state as what this process verified of this database's log, just now."""
+    key = str(store.path)
+    with _cache_lock:
+        _cache[key] = state
+        _last_read[key] = time.monotonic()
+
+
+def forget() -> None:
+    """Drop everything this process verified: the next read verifies each log from its start."""
+    with _cache_lock:
+        _cache.clear()
+        _last_read.clear()
+
+
+def current(store: Store) -> LogState:
+    """The verified state now; NoGenesis before the group is founded, LogError if the log does not hold."""
+    state = _fresh(store)
+    if state is None:
+        raise NoGenesis
+    return state
+
+
+def full_verify(store: Store) -> LogState:
+    """Verify the whole log from scratch against the pin, whatever this process has seen (a finalizing write)."""
+    return verify(log_rows.records(store), pinned_genesis(store))
+
+
+def check_at_start(store: Store) -> LogState | None:
+    """Verify the whole log from scratch; LogError if it does not hold, None before genesis."""
+    with _cache_lock:
+        _cache.pop(str(store.path), None)
+    state = _fresh(store)
+    if state is None:
+        log.warning("decision log has no genesis yet: requests are refused until `aidnet log genesis`")
+    return state
+
+
+def readers(store: Store, recheck: bool = True) -> tuple[list[bytes], Seen]:
+    """The X25519 keys new records are sealed to on this day, and what they were read at.
+
+    A writer checks inside its transaction that the log and the day are still
+    those (sealing.write.readers_unchanged): a decision or midnight (the end
+    of a term) in between means it must read again and seal again.
+    recheck=False may answer from what this process verified less than
+    SPOT_CHECK_SECONDS ago without reading the log: only for such a writer.
+    """
+    state: LogState | None = None
+    if not recheck:
+        key = str(store.path)
+        with _cache_lock:
+            cached, read = _cache.get(key), _last_read.get(key, 0.0)
+        if cached is not None and time.monotonic() - read < SPOT_CHECK_SECONDS:
+            state = cached
+    if state is None:
+        state = _fresh(store)
+    today = dates.today()
+    return (state.recipients(today), (state.seq + 1, state.head, today)) if state else ([], (0, "", today))
+
+
+def recipients(store: Store) -> list[bytes]:
+    """X25519 keys of the members active today, per the verified log ([] before genesis)."""
+    return readers(store)[0]

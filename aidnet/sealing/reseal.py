@@ -1,0 +1,110 @@
+"""Re-sealing: every record a keyholder can open, sealed again to today's readers, a batch at a time.
+
+New content keys for each record: a removed member who kept an old sealed
+key cannot open the new envelope. Each batch is its own short transaction,
+written only if the readers did not change while it was being sealed
+(sealing.write.sealed_write), so submissions never wait behind one long
+transaction. A re-seal can stop after a while and go on later from its
+Cursor (the web runs it a few seconds per page view).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import crypto
+from crypto import KeyPair
+
+from ..errors import NotReady
+from ..store import Store, Tx
+from ..store import sealed as sealed_rows
+from .readers import NoGenesis
+from .write import sealed_write
+
+TABLES = tuple(sealed_rows.SEALED_TABLES)
+BATCH = 200
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """How far a re-seal has got: the table it is in, the last rowid done there, and the counts so far."""
+
+    table: int = 0
+    after: int = 0
+    done: int = 0
+    skipped: int = 0
+    total: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.table >= len(TABLES)
+
+    def to_text(self) -> str:
+        return f"{self.table}.{self.after}.{self.done}.{self.skipped}.{self.total}"
+
+    @classmethod
+    def from_text(cls, text: str) -> Cursor:
+        """A cursor from to_text(); ValueError if it is not one."""
+        parts = [int(p) for p in text.split(".")]
+        if len(parts) != 5 or any(p < 0 for p in parts) or parts[0] > len(TABLES):
+            raise ValueError("not a re-seal cursor")
+        return cls(*parts)
+
+
+def start(store: Store) -> Cursor:
+    """A cursor at the beginning, knowing how many sealed records there are now."""
+    return Cursor(total=sum(sealed_rows.sealed_count(store, t) for t in TABLES))
+
+
+def reseal_some(store: Store, keys: KeyPair, cursor: Cursor, seconds: float = float("inf"),
+                progress: Progress | None = None) -> Cursor:
+    """Re-seal from cursor on, batch by batch, for about `seconds`; the cursor to go on from."""
+    deadline = time.monotonic() + seconds
+    while not cursor.finished and time.monotonic() < deadline:
+        table = TABLES[cursor.table]
+        rows = sealed_rows.sealed_records(store, table, cursor.after, BATCH)
+        if not rows:
+            cursor = replace(cursor, table=cursor.table + 1, after=0)
+            continue
+        kind = sealed_rows.SEALED_TABLES[table][0]
+        opened, skipped = [], 0
+        for _rowid, record_id, envelope, extra in rows:
+            try:
+                opened.append((record_id, crypto.open_envelope(envelope, record_id, kind, keys.box_secret), extra))
+            except crypto.CryptoError:
+                skipped += 1
+        resealed = _reseal_batch(store, table, kind, opened)
+        cursor = replace(cursor, after=rows[-1][0], done=cursor.done + resealed, skipped=cursor.skipped + skipped,
+                         total=max(cursor.total, cursor.done + resealed + cursor.skipped + skipped))
+        if progress is not None:
+            progress(cursor.done + cursor.skipped, cursor.total)
+    return cursor
+
+
+def reseal_all(store: Store, keys: KeyPair, progress: Progress | None = None) -> tuple[int, int]:
+    """Re-seal every record this keyholder can open to today's members; (resealed, skipped)."""
+    cursor = reseal_some(store, keys, start(store), progress=progress)
+    return cursor.done, cursor.skipped
+
+
+def _reseal_batch(store: Store, table: str, kind: str, opened: list[tuple[bytes, bytes, bytes | None]]) -> int:
+    """Seal the opened records to today's readers and store them (sealed again if the readers move)."""
+    if not opened:
+        return 0
+
+    def seal(targets: list[bytes]) -> list[tuple[bytes, bytes]]:
+        return [(rid, crypto.seal(payload, rid, kind, [*targets, *([extra] if extra else [])]))
+                for rid, payload, extra in opened]
+
+    def write(tx: Tx, updates: list[tuple[bytes, bytes]]) -> int:
+        for record_id, envelope in updates:
+            sealed_rows.replace_envelope(tx, table, record_id, envelope)
+        return len(updates)
+
+    try:
+        return sealed_write(store, seal, write)
+    except NotReady:
+        raise NoGenesis from None

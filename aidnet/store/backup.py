@@ -1,0 +1,311 @@
+"""Encrypted backups, restore, and rotation of the database key.
+
+This is the store's module for whole-database copies. A backup is one SQLCipher file, made by `sqlcipher_export`
+inside one read transaction: a consistent snapshot taken while the server
+keeps serving (WAL lets writers go on; the snapshot does not see them). It is
+encrypted under its own random 256-bit backup key (backup.key), not db.key,
+so it can be kept off the machine; it also carries config.toml and
+secrets.toml, without which no codename would work after a restore. Sealed
+content inside stays sealed to the coordinators' keys either way.
+
+Every file is written beside its final name and renamed into place after an
+fsync: a crash leaves either the old file or the whole new one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import quote
+
+import sqlcipher3
+
+from ..config import (
+    CONFIG_FILE,
+    DATABASE_FILE,
+    EXPORT_KEY_FILE,
+    KEY_FILE,
+    LOCK_FILE,
+    PID_FILE,
+    PIN_FILE,
+    RESTORE_MARKER,
+    SECRETS_FILE,
+    Settings,
+    load_settings,
+)
+from .connection import StorageError, connect, fsync_path, open_store
+
+FORMAT = "aidnet-backup-1"
+_META = "aidnet_backup"
+
+
+class BackupError(StorageError):
+    """A backup, restore or rekey cannot go on; the message is one line, with no content."""
+
+
+def _fsync(path: Path) -> None:
+    """Make a file's content, or a folder's list of names, durable."""
+    fsync_path(path)
+
+
+def _write_private_atomic(path: Path, data: bytes) -> None:
+    part = path.with_name(path.name + ".part")
+    part.unlink(missing_ok=True)
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(part, path)
+    _fsync(path.parent)
+
+
+def _read_hex_key(path: Path) -> bytes:
+    try:
+        raw = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (OSError, ValueError, UnicodeDecodeError):
+        raise BackupError(f"cannot read a key from {path}") from None
+    if len(raw) != 32:
+        raise BackupError(f"{path} must hold a 32-byte key in hex")
+    return raw
+
+
+def backup_key(path: Path, create: bool) -> tuple[bytes, bool]:
+    """The backup key in path; made (0600) when missing and create is set. Returns (key, made)."""
+    if path.exists() or not create:
+        return _read_hex_key(path), False
+    key = secrets.token_bytes(32)
+    _write_private_atomic(path, (key.hex() + "\n").encode("ascii"))
+    return key, True
+
+
+def server_running(instance: Path) -> bool:
+    """True if an `aidnet serve` for this instance is alive (its pid file names a live aidnet process)."""
+    try:
+        pid = int((instance / PID_FILE).read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return False
+    return b"aidnet" in cmdline or b"gunicorn" in cmdline
+
+
+def _key_clause(key: bytes) -> str:
+    return f"x'{key.hex()}'"
+
+
+OPTIONAL_FILES = (PIN_FILE, EXPORT_KEY_FILE)
+
+
+def write_backup(settings: Settings, dest: Path, key: bytes) -> int:
+    """Write an encrypted snapshot of the instance to dest (refuses to overwrite). Returns the schema version."""
+    if dest.exists():
+        raise BackupError(f"{dest} exists; not overwriting it")
+    part = dest.with_name(dest.name + ".part")
+    part.unlink(missing_ok=True)
+    try:
+        extras = {name: (settings.instance / name).read_bytes() for name in (CONFIG_FILE, SECRETS_FILE)}
+        # The genesis pin and the export signing key, when the instance has them: without them a
+        # restored instance would stop checking its log's genesis and sign exports with a new key.
+        extras.update({name: (settings.instance / name).read_bytes() for name in OPTIONAL_FILES
+                       if (settings.instance / name).is_file()})
+    except OSError:
+        raise BackupError("cannot read the instance's config and secrets") from None
+    conn = connect(settings.database, settings.db_key, settings.group_commit)
+    try:
+        conn.execute("ATTACH DATABASE ? AS backup KEY ?", (str(part), _key_clause(key)))
+        conn.execute("BEGIN")
+        # The first read fixes the snapshot: everything below sees the same moment.
+        version = int(conn.execute("PRAGMA main.user_version").fetchone()[0])
+        conn.execute("SELECT sqlcipher_export('backup')").fetchall()
+        conn.execute(f"PRAGMA backup.user_version = {version}")
+        conn.execute(f"CREATE TABLE backup.{_META} (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        rows = [("format", FORMAT.encode()), *extras.items()]
+        conn.executemany(f"INSERT INTO backup.{_META} (name, value) VALUES (?, ?)", rows)  # noqa: S608  # constant name
+        conn.execute("COMMIT")
+        conn.execute("DETACH DATABASE backup")
+    except sqlcipher3.Error:
+        part.unlink(missing_ok=True)
+        raise BackupError("the snapshot could not be written (disk full or not writable?)") from None
+    finally:
+        conn.close()
+    _fsync(part)
+    os.replace(part, dest)
+    _fsync(dest.parent)
+    return version
+
+
+def _open_backup(src: Path, key: bytes) -> tuple[sqlcipher3.Connection, dict[str, bytes]]:
+    if not src.is_file():
+        raise BackupError(f"no backup at {src}")
+    try:
+        uri = f"file:{quote(str(src.resolve()))}?mode=ro"
+        conn = sqlcipher3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        # A wrong key is an expected answer here, not something for SQLCipher to print to stderr.
+        conn.execute("PRAGMA cipher_log_level = NONE")
+        conn.execute(f"PRAGMA key = \"{_key_clause(key)}\"")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        meta = {str(n): bytes(v) for n, v in conn.execute(f"SELECT name, value FROM {_META}")}  # noqa: S608
+    except sqlcipher3.Error:
+        raise BackupError("not an aidnet backup, or the wrong backup key") from None
+    if meta.get("format") != FORMAT.encode():
+        conn.close()
+        raise BackupError("unsupported backup format")
+    return conn, meta
+
+
+def _remove_sidecars(database: Path) -> None:
+    # A stale WAL belongs to the file it was written for: it must never meet a replaced one.
+    for suffix in ("-wal", "-shm", "-journal"):
+        database.with_name(database.name + suffix).unlink(missing_ok=True)
+
+
+def _export_into(conn: sqlcipher3.Connection, dest: Path, key: bytes, drop_meta: bool) -> None:
+    dest.unlink(missing_ok=True)
+    conn.execute("ATTACH DATABASE ? AS target KEY ?", (str(dest), _key_clause(key)))
+    conn.execute("PRAGMA target.secure_delete = ON")
+    conn.execute("BEGIN")
+    version = int(conn.execute("PRAGMA main.user_version").fetchone()[0])
+    conn.execute("SELECT sqlcipher_export('target')").fetchall()
+    conn.execute(f"PRAGMA target.user_version = {version}")
+    if drop_meta:
+        conn.execute(f"DROP TABLE target.{_META}")
+    conn.execute("COMMIT")
+    conn.execute("DETACH DATABASE target")
+    _fsync(dest)
+
+
+def restore_backup(src: Path, key: bytes, instance: Path, replace: bool) -> Settings:
+    """Bring a backup back into instance (a new folder, or an existing one with replace).
+
+    Under the writer lock and a marker file (restore.pending) that stops
+    anything from loading the instance, every file is first written beside its
+    place (NAME.restore) and synced, then renamed into place; the marker goes
+    last. A restore that fails cleanly leaves the instance as it was; one cut
+    off (killed, power lost) leaves the marker, and running the same restore
+    again finishes it. Staged files exist only while the marker does.
+    """
+    existing = (instance / CONFIG_FILE).exists()
+    if existing and (instance / DATABASE_FILE).exists() and not replace:
+        raise BackupError(f"{instance} already has a database; add --replace to overwrite it")
+    if server_running(instance):
+        raise BackupError("the server for this instance is running; stop it first")
+    conn, meta = _open_backup(src, key)
+    marker = instance / RESTORE_MARKER
+    staged: list[tuple[Path, Path]] = []  # (written beside, its place)
+    database = instance / DATABASE_FILE
+
+    def stage(name: str, data: bytes) -> None:
+        beside = instance / (name + ".restore")
+        _write_private_atomic(beside, data)
+        staged.append((beside, instance / name))
+
+    try:
+        instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(instance / LOCK_FILE, "a+b") as lock:
+            # No write (a server started meanwhile, a timer) runs across the swap.
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if server_running(instance):
+                raise BackupError("the server for this instance is running; stop it first")
+            _write_private_atomic(marker, b"aidnet restore in progress\n")
+            for stale in instance.glob("*.restore"):  # left by a restore cut off before
+                stale.unlink()
+            try:
+                if not existing:
+                    stage(CONFIG_FILE, meta[CONFIG_FILE])
+                # The secrets must be the backup's: its codenames were derived with them.
+                stage(SECRETS_FILE, meta[SECRETS_FILE])
+                for name in OPTIONAL_FILES:
+                    if name in meta:
+                        stage(name, meta[name])
+                if not (instance / KEY_FILE).exists():  # a fresh key opens nothing yet: written in place
+                    _write_private_atomic(instance / KEY_FILE, (secrets.token_hex(32) + "\n").encode("ascii"))
+                beside = instance / (DATABASE_FILE + ".restore")
+                try:
+                    _export_into(conn, beside, _read_hex_key(instance / KEY_FILE), drop_meta=True)
+                except sqlcipher3.Error:
+                    raise BackupError("the restored database could not be written") from None
+                staged.append((beside, database))
+            except Exception:
+                # A clean failure while staging: the instance is as it was.
+                for stale in instance.glob("*.restore"):
+                    stale.unlink()
+                marker.unlink(missing_ok=True)
+                _fsync(instance)
+                raise
+            for beside, place in staged:
+                if place == database:
+                    _remove_sidecars(database)  # a stale WAL must never meet the new file
+                os.replace(beside, place)
+            _fsync(instance)
+            marker.unlink()
+            _fsync(instance)
+    finally:
+        conn.close()
+    settings = load_settings(instance)
+    with open_store(settings) as store:
+        store.migrate()
+        if not store.integrity_ok():
+            raise BackupError("the restored database fails its integrity check")
+    return settings
+
+
+def _opens_with(database: Path, key: bytes) -> bool:
+    try:
+        conn = sqlcipher3.connect(str(database), isolation_level=None)
+    except sqlcipher3.Error:
+        return False
+    try:
+        conn.execute("PRAGMA cipher_log_level = NONE")
+        conn.execute(f"PRAGMA key = \"{_key_clause(key)}\"")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return True
+    except sqlcipher3.Error:
+        return False
+    finally:
+        conn.close()
+
+
+def rekey(settings: Settings) -> bool:
+    """Re-encrypt the database under a fresh db.key. Returns True if it finished an interrupted rekey.
+
+    Order, so that a crash at any step leaves a database and a key that open it:
+    new key to db.key.next; copy to aidnet.db.next; rename the copy over the
+    database; rename the key over db.key. A rerun finishes a half-done one.
+    """
+    instance = settings.instance
+    if server_running(instance):
+        raise BackupError("the server for this instance is running; stop it first")
+    next_key_path = instance / (KEY_FILE + ".next")
+    staged = instance / (DATABASE_FILE + ".next")
+    if next_key_path.exists():
+        if _opens_with(settings.database, _read_hex_key(next_key_path)):
+            os.replace(next_key_path, instance / KEY_FILE)
+            _fsync(instance)
+            return True
+        # The database still opens with the old key: the copy never replaced it.
+        next_key_path.unlink()
+        staged.unlink(missing_ok=True)
+    new_key = secrets.token_bytes(32)
+    _write_private_atomic(next_key_path, (new_key.hex() + "\n").encode("ascii"))
+    store = open_store(settings)
+    # The writer lock is held from the copy to the swap: no other process (a timer, a command)
+    # can commit to the old file meanwhile; after the swap, their Store.write() sees a new file and refuses.
+    with open(settings.lock_file, "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            store.checkpoint()
+            _export_into(store.conn, staged, new_key, drop_meta=False)
+        except sqlcipher3.Error:
+            staged.unlink(missing_ok=True)
+            next_key_path.unlink(missing_ok=True)
+            raise BackupError("the re-encrypted copy could not be written") from None
+        finally:
+            store.close()
+        _remove_sidecars(settings.database)
+        os.replace(staged, settings.database)
+        _fsync(instance)
+    os.replace(next_key_path, instance / KEY_FILE)
+    _fsync(instance)
+    return False

@@ -1,0 +1,126 @@
+"""SQL for requests and what hangs on them: replies, answers, and the record of forms already sent.
+
+A request row holds only what the server needs in clear: a random id, the
+sealed envelope, a status, an expiry day, a hash of the codename's lookup id,
+the codename's reply public key, and bits saying which events it has already
+been counted for. Replies and answers go with it (ON DELETE CASCADE, and
+erase_request deletes them explicitly first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .connection import Store, Tx
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    seq: int
+    id: bytes
+    envelope: bytes
+    status: str
+    expires_day: int
+    reply_public: bytes
+
+
+@dataclass(frozen=True)
+class ReplyRow:
+    id: bytes
+    envelope: bytes
+
+
+_COLUMNS = "seq, id, envelope, status, expires_day, reply_public"
+# Bits of requests.counted: which events this request has already added to the counters.
+EVENT_BITS = {"in_progress": 1, "allocated": 2, "fulfilled": 4, "closed": 8, "distributed": 16}
+
+
+def insert_request(tx: Tx, *, id: bytes, envelope: bytes, expires_day: int, lookup_hash: bytes,
+                   reply_public: bytes) -> None:
+    tx.execute(
+        "INSERT INTO requests (id, envelope, status, expires_day, lookup_hash, reply_public)"
+        " VALUES (?, ?, 'new', ?, ?, ?)",
+        (id, envelope, expires_day, lookup_hash, reply_public),
+    )
+
+
+def by_lookup(store: Store, lookup_hash: bytes) -> RequestRow | None:
+    row = store.conn.execute(
+        f"SELECT {_COLUMNS} FROM requests WHERE lookup_hash = ?", (lookup_hash,)  # noqa: S608  # constant columns
+    ).fetchone()
+    return RequestRow(*row) if row else None
+
+
+def by_id(store: Store, id: bytes) -> RequestRow | None:
+    row = store.conn.execute(
+        f"SELECT {_COLUMNS} FROM requests WHERE id = ?", (id,)  # noqa: S608  # constant columns
+    ).fetchone()
+    return RequestRow(*row) if row else None
+
+
+def page(store: Store, offset: int, limit: int) -> list[RequestRow]:
+    """Newest first: the primary key's order, so no index work however many are stored."""
+    rows = store.conn.execute(
+        f"SELECT {_COLUMNS} FROM requests ORDER BY seq DESC LIMIT ? OFFSET ?",  # noqa: S608  # constant columns
+        (limit, offset)
+    ).fetchall()
+    return [RequestRow(*r) for r in rows]
+
+
+def count(store: Store) -> int:
+    return int(store.conn.execute("SELECT count(*) FROM requests").fetchone()[0])
+
+
+def set_status(tx: Tx, id: bytes, status: str) -> None:
+    tx.execute("UPDATE requests SET status = ? WHERE id = ?", (status, id))
+
+
+def count_once(tx: Tx, id: bytes, event: str) -> bool:
+    """Mark event as counted for this request; False if it already was (then do not bump)."""
+    bit = EVENT_BITS[event]
+    cur = tx.execute("UPDATE requests SET counted = counted | ? WHERE id = ? AND counted & ? = 0", (bit, id, bit))
+    return bool(cur.rowcount == 1)
+
+
+def keep_at_least(tx: Tx, id: bytes, until_day: int) -> None:
+    """A reopened request lives at least until until_day again (retention may have shortened it)."""
+    tx.execute("UPDATE requests SET expires_day = max(expires_day, ?) WHERE id = ?", (until_day, id))
+
+
+def insert_reply(tx: Tx, *, id: bytes, request_id: bytes, envelope: bytes) -> None:
+    tx.execute("INSERT INTO replies (id, request_id, envelope) VALUES (?, ?, ?)", (id, request_id, envelope))
+
+
+def replies_for(store: Store, request_id: bytes) -> list[ReplyRow]:
+    rows = store.conn.execute(
+        "SELECT id, envelope FROM replies WHERE request_id = ? ORDER BY seq", (request_id,)
+    ).fetchall()
+    return [ReplyRow(*r) for r in rows]
+
+
+def insert_answer(tx: Tx, *, id: bytes, request_id: bytes, envelope: bytes, after_replies: int) -> None:
+    tx.execute("INSERT INTO answers (id, request_id, envelope, after_replies) VALUES (?, ?, ?, ?)",
+               (id, request_id, envelope, after_replies))
+
+
+def answers_for(store: Store, request_id: bytes) -> list[tuple[bytes, bytes, int]]:
+    """(id, envelope, after_replies) of each answer, oldest first."""
+    rows = store.conn.execute(
+        "SELECT id, envelope, after_replies FROM answers WHERE request_id = ? ORDER BY seq", (request_id,)
+    ).fetchall()
+    return [(r[0], r[1], int(r[2])) for r in rows]
+
+
+def erase_request(tx: Tx, id: bytes) -> bool:
+    """Delete a request with everything sealed for it; secure_delete zeroes the freed pages."""
+    for table in ("answers", "replies"):
+        tx.execute(f"DELETE FROM {table} WHERE request_id = ?", (id,))  # noqa: S608  # constant table names
+    return bool(tx.execute("DELETE FROM requests WHERE id = ?", (id,)).rowcount == 1)
+
+
+def use_form_nonce(tx: Tx, nonce_hash: bytes, expires_day: int) -> bool:
+    """Record a form as sent; False if it was sent before (a replay)."""
+    cur = tx.execute(
+        "INSERT OR IGNORE INTO used_forms (nonce_hash, expires_day) VALUES (?, ?)", (nonce_hash, expires_day)
+    )
+    return bool(cur.rowcount == 1)

@@ -1,0 +1,200 @@
+"""The database's schema: migrations applied in order, the version kept in PRAGMA user_version.
+
+A migration is appended, never edited: an instance made by any earlier
+release walks forward through every step after its version.
+"""
+
+from __future__ import annotations
+
+import sqlcipher3
+
+MIGRATIONS = [
+    # 1: the first slice
+    """
+    CREATE TABLE requests (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id BLOB NOT NULL UNIQUE,
+        envelope BLOB NOT NULL,
+        status TEXT NOT NULL,
+        expires_day INTEGER NOT NULL,
+        lookup_hash BLOB NOT NULL UNIQUE,
+        reply_public BLOB NOT NULL
+    );
+    CREATE TABLE replies (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id BLOB NOT NULL UNIQUE,
+        request_id BLOB NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
+        envelope BLOB NOT NULL
+    );
+    CREATE INDEX replies_by_request ON replies(request_id, seq);
+    CREATE TABLE coordinators (
+        id INTEGER PRIMARY KEY,
+        handle TEXT NOT NULL UNIQUE,
+        box_public BLOB NOT NULL,
+        sign_public BLOB NOT NULL,
+        wrapped_keys BLOB NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY,
+        coordinator_id INTEGER NOT NULL REFERENCES coordinators(id) ON DELETE CASCADE,
+        wrapped_keys BLOB NOT NULL,
+        idle_until INTEGER NOT NULL,
+        hard_until INTEGER NOT NULL
+    );
+    CREATE TABLE counters (
+        week TEXT NOT NULL,
+        category TEXT NOT NULL,
+        area TEXT NOT NULL,
+        event TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (week, category, area, event)
+    );
+    CREATE TABLE throttle (
+        key BLOB PRIMARY KEY,
+        window INTEGER NOT NULL,
+        count INTEGER NOT NULL
+    );
+    CREATE TABLE used_forms (
+        nonce_hash BLOB PRIMARY KEY,
+        expires_day INTEGER NOT NULL
+    );
+    """,
+    # decision log (community-held keys), offers and stock: see decision_log.py and offers.py
+    """
+    CREATE TABLE log (
+        seq INTEGER PRIMARY KEY,
+        record BLOB NOT NULL
+    );
+    CREATE TABLE proposals (
+        id TEXT PRIMARY KEY,
+        arrival INTEGER NOT NULL UNIQUE,
+        proposal BLOB NOT NULL,
+        signatures BLOB NOT NULL,
+        declines BLOB NOT NULL,
+        state TEXT NOT NULL
+    );
+    CREATE TABLE offers (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id BLOB NOT NULL UNIQUE,
+        envelope BLOB NOT NULL,
+        status TEXT NOT NULL,
+        expires_day INTEGER NOT NULL,
+        lookup_hash BLOB NOT NULL UNIQUE,
+        reply_public BLOB NOT NULL
+    );
+    CREATE TABLE stock (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id BLOB NOT NULL UNIQUE,
+        envelope BLOB NOT NULL,
+        expires_day INTEGER NOT NULL
+    );
+    -- a key rotation waiting for quorum: new public keys (64 bytes) + the new passphrase-wrapped keys
+    ALTER TABLE coordinators ADD COLUMN next_keys BLOB;
+    """,
+    # retention and exports: money totals, signed releases, the privacy budget ledger,
+    # sealed reasons for keeping a request longer. See releases.py, counters.py and retention.py.
+    """
+    CREATE TABLE money (
+        week TEXT NOT NULL,
+        category TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (week, category, direction)
+    );
+    CREATE TABLE releases (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        period TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        last_week TEXT NOT NULL,
+        manifest BLOB NOT NULL,
+        csv BLOB NOT NULL,
+        signature BLOB NOT NULL
+    );
+    CREATE TABLE budget (
+        week TEXT NOT NULL,
+        period TEXT NOT NULL,
+        epsilon TEXT NOT NULL,
+        PRIMARY KEY (week, period)
+    );
+    CREATE TABLE extensions (
+        id BLOB PRIMARY KEY,
+        request_id BLOB NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
+        until_day INTEGER NOT NULL,
+        envelope BLOB NOT NULL
+    );
+    CREATE INDEX extensions_by_request ON extensions(request_id);
+    """,
+    # the requester's answers in a conversation, sealed to the coordinators (aidnet/records/conversation.py);
+    # after_replies places each answer after the coordinators' replies it followed.
+    """
+    CREATE TABLE answers (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id BLOB NOT NULL UNIQUE,
+        request_id BLOB NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
+        envelope BLOB NOT NULL,
+        after_replies INTEGER NOT NULL
+    );
+    CREATE INDEX answers_by_request ON answers(request_id, seq);
+    """,
+    # optional TOTP second factor for coordinators (aidnet/records/totp.py, second_factor.py):
+    # the secret is sealed to the coordinator's own X25519 key; recovery codes are Argon2id hashes.
+    """
+    CREATE TABLE second_factor (
+        coordinator_id INTEGER PRIMARY KEY REFERENCES coordinators(id) ON DELETE CASCADE,
+        sealed_secret BLOB NOT NULL,
+        last_step INTEGER NOT NULL,
+        recovery_salt BLOB NOT NULL,
+        recovery_params TEXT NOT NULL
+    );
+    CREATE TABLE recovery_codes (
+        coordinator_id INTEGER NOT NULL REFERENCES coordinators(id) ON DELETE CASCADE,
+        code_hash BLOB NOT NULL,
+        PRIMARY KEY (coordinator_id, code_hash)
+    );
+    """,
+    # each request counts at most once per event (so one person moves a published count by at most 1),
+    # and decision notes kept apart from the log so retention can erase them with their request
+    """
+    ALTER TABLE requests ADD COLUMN counted INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE notes (
+        proposal_id TEXT PRIMARY KEY,
+        request_id BLOB REFERENCES requests(id) ON DELETE CASCADE,
+        envelope BLOB NOT NULL
+    );
+    CREATE INDEX notes_by_request ON notes(request_id);
+    """,
+    # every submission writes these two: one B-tree each (WITHOUT ROWID) instead of a
+    # table plus the index of its key, so fewer pages to encrypt inside the writer lock
+    """
+    CREATE TABLE used_forms_new (
+        nonce_hash BLOB PRIMARY KEY,
+        expires_day INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO used_forms_new SELECT nonce_hash, expires_day FROM used_forms;
+    DROP TABLE used_forms;
+    ALTER TABLE used_forms_new RENAME TO used_forms;
+    CREATE TABLE counters_new (
+        week TEXT NOT NULL,
+        category TEXT NOT NULL,
+        area TEXT NOT NULL,
+        event TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (week, category, area, event)
+    ) WITHOUT ROWID;
+    INSERT INTO counters_new SELECT week, category, area, event, count FROM counters;
+    DROP TABLE counters;
+    ALTER TABLE counters_new RENAME TO counters;
+    """,
+]
+
+
+def migrate(tx: sqlcipher3.Connection) -> int:
+    """Apply pending migrations inside the caller's write transaction; the schema version after."""
+    version = int(tx.execute("PRAGMA user_version").fetchone()[0])
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        for statement in script.split(";"):
+            if statement.strip():
+                tx.execute(statement)
+        tx.execute(f"PRAGMA user_version = {number}")
+    return len(MIGRATIONS)

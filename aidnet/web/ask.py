@@ -1,0 +1,74 @@
+"""Asking for help: the request form, and the receipt with the codename."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, render_template
+from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
+
+from ..errors import NotReady, ReplayedForm
+from ..records import requests
+from . import i18n, prerender
+from .connections import get_store, settings
+from .forms import RequestForm, blank_form, choices_once, new_form_nonce
+from .labels import urgency_labels
+from .pages import already_received, not_ready
+
+bp = Blueprint("ask", __name__)
+
+
+def labelled(kind: str) -> list[tuple[str, str]]:
+    """The instance's labels for kind (categories, areas) in this page's language, after "Choose one"."""
+    return choices_once(kind, lambda: [("", _("Choose one"))] + list(
+        settings().labels_in(kind, i18n.current_language()).items()))
+
+
+def _request_form() -> RequestForm:
+    form = RequestForm()
+    form.category.choices = labelled("categories")
+    form.area.choices = labelled("areas")
+    form.urgency.choices = choices_once("urgency", lambda: list(urgency_labels().items()))
+    return form
+
+
+def receipt(template: str, codename: str) -> str:
+    """A receipt page: the same for everyone in a language but for the codename (prerender.py)."""
+    return prerender.page(template, lambda v: render_template(template, codename=v["codename"]), {"codename": codename})
+
+
+@bp.get("/")
+def index() -> str:
+    # The same page for everyone in a language but for two tokens: drawn once (prerender.py).
+    return prerender.page(
+        "request-form",
+        lambda v: render_template("public/index.html", form=blank_form(_request_form(), v)),
+        {"csrf": generate_csrf(), "nonce": new_form_nonce()},
+    )
+
+
+@bp.post("/")
+def submit() -> tuple[str, int]:
+    form = _request_form()
+    if not form.validate_on_submit():
+        return render_template("public/index.html", form=form), 400
+    details = requests.RequestDetails(
+        category=form.category.data, area=form.area.data, need=form.need.data,
+        contact=form.contact.data or "", urgency=form.urgency.data,
+        for_someone_else=bool(form.for_someone_else.data),
+    )
+    try:
+        codename = requests.submit_request(get_store(), settings(), details, form.form_nonce.data)
+    except ReplayedForm:
+        return already_received("request")
+    except NotReady:
+        return not_ready("request")
+    return receipt("public/receipt.html", codename), 201
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """The 70-byte icon, for browsers that ask at the root whatever the page says."""
+    icon = Path(current_app.static_folder or "", "favicon.ico").read_bytes()  # 70 bytes: no file handle kept
+    return Response(icon, mimetype="image/x-icon")

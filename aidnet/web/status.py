@@ -1,0 +1,119 @@
+"""After the receipt: the status page a codename opens, its conversation, and erasure.
+
+The codename travels only in POST bodies (typed into the status form, then a
+hidden field in these forms), never in a URL, a cookie or a redirect: every
+answer is a page rendered in reply to the POST, and every page here is no-store.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Blueprint, render_template
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import generate_csrf
+from wtforms import BooleanField, HiddenField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length
+
+from ..errors import NotReady, ReplayedForm
+from ..records import conversation
+from . import prerender
+from .connections import get_store, settings
+from .forms import CODENAME_MAX, AidForm, StatusForm, blank_form, no_control_characters
+from .pages import already_received, message, not_ready
+
+bp = Blueprint("status", __name__)
+ANSWER_MAX = 4000
+
+
+class AnswerForm(AidForm):
+    codename = HiddenField(validators=[InputRequired(), Length(max=CODENAME_MAX), no_control_characters])
+    answer = TextAreaField(
+        _l("Your answer"),
+        validators=[DataRequired(_l("Write your answer first.")),
+                    Length(max=ANSWER_MAX, message=_l("Please keep this under %(max)d characters.", max=ANSWER_MAX)),
+                    no_control_characters],
+    )
+    form_nonce = HiddenField(default=lambda: secrets.token_urlsafe(16),
+                             validators=[InputRequired(), Length(min=16, max=64)])
+
+
+class WithdrawForm(AidForm):
+    codename = HiddenField(validators=[InputRequired(), Length(max=CODENAME_MAX), no_control_characters])
+    confirm = BooleanField(
+        _l("Yes, erase my request and every message about it. This cannot be undone."),
+        validators=[DataRequired(_l("Tick the box to confirm that you want to erase your request."))],
+    )
+
+
+def not_found(form: StatusForm | None = None, code: int = 404, form_errors: list[Any] | None = None) -> tuple[str, int]:
+    """The status form again, saying the codename found nothing (form: as sent, or a blank one)."""
+    # Wrong and unknown codenames get the same answer: nothing tells them apart.
+    form = form or StatusForm(formdata=None)
+    if form_errors is not None:
+        form.form_errors = list(form_errors)
+    form.codename.errors = [_("We could not find a request with that codename. Check the words and try again.")]
+    return render_template("public/status.html", form=form, view=None), code
+
+
+def status_page(codename: str, *, answer_form: AnswerForm | None = None, withdraw_form: WithdrawForm | None = None,
+                notice: str | None = None, code: int = 200, status_form: StatusForm | None = None) -> tuple[str, int]:
+    """The status page for a codename: status, conversation, answer and withdraw forms."""
+    view = conversation.for_requester(get_store(), settings(), codename)
+    if view is None:
+        return not_found(status_form)
+    answer_form = answer_form or AnswerForm(formdata=None, codename=codename)
+    withdraw_form = withdraw_form or WithdrawForm(formdata=None, codename=codename)
+    return render_template("public/status.html", form=status_form or StatusForm(formdata=None), view=view,
+                           answer_form=answer_form, withdraw_form=withdraw_form, notice=notice), code
+
+
+@bp.get("/status")
+def status_form() -> str:
+    return prerender.page(
+        "status-form",
+        lambda v: render_template("public/status.html", form=blank_form(StatusForm(), v), view=None),
+        {"csrf": generate_csrf()},
+    )
+
+
+@bp.post("/status")
+def status() -> tuple[str, int]:
+    form = StatusForm()
+    if not form.validate_on_submit():
+        return render_template("public/status.html", form=form, view=None), 400
+    return status_page(form.codename.data, status_form=form)
+
+
+@bp.post("/status/answer")
+def answer() -> Any:
+    form = AnswerForm()
+    if not form.validate_on_submit():
+        if form.codename.errors or conversation.for_requester(get_store(), settings(), form.codename.data) is None:
+            return not_found(code=400, form_errors=form.form_errors)
+        return status_page(form.codename.data, answer_form=form, code=400)
+    try:
+        sent = conversation.answer(get_store(), settings(), form.codename.data, form.answer.data, form.form_nonce.data)
+    except ReplayedForm:
+        return already_received("answer")
+    except NotReady:
+        return not_ready("answer")
+    if not sent:
+        return not_found()
+    return status_page(form.codename.data, notice=_("Your answer was sent. Only you and the coordinators can read it."))
+
+
+@bp.post("/status/withdraw")
+def withdraw() -> Any:
+    form = WithdrawForm()
+    if not form.validate_on_submit():
+        if form.codename.errors or conversation.for_requester(get_store(), settings(), form.codename.data) is None:
+            return not_found(code=400, form_errors=form.form_errors)
+        return status_page(form.codename.data, withdraw_form=form, code=400)
+    if not conversation.withdraw(get_store(), settings(), form.codename.data):
+        return not_found()
+    return message(_("Your request was erased"),
+                   _("Your request, the replies and your answers are gone for good. The codename no longer opens "
+                     "anything. If you still need help, you can ask again at any time."))
