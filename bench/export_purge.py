@@ -4,8 +4,8 @@ Each figure is printed beside this machine's baseline measured in the same run
 (a fixed hashing loop, and plain inserts into the same kind of SQLCipher file),
 so numbers from different machines can be compared as ratios.
 
-    .venv/bin/python bench/export_purge.py            # full size
-    .venv/bin/python bench/export_purge.py --scale 0.01
+    .venv-test/bin/python bench/export_purge.py            # full size
+    .venv-test/bin/python bench/export_purge.py --scale 0.01
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""aidnet benchmarks, one command, one run:  .venv/bin/python bench/run.py  [--quick]
+"""aidnet benchmarks, one command, one run:  .venv-test/bin/python bench/run.py  [--quick]
 
 Prints, for this machine, in one run:
   (a) the ceiling: seal + one SQLCipher commit in a tight loop (one thread),
@@ -10,7 +10,10 @@ Prints, for this machine, in one run:
       "off" is the baseline: one synchronous=FULL commit per submission,
       its fsync under the writer lock (AIDNET_GROUP_COMMIT=off);
   (c) the coordinator inbox page with 10,000 and 100,000 stored requests;
-  (d) resident memory of each worker process.
+  (d) resident memory of each worker process;
+  (e) the long work an operator or a keyholder starts, on those 100,000 requests: backup (against
+      SQLCipher's own one-statement export, which cannot say how far it has got), restore, rekey,
+      re-seal, export, purge.
 
 Everything talks to 127.0.0.1 only and cleans up after itself. The load
 clients run in this process, on the same cores as the server: the figures
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import os
 import re
 import secrets
@@ -44,11 +48,16 @@ from helpers.loadtools import LoadResult, Requester, run_load
 import crypto
 from aidnet import dates
 from aidnet.config import Settings, create_instance, load_settings
+from aidnet.exports import periods, releases
+from aidnet.records import retention
 from aidnet.records.requests import KIND_REQUEST, RequestDetails
 from aidnet.sealing.readers import recipients as readers_now
+from aidnet.sealing.reseal import reseal_all
 from aidnet.serve.server import DEFAULT_WORKERS, THREADS
-from aidnet.store import counters, open_store
+from aidnet.store import accounts as account_rows
+from aidnet.store import backup, counters, open_store
 from aidnet.store import requests as request_rows
+from aidnet.store.connection import connect
 
 CLIENTS = 16
 PASSPHRASE = "bench passphrase for the coordinator"
@@ -314,6 +323,48 @@ def inbox_times(server: LiveServer, pages: list[int], repeats: int) -> dict[int,
     return times
 
 
+# (e) long work
+
+
+def timed(work: object) -> float:
+    started = time.perf_counter()
+    work()  # type: ignore[operator]
+    return time.perf_counter() - started
+
+
+def long_work(settings: Settings, work: Path) -> list[tuple[str, float]]:
+    """Seconds for each long job on the instance as it is (its server stopped), in an order that leaves it usable."""
+    key = secrets.token_bytes(32)
+    figures = [("backup (rows a batch at a time, with progress)",
+                timed(lambda: backup.write_backup(settings, work / "long.aidbk", key)))]
+
+    def sqlcipher_export() -> None:  # the baseline: SQLite's own copy, one statement, no progress possible
+        conn = connect(settings.database, settings.db_key)
+        conn.execute("ATTACH DATABASE ? AS copy KEY ?", (str(work / "export-baseline.db"), f"x'{key.hex()}'"))
+        conn.execute("SELECT sqlcipher_export('copy')").fetchall()
+        conn.execute("DETACH DATABASE copy")
+        conn.close()
+    figures.append(("  baseline: sqlcipher_export of the same database", timed(sqlcipher_export)))
+    with open_store(settings) as store:
+        row = account_rows.by_handle(store, "alice")
+        assert row is not None
+        keys = crypto.unwrap_with_passphrase(row.wrapped_keys, PASSPHRASE)
+        figures.append(("re-seal every open record (one keyholder's keys)", timed(lambda: reseal_all(store, keys))))
+    figures.append(("rekey (re-encrypt under a new db.key)", timed(lambda: backup.rekey(settings))))
+    settings = load_settings(settings.instance)
+    figures.append(("restore the backup (--replace)", timed(
+        lambda: backup.restore_backup(work / "long.aidbk", key, settings.instance, replace=True))))
+    settings = load_settings(settings.instance)
+    period = periods.latest_closed("month", dt.date.today())
+    with open_store(settings) as store:
+        figures.append((f"export a month ({period})", timed(lambda: releases.make_release(store, settings, period,
+                                                                                            dt.date.today()))))
+        with store.write() as tx:
+            tx.execute("UPDATE requests SET expires_day = ?", (dates.today() - 1,))
+        figures.append(("purge: erase them all, then checkpoint", timed(lambda: retention.purge(store, settings))))
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run: short loads, 1,000 / 2,000 stored")
@@ -404,6 +455,12 @@ def main() -> int:
             f"{max(inbox_rss, default=0):.0f} MB   (worst {worst:.0f} MB)")
         if worst >= TARGETS["rss_mb"]:
             failures.append(f"worker RSS {worst:.0f} MB >= 80 MB")
+
+        say(f"\n(e) long work on the {large:,} requests stored in (c)")
+        figures = long_work(inbox, work)
+        baseline = dict(figures)["  baseline: sqlcipher_export of the same database"]
+        for label, spent in figures:
+            say(f"    {label:<52} {spent:7.1f} s  ({spent / baseline:5.2f} x sqlcipher_export)")
 
         say(f"\nload average after={os.getloadavg()[0]:.2f}")
         say("targets: >=40% of ceiling, p99 < 100 ms, inbox < 50 ms at 100,000, < 80 MB per worker: "

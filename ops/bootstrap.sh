@@ -1,18 +1,22 @@
 #!/bin/sh
-# Make .venv and install aidnet into it (with test extras when given "test").
+# Make .venv and install aidnet into it; given "test", make .venv-test instead, with aidnet
+# editable and the test extras. The two never share files, so a demo served from .venv keeps
+# answering while the suite reinstalls into .venv-test.
 # Works on a fresh Debian with only python3: installs python3-venv if missing.
 set -eu
 cd "$(dirname "$0")/.."
+VENV=.venv
+[ "${1:-}" = test ] && VENV=.venv-test
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 apt_install() {
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
 }
-if [ ! -x .venv/bin/python ]; then
-    if ! python3 -m venv .venv 2>/dev/null; then
-        rm -rf .venv
+if [ ! -x "$VENV/bin/python" ]; then
+    if ! python3 -m venv "$VENV" 2>/dev/null; then
+        rm -rf "$VENV"
         apt_install python3-venv
-        python3 -m venv .venv
+        python3 -m venv "$VENV"
     fi
 fi
 if [ "${1:-}" = test ]; then
@@ -40,11 +44,11 @@ if [ "${1:-}" = test ]; then
         # openssl decrypts SQLCipher pages in tests/test_retention.py (erased ciphertext is really gone).
         apt_install openssl
     fi
-    if [ ! -f .venv/axe/node_modules/axe-core/axe.min.js ]; then
+    if [ ! -f "$VENV/axe/node_modules/axe-core/axe.min.js" ]; then
         # axe-core from the npm registry, pinned, into the venv (test only: no page ever ships it).
-        npm install --silent --no-audit --no-fund --prefix .venv/axe axe-core@4.14.1 >/dev/null
+        npm install --silent --no-audit --no-fund --prefix "$VENV/axe" axe-core@4.14.1 >/dev/null
     fi
-    .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+    "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[test]'
 else
-    .venv/bin/pip install -q --disable-pip-version-check .
+    "$VENV/bin/pip" install -q --disable-pip-version-check .
 fi

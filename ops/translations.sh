@@ -6,12 +6,13 @@
 # New language: sh ops/translations.sh init CODE   (e.g. init uk)
 set -eu
 cd "$(dirname "$0")/.."
-PYBABEL=.venv/bin/pybabel
+PYBABEL=.venv-test/bin/pybabel  # the developers' venv (sh tests/run.sh makes it), else the plain one
+[ -x "$PYBABEL" ] || PYBABEL=.venv/bin/pybabel
 POT=$(mktemp --suffix=.pot)
 trap 'rm -f "$POT"' EXIT
 "$PYBABEL" -q extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output --project aidnet -o "$POT" .
 if [ "${1:-}" = init ]; then
-    "$PYBABEL" -q init -i "$POT" -d aidnet/translations -l "$2"
+    "$PYBABEL" -q init -i "$POT" -d aidnet/translations -l "$2" --no-wrap
 else
-    "$PYBABEL" -q update -i "$POT" -d aidnet/translations --no-fuzzy-matching --ignore-obsolete
+    "$PYBABEL" -q update -i "$POT" -d aidnet/translations --no-fuzzy-matching --ignore-obsolete --no-wrap
 fi

@@ -1,6 +1,6 @@
 #!/bin/sh
-# The whole test suite, from a fresh clone: install what it needs, then run it.
+# The whole test suite, from a fresh clone: install what it needs into .venv-test, then run it.
 set -eu
 cd "$(dirname "$0")/.."
 sh ops/bootstrap.sh test
-exec .venv/bin/python -m pytest "$@"
+exec .venv-test/bin/python -m pytest "$@"

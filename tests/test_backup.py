@@ -16,7 +16,8 @@ from helpers.live import Client, start_server
 from helpers.pages import Auth, codename_from, hidden, request_form
 
 from aidnet.config import ConfigError, Settings, load_settings
-from aidnet.store import StorageError, backup, open_store
+from aidnet.records import conversation, requests
+from aidnet.store import StorageError, Store, backup, open_store
 from aidnet.store import accounts as account_rows
 from aidnet.store import requests as request_rows
 from aidnet.store.connection import connect
@@ -198,7 +199,7 @@ def test_a_restore_cut_off_midway_starts_nothing_and_a_rerun_finishes_it(
         raise sqlcipher3.OperationalError("disk full")
 
     with monkeypatch.context() as m:
-        m.setattr(backup, "_export_into", broken_export)
+        m.setattr(backup, "export_into", broken_export)
         with pytest.raises(backup.BackupError):
             backup.restore_backup(tmp_path / "snap.aidbk", key, settings.instance, replace=True)
     assert not list(settings.instance.glob("*.restore")) and not (settings.instance / "restore.pending").exists()
@@ -210,7 +211,7 @@ def test_a_restore_cut_off_midway_starts_nothing_and_a_rerun_finishes_it(
         raise KeyboardInterrupt
 
     with monkeypatch.context() as m:
-        m.setattr(backup, "_export_into", killed)
+        m.setattr(backup, "export_into", killed)
         with pytest.raises(KeyboardInterrupt):
             backup.restore_backup(tmp_path / "snap.aidbk", key, settings.instance, replace=True)
     assert (settings.instance / "restore.pending").exists()
@@ -238,3 +239,35 @@ def test_a_restore_cut_off_midway_starts_nothing_and_a_rerun_finishes_it(
     assert not list(settings.instance.glob("*.restore")) and not (settings.instance / "restore.pending").exists()
     inbox, status = _inbox_and_status(load_settings(settings.instance), codename)
     assert NEED in inbox and status == 200
+
+
+def test_a_restored_copy_holds_every_table_index_and_row(tmp_path: Path, settings: Settings) -> None:
+    """The copy is made table by table (so it can show progress): nothing may be left out."""
+    with open_store(settings) as store:
+        codename = requests.submit_request(store, settings, requests.RequestDetails("food", "north", "rice", "", "today"),
+                                           "nonce-copy-xxxxxxxxxxx")
+        row = request_rows.page(store, 0, 1)[0]
+        assert conversation.add_reply(store, row.id.hex(), "a reply")
+        assert conversation.answer(store, settings, codename, "an answer", "nonce-copy-answer-xxxxx")
+        with store.write() as tx:  # enough rows to be reported along the way, in a table with a rowid and one without
+            tx.executemany("INSERT INTO used_forms (nonce_hash, expires_day) VALUES (?, 9)",
+                           [(bytes([i % 256, i // 256]) * 16,) for i in range(20_007)])
+            tx.executemany("INSERT INTO throttle (key, window, count) VALUES (?, 1, 1)",
+                           [(bytes([i % 256, i // 256]) * 8,) for i in range(backup.TRANSFER_REPORT_ROWS + 3)])
+        before = _everything(store)
+    key, _ = backup.backup_key(tmp_path / "backup.key", create=True)
+    seen: list[tuple[int, int]] = []
+    backup.write_backup(settings, tmp_path / "copy.aidbk", key, lambda done, total: seen.append((done, total)))
+    assert seen[-1][0] == seen[-1][1] and len({done for done, _ in seen}) > 3  # how far it had got, more than once
+    assert all(a <= b for (a, _), (b, _) in zip(seen, seen[1:], strict=False))  # and never went back
+    restored = backup.restore_backup(tmp_path / "copy.aidbk", key, tmp_path / "restored", replace=False)
+    with open_store(restored) as store:
+        assert _everything(store) == before
+
+
+def _everything(store: Store) -> dict[str, object]:
+    schema = sorted(tuple(r) for r in store.conn.execute(
+        "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_autoindex%'"))
+    tables = [r[1] for r in schema if r[0] == "table"]
+    return {"schema": schema, "version": store.conn.execute("PRAGMA user_version").fetchone()[0],
+            **{t: sorted(map(tuple, store.conn.execute(f'SELECT * FROM "{t}"')), key=repr) for t in tables}}

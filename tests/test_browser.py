@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.browser import click_and_wait, js_is_off, make_driver, quit_driver
-from helpers.instance import PASSPHRASE, add_coordinator, make_instance
-from helpers.live import LiveServer, start_server
+from helpers.browser import browser, click_and_wait
+from helpers.instance import PASSPHRASE
+from helpers.live import LiveServer, serve_new_instance
 from helpers.pagecheck import page_problems
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -19,20 +19,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    root = tmp_path_factory.mktemp("browser")
-    settings = make_instance(root / "instance")
-    add_coordinator(settings)
-    server = start_server(settings.instance, root / "logs")
-    yield server
-    server.stop()
+    yield from serve_new_instance(tmp_path_factory.mktemp("browser"))
 
 
 @pytest.fixture
 def driver(tmp_path: Path) -> Iterator[WebDriver]:
-    driver = make_driver()
-    assert js_is_off(driver, tmp_path), "JavaScript must be disabled in the test browser"
-    yield driver
-    quit_driver(driver)
+    with browser(tmp_path) as driver:
+        yield driver
 
 
 def clean(driver: WebDriver) -> None:

@@ -6,6 +6,7 @@ import io
 import json
 import re
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from helpers.instance import PASSPHRASE, add_coordinator
@@ -15,10 +16,11 @@ from helpers.pages import Auth, codename_from, hidden, request_form
 import crypto
 from aidnet.config import Settings
 from aidnet.decisions import keyholder
-from aidnet.sealing import readers
+from aidnet.sealing import readers, reseal, write
 from aidnet.store import Store
 from aidnet.store import decision_log as log_rows
 from aidnet.store import requests as request_rows
+from aidnet.web import decisions
 
 
 def token(client: FlaskClient, path: str = "/coordinator/decisions/") -> str:
@@ -39,10 +41,12 @@ def test_two_keyholders_govern_through_the_pages(app: Flask, settings: Settings,
     # Bob has an account but reads nothing until the group adds him.
     assert "Not sealed to your key" in bob.get("/coordinator/").get_data(as_text=True)
     t = token(alice)
-    assert alice.post("/coordinator/decisions/member", data={"csrf_token": t, "account": "2", "card": "",
-                                                             "until": ""}).headers["Location"].endswith("saved=final")
-    # Re-seal so Bob can read the request that came before him.
-    alice.post("/coordinator/decisions/reseal", data={"csrf_token": t})
+    added = alice.post("/coordinator/decisions/member", data={"csrf_token": t, "account": "2", "card": "", "until": ""})
+    # Final at once (quorum 1): the readers changed, so the page goes on to re-seal the open records.
+    assert "/coordinator/decisions/reseal?at=start&then=final" in added.headers["Location"]
+    resealed = alice.get(added.headers["Location"])
+    assert resealed.status_code == 303 and resealed.headers["Location"].endswith("saved=final-resealed")
+    # Bob reads the request that came before him.
     assert "DECIDEMARK nappies" in bob.get("/coordinator/").get_data(as_text=True)
     # Quorum 2: from now on allocations need both.
     alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "2"})
@@ -159,3 +163,44 @@ def test_bad_allocation_keeps_the_note_and_says_why(client: FlaskClient, auth: A
         body = response.get_data(as_text=True)
         assert message in body and "KEEP this note" in body and page_problems(body) == []
     assert log_rows.proposals(store) == []
+
+
+def test_resealing_goes_on_page_by_page_without_javascript(app: Flask, settings: Settings, store: Store,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    alice, requester = app.test_client(), app.test_client()
+    Auth(alice).login()
+    for n in range(3):
+        requester.post("/", data=request_form(requester, need=f"open request {n}"))
+    monkeypatch.setattr(decisions, "RESEAL_STEP_SECONDS", 0.0)  # one batch a page: the page must go on by itself
+    monkeypatch.setattr(reseal, "BATCH", 1)
+    response = alice.post("/coordinator/decisions/reseal", data={"csrf_token": token(alice)})
+    assert response.status_code == 303
+    pages, location = 0, response.headers["Location"]
+    while "saved=" not in location and pages < 20:
+        response = alice.get(location)
+        if response.status_code == 303:
+            location = response.headers["Location"]
+            continue
+        assert response.status_code == 200  # the progress page, which asks for itself again
+        pages += 1
+        text = response.get_data(as_text=True)
+        assert page_problems(text) == []
+        refresh = re.search(r'<meta http-equiv="refresh" content="1; url=([^"]+)">', text)
+        assert refresh and "of 3 open records done" in text
+        location = refresh.group(1).replace("&amp;", "&")
+    assert pages >= 2 and location.endswith("saved=resealed")
+    assert alice.get("/coordinator/decisions/reseal?at=not-a-cursor").status_code == 400
+
+
+def test_a_final_membership_decision_stands_when_resealing_cannot_finish(app: Flask, settings: Settings, store: Store,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    add_coordinator(settings, "bob", "bob's long passphrase")
+    alice, requester = app.test_client(), app.test_client()
+    requester.post("/", data=request_form(requester, need="open before bob"))
+    Auth(alice).login()
+    added = alice.post("/coordinator/decisions/member", data={"csrf_token": token(alice), "account": "2", "card": "",
+                                                              "until": ""})
+    monkeypatch.setattr(write, "readers_unchanged", lambda tx, seen: False)  # decisions keep landing meanwhile
+    refused = alice.get(added.headers["Location"])
+    assert refused.status_code == 503 and "Nothing was kept" in refused.get_data(as_text=True)
+    assert len(readers.current(store).members) == 2  # the membership is final all the same; Re-seal can finish later

@@ -124,7 +124,7 @@ def test_an_offer_cannot_be_given_twice(tmp_path: Path) -> None:
     assert proposals.sign(g.store, g.settings, ids[0], g.keys["ben"])
     with pytest.raises(DecisionRefused, match="no longer open"):
         proposals.sign(g.store, g.settings, ids[1], g.keys["ben"])
-    assert log_rows.proposal(g.store.conn, ids[1]).state == "refused"
+    assert log_rows.proposal(g.store, ids[1]).state == "refused"
     g.close()
 
 

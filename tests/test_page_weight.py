@@ -16,8 +16,8 @@ from html.parser import HTMLParser
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
-from helpers.instance import PASSPHRASE, add_coordinator, make_instance
-from helpers.live import Client, LiveServer, start_server
+from helpers.instance import PASSPHRASE
+from helpers.live import Client, LiveServer, serve_new_instance
 from helpers.pages import codename_from, hidden
 
 pytestmark = pytest.mark.server
@@ -118,12 +118,7 @@ class Browserless:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    root = tmp_path_factory.mktemp("weight")
-    settings = make_instance(root / "instance")
-    add_coordinator(settings)
-    server = start_server(settings.instance, root / "logs")
-    yield server
-    server.stop()
+    yield from serve_new_instance(tmp_path_factory.mktemp("weight"))
 
 
 def _coordinator_reply(server: LiveServer, text: str) -> None:

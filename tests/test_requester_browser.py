@@ -12,29 +12,23 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers.browser import CHROMEDRIVER, CHROMIUM, js_is_off, make_driver, quit_driver
-from helpers.instance import PASSPHRASE, add_coordinator, make_instance
-from helpers.live import Client, LiveServer, start_server
+from helpers.browser import browser, click_and_wait, make_driver, quit_driver
+from helpers.instance import PASSPHRASE
+from helpers.live import Client, LiveServer, serve_new_instance
 from helpers.pagecheck import page_problems
 from helpers.pages import hidden
-from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 ROOT = Path(__file__).resolve().parent.parent
-AXE = ROOT / ".venv" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+AXE = ROOT / ".venv-test" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 LANGUAGES = {"en": "", "es": "/es", "fr": "/fr", "ar": "/ar"}
 WIDTH = 320
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
@@ -42,12 +36,7 @@ WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    root = tmp_path_factory.mktemp("requester-browser")
-    settings = make_instance(root / "instance")
-    add_coordinator(settings)
-    server = start_server(settings.instance, root / "logs")
-    yield server
-    server.stop()
+    yield from serve_new_instance(tmp_path_factory.mktemp("requester-browser"))
 
 
 @pytest.fixture(scope="module")
@@ -69,50 +58,19 @@ def reply_to(coordinator: Client, need: str, text: str) -> None:
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    driver = make_driver()
-    assert js_is_off(driver, tmp_path_factory.mktemp("probe")), "JavaScript must be disabled in the test browser"
     # A 320 px wide phone screen (headless windows cannot be made that narrow, so emulate the viewport).
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": WIDTH, "height": 640, "deviceScaleFactor": 1, "mobile": True})
-    yield driver
-    quit_driver(driver)
+    with browser(tmp_path_factory.mktemp("probe"), viewport=(WIDTH, 640)) as driver:
+        yield driver
 
 
 @pytest.fixture(scope="module")
 def axe_driver() -> Iterator[WebDriver]:
     """Chromium with JavaScript ON, for the axe harness only."""
     assert AXE.is_file(), "axe-core missing: run sh ops/bootstrap.sh test"
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="aidnet-axe-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", "--window-size=1024,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver = make_driver(javascript=True)
     driver.set_script_timeout(60)
     yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
-
-
-def click_and_wait(driver: WebDriver, element: WebElement) -> None:
-    """browser.click_and_wait, tolerating chromedriver's race when the page is gone before the click returns."""
-    old = driver.find_element(By.TAG_NAME, "html")
-    try:
-        element.click()
-    except WebDriverException as exc:
-        if "does not belong to the document" not in str(exc):
-            raise
-
-    def gone(_driver: WebDriver) -> bool:
-        try:
-            old.is_enabled()
-        except WebDriverException:  # stale, or (chromedriver's wording) no longer in the document
-            return True
-        return False
-
-    WebDriverWait(driver, 20).until(gone)
+    quit_driver(driver)
 
 
 def walk_requester_flow(driver: WebDriver, base: str, prefix: str, coordinator: Client,

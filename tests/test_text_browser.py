@@ -17,8 +17,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from helpers.instance import add_coordinator, make_instance
-from helpers.live import LiveServer, start_server
+from helpers.live import LiveServer, serve_new_instance
 from helpers.pages import hidden
 
 from aidnet.web import i18n
@@ -33,12 +32,7 @@ COLUMNS = "40"  # a narrow terminal, like a small phone
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     assert Path(W3M).exists(), "w3m missing: apt-get install w3m (ops/bootstrap.sh test does)"
-    root = tmp_path_factory.mktemp("w3m")
-    settings = make_instance(root / "instance")
-    add_coordinator(settings)
-    server = start_server(settings.instance, root / "logs")
-    yield server
-    server.stop()
+    yield from serve_new_instance(tmp_path_factory.mktemp("w3m"))
 
 
 class W3m:

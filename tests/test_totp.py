@@ -12,10 +12,10 @@ from pathlib import Path
 import pyotp
 import pytest
 from flask.testing import FlaskClient
-from helpers.browser import click_and_wait, js_is_off, make_driver, quit_driver
+from helpers.browser import browser, click_and_wait
 from helpers.cli import run_aidnet
-from helpers.instance import PASSPHRASE, add_coordinator, make_instance
-from helpers.live import LiveServer, start_server
+from helpers.instance import PASSPHRASE, add_coordinator
+from helpers.live import LiveServer, serve_new_instance
 from helpers.pagecheck import page_problems
 from helpers.pages import Auth, hidden
 from selenium.webdriver.common.by import By
@@ -177,19 +177,13 @@ def test_wrong_codes_count_against_the_login_throttle(client: FlaskClient, auth:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
-    settings = make_instance(tmp_path / "inst")
-    add_coordinator(settings)
-    live = start_server(settings.instance, tmp_path / "logs")
-    yield live
-    live.stop()
+    yield from serve_new_instance(tmp_path / "served")
 
 
 @pytest.mark.browser
 @pytest.mark.server
 def test_enrol_and_log_in_with_javascript_off(server: LiveServer, tmp_path: Path) -> None:
-    driver = make_driver()
-    try:
-        assert js_is_off(driver, tmp_path)
+    with browser(tmp_path) as driver:
         driver.get(server.url + "/coordinator/login")
         driver.find_element(By.ID, "handle").send_keys("alice")
         driver.find_element(By.ID, "passphrase").send_keys(PASSPHRASE)
@@ -217,8 +211,6 @@ def test_enrol_and_log_in_with_javascript_off(server: LiveServer, tmp_path: Path
         click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]"))
         assert driver.find_element(By.TAG_NAME, "h1").text != "Coordinator log in"
         assert driver.current_url.endswith("/coordinator/")
-    finally:
-        quit_driver(driver)
 
 
 def test_operator_can_turn_it_off_for_a_lost_phone(client: FlaskClient, auth: Auth, settings: Settings) -> None:

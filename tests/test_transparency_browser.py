@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers.browser import js_is_off, make_driver, quit_driver
+from helpers.browser import browser
 from helpers.exports import WEEK, plant, release, set_export
 from helpers.instance import make_instance
 from helpers.live import start_server
@@ -20,17 +20,16 @@ def test_bars_draw_with_javascript_off(tmp_path: Path) -> None:
     plant(settings, WEEK, {("food", "north", "received"): 40, ("rent", "north", "received"): 20})
     release(settings)
     server = start_server(settings.instance, tmp_path / "logs")
-    driver = make_driver(width=400, height=900)  # a small phone
     try:
-        assert js_is_off(driver, tmp_path)
-        driver.get(server.url + "/transparency/")
-        assert page_problems(driver.page_source) == []
-        section = driver.find_element(By.ID, "received")
-        bars = {b.get_attribute("class"): b.size["width"] for b in section.find_elements(By.CSS_SELECTOR, ".bar")}
-        # food 40 is the full bar, rent 20 half of it, the rest no bar at all.
-        assert bars["bar w20"] > 100 and abs(bars["bar w10"] * 2 - bars["bar w20"]) <= 2 and bars["bar w0"] <= 1
-        links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "a[href*='/transparency/files/']")]
-        assert len(links) == 3 and all(link.startswith(server.url) for link in links)
+        with browser(tmp_path, width=400, height=900) as driver:  # a small phone
+            driver.get(server.url + "/transparency/")
+            assert page_problems(driver.page_source) == []
+            section = driver.find_element(By.ID, "received")
+            bars = {b.get_attribute("class"): b.size["width"] for b in section.find_elements(By.CSS_SELECTOR, ".bar")}
+            # food 40 is the full bar, rent 20 half of it, the rest no bar at all.
+            assert bars["bar w20"] > 100 and abs(bars["bar w10"] * 2 - bars["bar w20"]) <= 2 and bars["bar w0"] <= 1
+            links = [a.get_attribute("href")
+                     for a in driver.find_elements(By.CSS_SELECTOR, "a[href*='/transparency/files/']")]
+            assert len(links) == 3 and all(link.startswith(server.url) for link in links)
     finally:
-        quit_driver(driver)
         server.stop()

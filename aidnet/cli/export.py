@@ -31,11 +31,14 @@ def cmd_export(args: argparse.Namespace) -> None:
     except periods.PeriodError as exc:
         _fail(str(exc))
     settings, store = open_instance(args.instance)
+    progress = Progress(f"releasing {period}, tables")
     try:
         with store:
-            row, made = releases.make_release(store, settings, period, today)
+            row, made = releases.make_release(store, settings, period, today, progress)
     except files.VerifyError as exc:
         _fail(str(exc))
+    finally:
+        progress.finish()
     try:
         paths = files.write_files(args.out, row.period, row.manifest, row.csv, row.signature)
     except OSError as exc:

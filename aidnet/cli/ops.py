@@ -12,7 +12,7 @@ from ..config import BACKUP_KEY_FILE, load_settings
 from ..records import totp
 from ..store import accounts as account_rows
 from ..store import backup
-from .common import CommandError, open_instance
+from .common import CommandError, Progress, open_instance
 
 Command = Callable[..., argparse.ArgumentParser]
 
@@ -28,7 +28,9 @@ def cmd_backup(args: argparse.Namespace) -> None:
     if made:
         print(f"made a new backup key in {path}")
         print("  copy it somewhere safe OFF this machine: without it no backup can be restored")
-    version = backup.write_backup(settings, args.file, key)
+    progress = Progress("copying rows")
+    version = backup.write_backup(settings, args.file, key, progress)
+    progress.finish()
     print(f"wrote encrypted backup {args.file} (schema {version}; key {path})")
 
 
@@ -37,14 +39,19 @@ def cmd_restore(args: argparse.Namespace) -> None:
     if not path.exists():
         raise CommandError(f"no backup key at {path}; give it with --key-file")
     key, _ = backup.backup_key(path, create=False)
-    settings = backup.restore_backup(args.file, key, args.instance, args.replace)
+    progress = Progress("copying rows")
+    settings = backup.restore_backup(args.file, key, args.instance, args.replace, progress)
+    progress.finish()
     print(f"restored {args.file} into {settings.instance} (database key in {settings.instance / 'db.key'})")
     print("  requests withdrawn or expired since the backup are back: run the purge before serving")
 
 
 def cmd_rekey(args: argparse.Namespace) -> None:
     settings = load_settings(args.instance)
-    if backup.rekey(settings):
+    progress = Progress("re-encrypting rows")
+    finished_earlier = backup.rekey(settings, progress)
+    progress.finish()
+    if finished_earlier:
         print(f"finished an interrupted rekey of {settings.database}")
     else:
         print(f"re-encrypted {settings.database} under a new key in {settings.instance / 'db.key'}")

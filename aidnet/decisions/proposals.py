@@ -4,13 +4,13 @@ Proposals wait in `proposals` until a quorum of current members has signed;
 the write that makes one final verifies the whole log again and re-reads the
 proposal inside one locked transaction, so two keyholders signing at once
 finalize it exactly once. A decision's effects (decisions.effects) commit in
-that same transaction. A membership decision made final in a keyholder's web
-session re-seals what that keyholder can open (sealing.reseal).
+that same transaction. After a membership decision (MEMBERSHIP_TYPES) the
+readers have changed: whoever made it final with keys at hand re-seals what
+they can open (sealing.reseal; the web does it a few seconds per page).
 """
 
 from __future__ import annotations
 
-import logging
 import secrets
 from typing import Any
 
@@ -22,15 +22,12 @@ from .. import dates
 from ..config import Settings
 from ..errors import Refused
 from ..sealing import readers
-from ..sealing.readers import NoGenesis, current
-from ..sealing.reseal import reseal_all
-from ..sealing.write import ReadersChanged
-from ..store import StorageError, Store
+from ..sealing.readers import current
+from ..store import Store
 from ..store import accounts as account_rows
 from ..store import decision_log as log_rows
 from . import effects
 
-log = logging.getLogger("aidnet")
 MEMBERSHIP_TYPES = frozenset({"add_member", "remove_member", "rotate_key", "renew_member"})
 
 
@@ -101,7 +98,7 @@ def add_signature(store: Store, settings: Settings, pid: str, signature: dict[st
                   keys: KeyPair | None = None) -> bool:
     """Add a signature made here (keys) or brought from offline (signature)."""
     with store.write() as tx:
-        pending = log_rows.proposal(tx, pid)
+        pending = log_rows.proposal(store, pid)
         if pending is None or pending.state != "pending":
             if signature is not None:
                 raise DecisionRefused("no such pending decision")
@@ -123,7 +120,7 @@ def decline(store: Store, pid: str, keys: KeyPair) -> None:
     """Record a refusal; a proposal that can no longer reach quorum is closed as declined."""
     state = current(store)
     with store.write() as tx:
-        pending = log_rows.proposal(tx, pid)
+        pending = log_rows.proposal(store, pid)
         if pending is None or pending.state != "pending":
             return
         me = keys.sign_public.hex()
@@ -141,7 +138,7 @@ def finalize(store: Store, settings: Settings, pid: str, keys: KeyPair | None = 
     """
     refused: str | None = None
     with store.write() as tx:
-        pending = log_rows.proposal(tx, pid)
+        pending = log_rows.proposal(store, pid)
         if pending is None or pending.state != "pending":
             return False
         # A write that changes the log verifies all of it first, not just what this process has seen.
@@ -167,11 +164,10 @@ def finalize(store: Store, settings: Settings, pid: str, keys: KeyPair | None = 
     if refused is not None:
         raise DecisionRefused(refused)
     readers.remember(store, after)
-    if keys is not None and pending.proposal["type"] in MEMBERSHIP_TYPES:
-        # The readers changed: the finalizing keyholder's session re-seals what it can open at once.
-        try:
-            reseal_all(store, keys)
-        except (ReadersChanged, NoGenesis, StorageError):
-            # The decision itself is final and kept; the Re-seal button finishes what this could not.
-            log.warning("re-sealing after a membership decision did not finish; use Re-seal")
     return True
+
+
+def kind_of(store: Store, pid: str) -> str | None:
+    """The type of a stored proposal (None if there is none with this id)."""
+    found = log_rows.proposal(store, pid)
+    return str(found.proposal["type"]) if found else None

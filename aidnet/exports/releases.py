@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -191,7 +191,11 @@ def _manifest(settings: Settings, period: str, kind: str, weeks: tuple[str, ...]
     return manifest
 
 
-def make_release(store: Store, settings: Settings, period: str, today: dt.date) -> tuple[ReleaseRow, bool]:
+Progress = Callable[[int, int], None]  # (tables done, tables in all)
+
+
+def make_release(store: Store, settings: Settings, period: str, today: dt.date,
+                 progress: Progress | None = None) -> tuple[ReleaseRow, bool]:
     """The signed release for a closed period: (row, True) if made now, (row, False) if stored before."""
     try:
         kind, weeks = periods.weeks_of(period)
@@ -216,7 +220,11 @@ def make_release(store: Store, settings: Settings, period: str, today: dt.date) 
         cells = _true_cells(store, settings, weeks)
         earlier, covered = _earlier(store, weeks)
         protect = {} if settings.policy.noise else _small_weeks(store, settings, covered)
-        tables = list(_tables(settings, cells, weeks, earlier, protect))
+        tables = []
+        for table in _tables(settings, cells, weeks, earlier, protect):  # suppression is the slow part, table by table
+            tables.append(table)
+            if progress is not None:
+                progress(len(tables), len(TABLES))
         manifest = _manifest(settings, period, kind, weeks, tables, {w: cumulative[w] + eps for w in weeks})
         csv_bytes = files.render_csv(manifest)
         manifest["csv_sha256"] = hashlib.sha256(csv_bytes).hexdigest()

@@ -37,19 +37,30 @@ class Cursor:
     done: int = 0
     skipped: int = 0
     total: int = 0
+    spent_ms: int = 0  # time spent re-sealing so far (a duration, never a clock time)
 
     @property
     def finished(self) -> bool:
         return self.table >= len(TABLES)
 
+    @property
+    def seen(self) -> int:
+        return self.done + self.skipped
+
+    def seconds_left(self) -> float | None:
+        """An estimate from the pace so far; None until there is a pace."""
+        if not self.seen or self.finished:
+            return None
+        return self.spent_ms / 1000 * (self.total - self.seen) / self.seen
+
     def to_text(self) -> str:
-        return f"{self.table}.{self.after}.{self.done}.{self.skipped}.{self.total}"
+        return ".".join(str(n) for n in (self.table, self.after, self.done, self.skipped, self.total, self.spent_ms))
 
     @classmethod
     def from_text(cls, text: str) -> Cursor:
         """A cursor from to_text(); ValueError if it is not one."""
         parts = [int(p) for p in text.split(".")]
-        if len(parts) != 5 or any(p < 0 for p in parts) or parts[0] > len(TABLES):
+        if len(parts) != 6 or any(p < 0 for p in parts) or parts[0] > len(TABLES):
             raise ValueError("not a re-seal cursor")
         return cls(*parts)
 
@@ -62,13 +73,21 @@ def start(store: Store) -> Cursor:
 def reseal_some(store: Store, keys: KeyPair, cursor: Cursor, seconds: float = float("inf"),
                 progress: Progress | None = None) -> Cursor:
     """Re-seal from cursor on, batch by batch, for about `seconds`; the cursor to go on from."""
-    deadline = time.monotonic() + seconds
-    while not cursor.finished and time.monotonic() < deadline:
+    started = time.monotonic()
+    deadline = started + seconds
+    cursor = _reseal_batches(store, keys, cursor, deadline, progress)
+    return replace(cursor, spent_ms=cursor.spent_ms + round((time.monotonic() - started) * 1000))
+
+
+def _reseal_batches(store: Store, keys: KeyPair, cursor: Cursor, deadline: float, progress: Progress | None) -> Cursor:
+    batches = 0  # at least one batch of rows goes each time, however short the time given
+    while not cursor.finished and (batches == 0 or time.monotonic() < deadline):
         table = TABLES[cursor.table]
         rows = sealed_rows.sealed_records(store, table, cursor.after, BATCH)
         if not rows:
             cursor = replace(cursor, table=cursor.table + 1, after=0)
             continue
+        batches += 1
         kind = sealed_rows.SEALED_TABLES[table][0]
         opened, skipped = [], 0
         for _rowid, record_id, envelope, extra in rows:
@@ -80,7 +99,7 @@ def reseal_some(store: Store, keys: KeyPair, cursor: Cursor, seconds: float = fl
         cursor = replace(cursor, after=rows[-1][0], done=cursor.done + resealed, skipped=cursor.skipped + skipped,
                          total=max(cursor.total, cursor.done + resealed + cursor.skipped + skipped))
         if progress is not None:
-            progress(cursor.done + cursor.skipped, cursor.total)
+            progress(cursor.seen, cursor.total)
     return cursor
 
 

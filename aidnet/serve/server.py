@@ -220,4 +220,10 @@ class AidnetServer(BaseApplication):  # type: ignore[misc]
 
 def serve(settings: Settings, host: str, port: int, workers: int = DEFAULT_WORKERS,
           coordinator_port: int | None = None) -> None:
+    # A shell that starts a program in the background makes it ignore SIGINT and SIGQUIT, and
+    # children inherit that. The stop at a refused commit is a SIGQUIT, and Ctrl-C must stop the
+    # server: every signal it relies on takes its default action again before anything starts.
+    for number, action in ((signal.SIGQUIT, signal.SIG_DFL), (signal.SIGINT, signal.default_int_handler)):
+        if signal.getsignal(number) == signal.SIG_IGN:
+            signal.signal(number, action)
     AidnetServer(settings, host, port, workers, coordinator_port).run()

@@ -65,8 +65,8 @@ def insert_proposal(tx: Tx, proposal: dict[str, Any], signatures: list[dict[str,
     )
 
 
-def proposal(conn: Tx, pid: str) -> Proposal | None:
-    row = conn.execute(f"SELECT {_PROPOSAL_COLUMNS} FROM proposals WHERE id = ?", (pid,)).fetchone()  # noqa: S608
+def proposal(store: Store, pid: str) -> Proposal | None:
+    row = store.conn.execute(f"SELECT {_PROPOSAL_COLUMNS} FROM proposals WHERE id = ?", (pid,)).fetchone()  # noqa: S608
     return _proposal(row) if row else None
 
 

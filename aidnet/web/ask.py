@@ -14,7 +14,7 @@ from . import i18n, prerender
 from .connections import get_store, settings
 from .forms import RequestForm, blank_form, choices_once, new_form_nonce
 from .labels import urgency_labels
-from .pages import already_received, not_ready
+from .pages import refused
 
 bp = Blueprint("ask", __name__)
 
@@ -60,10 +60,8 @@ def submit() -> tuple[str, int]:
     )
     try:
         codename = requests.submit_request(get_store(), settings(), details, form.form_nonce.data)
-    except ReplayedForm:
-        return already_received("request")
-    except NotReady:
-        return not_ready("request")
+    except (ReplayedForm, NotReady) as exc:
+        return refused(exc, "request")
     return receipt("public/receipt.html", codename), 201
 
 

@@ -13,8 +13,8 @@ from ..decisions import keyholder, membership, offline, proposals
 from ..decisions.notes import open_note, seal_note
 from ..decisions.proposals import DecisionRefused
 from ..records.requests import open_request
+from ..sealing import reseal as resealing_work
 from ..sealing.readers import current
-from ..sealing.reseal import reseal_all
 from ..store import accounts as account_rows
 from ..store import decision_log as log_rows
 from .auth import login_required
@@ -32,6 +32,8 @@ from .forms import EmptyForm
 from .labels import decision_labels
 
 bp = Blueprint("decisions", __name__, url_prefix="/coordinator/decisions")
+# How long one page view of a re-seal works before the page asks for itself again.
+RESEAL_STEP_SECONDS = 2.0
 
 
 def _day(text: str | None) -> int | None:
@@ -119,7 +121,10 @@ def _account_ids(store: Any) -> list[int]:
     return [r.id for r in account_rows.all_accounts(store)]
 
 
-def _done(final: bool) -> Response:
+def _done(final: bool, kind: str | None = None) -> Response:
+    """Where a proposal or a signature leads: final, pending, or (the readers changed) the re-seal."""
+    if final and kind in proposals.MEMBERSHIP_TYPES:
+        return redirect(url_for("decisions.resealing", at="start", then="final"), code=303)  # type: ignore[return-value]
     return redirect(url_for("decisions.index", saved="final" if final else "pending"), code=303)  # type: ignore[return-value]
 
 
@@ -132,17 +137,18 @@ def propose_decision(kind: str, body: dict[str, Any], note: str = "") -> Respons
         final = proposals.propose(store, settings(), g.session.keys, proposal)
     except DecisionRefused:
         abort(409)
-    return _done(final)
+    return _done(final, kind)
 
 
 @bp.get("/")
 @login_required
 def index() -> tuple[str, int]:
     saved = request.args.get("saved")
-    notice = {"final": _("Done: the decision is final and in the log."),
-              "pending": _("Saved: the decision waits for more signatures."),
-              "declined": _("You declined it."),
-              "resealed": _("Open records are now sealed to the current members only.")}.get(saved or "")
+    final = _("Done: the decision is final and in the log.")
+    resealed = _("Open records are now sealed to the current members only.")
+    notice = {"final": final, "pending": _("Saved: the decision waits for more signatures."),
+              "declined": _("You declined it."), "resealed": resealed,
+              "final-resealed": f"{final} {resealed}"}.get(saved or "")
     return _page(notice=notice)
 
 
@@ -214,7 +220,7 @@ def rotate() -> Any:
     except DecisionRefused:
         form.passphrase.errors = [_("That passphrase does not open your keys.")]
         return _page(403, rotate_form=form)
-    return _done(final)
+    return _done(final, "rotate_key")
 
 
 @bp.post("/sign")
@@ -224,9 +230,10 @@ def sign() -> Any:
     if not form.validate_on_submit():
         abort(400)
     try:
-        return _done(proposals.sign(get_store(), settings(), form.proposal.data, g.session.keys))
+        final = proposals.sign(get_store(), settings(), form.proposal.data, g.session.keys)
     except DecisionRefused:
         abort(409)
+    return _done(final, proposals.kind_of(get_store(), form.proposal.data))
 
 
 @bp.post("/decline")
@@ -244,8 +251,33 @@ def decline() -> Any:
 def reseal() -> Any:
     if not EmptyForm().validate_on_submit():
         abort(400)
-    reseal_all(get_store(), g.session.keys)
-    return redirect(url_for("decisions.index", saved="resealed"), code=303)
+    return redirect(url_for("decisions.resealing", at="start"), code=303)
+
+
+@bp.get("/reseal")
+@login_required
+def resealing() -> Any:
+    """Re-seal a few seconds at a time; the page asks for itself again until it is done (no JavaScript).
+
+    Re-sealing again what is sealed to today's readers changes nothing they can read, so a page asked
+    for twice, or by another tab, does no harm; the cookie is SameSite=Strict, so no other site can.
+    """
+    at, then = request.args.get("at", ""), request.args.get("then", "resealed")
+    if then not in ("resealed", "final"):
+        abort(400)
+    try:
+        cursor = resealing_work.start(get_store()) if at == "start" else resealing_work.Cursor.from_text(at)
+    except ValueError:
+        abort(400)
+    cursor = resealing_work.reseal_some(get_store(), g.session.keys, cursor, RESEAL_STEP_SECONDS)
+    if cursor.finished:
+        return redirect(url_for("decisions.index", saved="resealed" if then == "resealed" else "final-resealed"),
+                        code=303)
+    left = cursor.seconds_left()
+    return render_template("coordinator/progress.html", title=_("Re-sealing open records"), done=cursor.seen,
+                           total=cursor.total, minutes_left=None if left is None else max(1, round(left / 60)),
+                           next_url=url_for("decisions.resealing", at=cursor.to_text(), then=then),
+                           logout_form=EmptyForm())
 
 
 @bp.post("/resolve")

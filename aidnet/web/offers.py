@@ -26,7 +26,7 @@ from .forms import (
     no_control_characters,
 )
 from .labels import offer_kinds
-from .pages import already_received, message, not_ready
+from .pages import message, refused
 
 bp = Blueprint("offers", __name__)
 
@@ -69,10 +69,8 @@ def offer() -> Any:
                                   form.contact.data or "")
     try:
         codename = offers.submit_offer(get_store(), settings(), details, form.form_nonce.data)
-    except ReplayedForm:
-        return already_received("offer")
-    except NotReady:
-        return not_ready("offer")
+    except (ReplayedForm, NotReady) as exc:
+        return refused(exc, "offer")
     return receipt("public/offer_receipt.html", codename), 201
 
 

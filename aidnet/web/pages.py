@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import render_template
 from flask_babel import gettext as _
 
+from ..errors import NotReady, ReplayedForm
+
 # What a public form sent: a request, an offer, or an answer in a conversation.
 WHAT = ("request", "offer", "answer")
 
@@ -33,3 +35,8 @@ def not_ready(what: str) -> tuple[str, int]:
         "answer": _("This service cannot take messages right now. Nothing was kept. Please try again later."),
     }
     return message(_("Not ready yet"), texts[what], 503)
+
+
+def refused(exc: ReplayedForm | NotReady, what: str) -> tuple[str, int]:
+    """The page for a public form's refusal: sent twice (409), or nobody to seal to yet (503)."""
+    return already_received(what) if isinstance(exc, ReplayedForm) else not_ready(what)

@@ -22,7 +22,7 @@ from ..records import conversation
 from . import prerender
 from .connections import get_store, settings
 from .forms import CODENAME_MAX, AidForm, StatusForm, blank_form, no_control_characters
-from .pages import already_received, message, not_ready
+from .pages import message, refused
 
 bp = Blueprint("status", __name__)
 ANSWER_MAX = 4000
@@ -96,10 +96,8 @@ def answer() -> Any:
         return status_page(form.codename.data, answer_form=form, code=400)
     try:
         sent = conversation.answer(get_store(), settings(), form.codename.data, form.answer.data, form.form_nonce.data)
-    except ReplayedForm:
-        return already_received("answer")
-    except NotReady:
-        return not_ready("answer")
+    except (ReplayedForm, NotReady) as exc:
+        return refused(exc, "answer")
     if not sent:
         return not_found()
     return status_page(form.codename.data, notice=_("Your answer was sent. Only you and the coordinators can read it."))

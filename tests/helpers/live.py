@@ -12,8 +12,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from .instance import add_coordinator, make_instance
 
 
 def free_port() -> int:
@@ -74,6 +77,17 @@ def start_server(instance: Path, logs: Path, workers: int = 2, extra: tuple[str,
             time.sleep(0.1)
     os.killpg(process.pid, signal.SIGKILL)
     raise RuntimeError("server did not start in 30 s")
+
+
+def serve_new_instance(root: Path) -> Iterator[LiveServer]:
+    """A fresh instance under root with the coordinator alice, served until the generator is closed (for fixtures)."""
+    settings = make_instance(root / "instance")
+    add_coordinator(settings)
+    server = start_server(settings.instance, root / "logs")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
