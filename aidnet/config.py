@@ -25,6 +25,8 @@ DATABASE_FILE = "aidnet.db"
 LOCK_FILE = "write.lock"
 # The hash of the decision log's first record, written at genesis, outside the database.
 PIN_FILE = "genesis.pin"
+# The last head of the log this server verified: a log that does not extend it is refused at start.
+HEAD_FILE = "head.pin"
 # The key that signs published exports (made at the first export).
 EXPORT_KEY_FILE = "export.key"
 # The key backups are encrypted under, when `aidnet backup` is not told where to keep it.
@@ -33,7 +35,7 @@ BACKUP_KEY_FILE = "backup.key"
 PID_FILE = "server.pid"
 # Present while `aidnet restore` swaps files in: a half-swapped folder must not start.
 RESTORE_MARKER = "restore.pending"
-INSTANCE_FILES = (CONFIG_FILE, SECRETS_FILE, KEY_FILE, DATABASE_FILE, LOCK_FILE, PIN_FILE, EXPORT_KEY_FILE,
+INSTANCE_FILES = (CONFIG_FILE, SECRETS_FILE, KEY_FILE, DATABASE_FILE, LOCK_FILE, PIN_FILE, HEAD_FILE, EXPORT_KEY_FILE,
                   BACKUP_KEY_FILE, PID_FILE, RESTORE_MARKER)
 # AIDNET_GROUP_COMMIT=off: the baseline bench/ measures against (aidnet/store/groupcommit.py).
 GROUP_COMMIT_ENV = "AIDNET_GROUP_COMMIT"
@@ -93,7 +95,8 @@ week_budget = "1"
 money_clip = 50000
 
 # Cost of unlocking a coordinator key (Argon2id). The defaults are RFC 9106's
-# second recommendation; lower them only for tests.
+# second recommendation; anything lower is refused at start (tests lower it
+# with test_only = true, which no real instance should ever carry).
 [argon2]
 time_cost = 3
 memory_kib = 65536
@@ -144,6 +147,10 @@ class Settings:
     @property
     def pin_file(self) -> Path:
         return self.instance / PIN_FILE
+
+    @property
+    def head_file(self) -> Path:
+        return self.instance / HEAD_FILE
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -243,6 +250,11 @@ def load_settings(instance: Path) -> Settings:
         raise ConfigError(f"{CONFIG_FILE}: numbers expected") from None
     if not 1 <= idle <= 240 or not 1 <= retention <= 3650:
         raise ConfigError(f"{CONFIG_FILE}: session_idle_minutes or request_retention_days out of range")
+    floor = Argon2Params()
+    if (argon.get("test_only") is not True and (params.time_cost < floor.time_cost or params.memory_kib < floor.memory_kib
+                                                or params.parallelism < floor.parallelism)):
+        raise ConfigError(f"{CONFIG_FILE}: [argon2] is below RFC 9106's second recommendation "
+                          f"(time_cost {floor.time_cost}, memory_kib {floor.memory_kib}, parallelism {floor.parallelism})")
     try:
         policy = parse_policy(config)
     except ValueError as exc:

@@ -1,17 +1,29 @@
 """Seal a record to a set of recipients; open it with one recipient's key.
 
-Format (version 1), all lengths fixed except the body:
+Format, version 2 (every new envelope), all lengths fixed except the body:
 
-    b"AE" | version (1) | n recipients (1) | n * sealed content key (80)
-    | nonce (24) | XChaCha20-Poly1305 ciphertext of the padded payload
+    header = b"AE" | 2 | n recipients (1) | n * sealed content key (80) | key commitment (32) | nonce (24)
+    envelope = header | XChaCha20-Poly1305 ciphertext of the padded payload
 
-The associated data binds the ciphertext to its record id and kind, so a
-server that moves one record's envelope onto another gets DecryptionError.
+The associated data is the record's kind, its id, its parent (the request an
+answer, a reply, a note or an extension hangs on; empty for a request, an
+offer or stock) and a hash of the whole header. So a server that moves an
+envelope to another record, another kind or another parent, or strips, adds
+or swaps a recipient slot, gets DecryptionError. The key commitment (a keyed
+hash of the nonce under the content key, checked before decrypting) makes
+one envelope open to one plaintext only: XChaCha20-Poly1305 alone does not
+commit to its key, so without it two readers could be shown different texts.
+
+Version 1 (envelopes made before): no commitment, and the associated data is
+the kind and id alone. They still open (parent is not checked for them); a
+keyholder's re-seal rewrites them in version 2.
+
 Padding hides the payload length up to its size bucket.
 """
 
 from __future__ import annotations
 
+import hmac
 import struct
 from collections.abc import Sequence
 
@@ -21,12 +33,16 @@ import nacl.public
 import nacl.utils
 
 from .errors import DecryptionError, KeyFormatError
+from .hashing import blake2b
 
 MAGIC = b"AE"
-VERSION = 1
+VERSION = 2
+VERSION_1 = 1
 KEY_SIZE = 32
 SEALED_KEY_SIZE = KEY_SIZE + 48  # sealed box overhead: ephemeral pk + MAC
+COMMIT_SIZE = 32
 NONCE_SIZE = 24
+TAG_SIZE = 16
 MAX_RECIPIENTS = 255
 # Size buckets for padded payloads: an observer of the database learns only
 # which bucket a record falls in.
@@ -53,22 +69,28 @@ def unpad(padded: bytes) -> bytes:
     return padded[4 : 4 + length]
 
 
-def _associated_data(record_id: bytes, kind: str) -> bytes:
-    kind_bytes = kind.encode("ascii")
-    return (
-        MAGIC
-        + bytes([VERSION])
-        + struct.pack(">H", len(kind_bytes))
-        + kind_bytes
-        + struct.pack(">H", len(record_id))
-        + record_id
-    )
+def _field(value: bytes) -> bytes:
+    return struct.pack(">H", len(value)) + value
 
 
-def seal(payload: bytes, record_id: bytes, kind: str, recipients: Sequence[bytes]) -> bytes:
+def _associated_data_v1(record_id: bytes, kind: str) -> bytes:
+    return MAGIC + bytes([VERSION_1]) + _field(kind.encode("ascii")) + _field(record_id)
+
+
+def _associated_data(record_id: bytes, kind: str, parent: bytes, header: bytes) -> bytes:
+    return (MAGIC + bytes([VERSION]) + _field(kind.encode("ascii")) + _field(record_id) + _field(parent)
+            + blake2b(header, b"aidnet-env-head"))
+
+
+def _commitment(content_key: bytes, nonce: bytes) -> bytes:
+    return blake2b(nonce, b"aidnet-env-key", key=content_key)
+
+
+def seal(payload: bytes, record_id: bytes, kind: str, recipients: Sequence[bytes], parent: bytes = b"") -> bytes:
     """Encrypt payload so that any one of recipients (X25519 public keys) can open it.
 
-    Guarantees confidentiality and integrity of payload, bound to (record_id, kind).
+    Guarantees confidentiality and integrity of payload, bound to (record_id, kind,
+    parent) and to exactly these recipient slots; one plaintext for every reader.
     Danger: with no recipients nobody can ever read the record; that is refused.
     """
     if not 1 <= len(recipients) <= MAX_RECIPIENTS:
@@ -78,42 +100,53 @@ def seal(payload: bytes, record_id: bytes, kind: str, recipients: Sequence[bytes
             raise KeyFormatError("recipient public key must be 32 bytes")
     fresh = nacl.utils.random(KEY_SIZE + NONCE_SIZE)  # one system call for both
     content_key, nonce = fresh[:KEY_SIZE], fresh[KEY_SIZE:]
-    header = MAGIC + bytes([VERSION, len(recipients)])
     sealed_keys = b"".join(sodium.crypto_box_seal(content_key, key) for key in recipients)
+    header = MAGIC + bytes([VERSION, len(recipients)]) + sealed_keys + _commitment(content_key, nonce) + nonce
     body = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
-        pad(payload), _associated_data(record_id, kind), nonce, content_key
+        pad(payload), _associated_data(record_id, kind, parent, header), nonce, content_key
     )
-    return header + sealed_keys + nonce + body
+    return header + body
 
 
-def _split(envelope: bytes) -> tuple[list[bytes], bytes, bytes]:
-    if len(envelope) < 4 or envelope[:2] != MAGIC or envelope[2] != VERSION:
+def _split(envelope: bytes) -> tuple[int, list[bytes], bytes, bytes, bytes, bytes]:
+    """(version, sealed keys, commitment, nonce, header, body); DecryptionError if it cannot be an envelope."""
+    if len(envelope) < 4 or envelope[:2] != MAGIC or envelope[2] not in (VERSION_1, VERSION):
         raise DecryptionError
-    count = envelope[3]
+    version, count = envelope[2], envelope[3]
     keys_end = 4 + count * SEALED_KEY_SIZE
-    if count == 0 or len(envelope) < keys_end + NONCE_SIZE + 16:
+    commit_end = keys_end + (COMMIT_SIZE if version == VERSION else 0)
+    header_end = commit_end + NONCE_SIZE
+    if count == 0 or len(envelope) < header_end + TAG_SIZE:
         raise DecryptionError
     sealed = [envelope[4 + i * SEALED_KEY_SIZE : 4 + (i + 1) * SEALED_KEY_SIZE] for i in range(count)]
-    nonce = envelope[keys_end : keys_end + NONCE_SIZE]
-    return sealed, nonce, envelope[keys_end + NONCE_SIZE :]
+    return (version, sealed, envelope[keys_end:commit_end], envelope[commit_end:header_end], envelope[:header_end],
+            envelope[header_end:])
 
 
-def open_envelope(envelope: bytes, record_id: bytes, kind: str, secret_key: bytes) -> bytes:
+def open_envelope(envelope: bytes, record_id: bytes, kind: str, secret_key: bytes, parent: bytes = b"") -> bytes:
     """Return the payload sealed in envelope, using one recipient's X25519 secret key.
 
     Raises DecryptionError, and only that, for any tampering, wrong key, wrong
-    record id or kind, or truncation.
+    record id, kind or parent, a slot added or taken away, a key that does not
+    match the commitment, or truncation.
     """
     if len(secret_key) != KEY_SIZE:
         raise KeyFormatError("secret key must be 32 bytes")
-    sealed, nonce, body = _split(envelope)
+    version, sealed, commitment, nonce, header, body = _split(envelope)
     public_key = sodium.crypto_scalarmult_base(secret_key)
-    ad = _associated_data(record_id, kind)
+    if version == VERSION:
+        ad = _associated_data(record_id, kind, parent, header)
+    else:
+        ad = _associated_data_v1(record_id, kind)
     for candidate in sealed:
         try:
             content_key = sodium.crypto_box_seal_open(candidate, public_key, secret_key)
         except nacl.exceptions.CryptoError:
             continue
+        if len(content_key) != KEY_SIZE:
+            raise DecryptionError
+        if version == VERSION and not hmac.compare_digest(_commitment(content_key, nonce), commitment):
+            raise DecryptionError  # a slot for this key that the envelope does not commit to
         try:
             padded = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(body, ad, nonce, content_key)
         except nacl.exceptions.CryptoError:
@@ -125,6 +158,14 @@ def open_envelope(envelope: bytes, record_id: bytes, kind: str, secret_key: byte
 def recipient_count(envelope: bytes) -> int:
     """How many sealed keys the envelope carries (0 if it is not an envelope)."""
     try:
-        return len(_split(envelope)[0])
+        return len(_split(envelope)[1])
+    except DecryptionError:
+        return 0
+
+
+def version_of(envelope: bytes) -> int:
+    """The envelope's format version (0 if it is not an envelope): re-seal rewrites 1 into 2."""
+    try:
+        return _split(envelope)[0]
     except DecryptionError:
         return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 import threading
+import unicodedata
 from dataclasses import dataclass
 
 import nacl.exceptions
@@ -94,8 +95,13 @@ def argon2id(secret: bytes, salt: bytes, params: Argon2Params, length: int = KEY
                                parallelism=params.parallelism, hash_len=length, type=Type.ID)
 
 
+def normalize_passphrase(passphrase: str) -> str:
+    """The form a passphrase is hashed in: Unicode NFC, so "é" typed as one character or as e + accent is one passphrase."""
+    return unicodedata.normalize("NFC", passphrase)
+
+
 def _derive(passphrase: str, salt: bytes, params: Argon2Params) -> bytes:
-    secret = passphrase.encode("utf-8")
+    secret = normalize_passphrase(passphrase).encode("utf-8")
     if len(secret) > MAX_PASSPHRASE_BYTES:
         raise DecryptionError
     return argon2id(secret, salt, params)
@@ -104,7 +110,7 @@ def _derive(passphrase: str, salt: bytes, params: Argon2Params) -> bytes:
 def wrap_with_passphrase(keys: KeyPair, passphrase: str, params: Argon2Params | None = None) -> bytes:
     """Encrypt keys under an Argon2id key from passphrase; the cost travels in the blob."""
     params = params or Argon2Params()
-    if len(passphrase.encode("utf-8")) > MAX_PASSPHRASE_BYTES:
+    if len(normalize_passphrase(passphrase).encode("utf-8")) > MAX_PASSPHRASE_BYTES:
         raise KeyFormatError("passphrase too long")
     salt = nacl.utils.random(SALT_SIZE)
     header = PASS_HEADER.pack(
@@ -129,16 +135,28 @@ def unwrap_with_passphrase(blob: bytes, passphrase: str) -> KeyPair:
         raise KeyFormatError("unsupported wrapped key parameters")
     salt = blob[PASS_HEADER.size : PASS_HEADER.size + SALT_SIZE]
     params = Argon2Params(time_cost, memory_kib, lanes)
-    box = nacl.secret.SecretBox(_derive(passphrase, salt, params))
+    sealed = blob[PASS_HEADER.size + SALT_SIZE :]
     try:
-        return KeyPair.from_bytes(box.decrypt(blob[PASS_HEADER.size + SALT_SIZE :]))
+        return KeyPair.from_bytes(nacl.secret.SecretBox(_derive(passphrase, salt, params)).decrypt(sealed))
     except nacl.exceptions.CryptoError:
-        raise DecryptionError from None
+        pass
+    if normalize_passphrase(passphrase) != passphrase:
+        # A key wrapped before passphrases were normalized, under the form it was typed in then.
+        # (Costs one more Argon2 only for a passphrase that NFC changes.)
+        raw = passphrase.encode("utf-8")
+        if len(raw) <= MAX_PASSPHRASE_BYTES:
+            try:
+                return KeyPair.from_bytes(nacl.secret.SecretBox(argon2id(raw, salt, params)).decrypt(sealed))
+            except nacl.exceptions.CryptoError:
+                pass
+    raise DecryptionError
 
 
-def burn_argon2(params: Argon2Params | None = None) -> None:
-    """Spend the cost of one unwrap, so an unknown handle takes as long as a known one."""
+def burn_argon2(params: Argon2Params | None = None, passphrase: str = "") -> None:
+    """Spend what a failed unwrap with this passphrase costs, so an unknown handle takes as long as a known one."""
     _derive("", bytes(SALT_SIZE), params or Argon2Params())
+    if normalize_passphrase(passphrase) != passphrase:  # a failed unwrap also tried the passphrase as typed
+        _derive("", bytes(SALT_SIZE), params or Argon2Params())
 
 
 def new_session_key() -> bytes:

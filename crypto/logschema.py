@@ -16,13 +16,14 @@ from .errors import CryptoError
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX128 = re.compile(r"[0-9a-f]{128}")
 HANDLE = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 BODY_KEYS: dict[str, set[str]] = {
-    "genesis": {"members", "quorum"},
+    "genesis": {"members", "quorum", "sealed"},
     "add_member": {"member"},
     "remove_member": {"sign"},
-    "rotate_key": {"old_sign", "member"},
+    "rotate_key": {"old_sign", "member", "old_sig"},
     "set_quorum": {"quorum"},
     "renew_member": {"sign", "until"},
     "allocation": {"request", "source", "note"},
@@ -48,9 +49,17 @@ def _day_or_none(value: Any) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**6)
 
 
+def is_signature(value: Any) -> bool:
+    return isinstance(value, str) and _HEX128.fullmatch(value) is not None
+
+
 def check_member(data: Any) -> None:
-    if not isinstance(data, Mapping) or set(data) != {"handle", "box", "sign", "until"}:
+    """A member as a decision carries it: handle, keys, term, and (from this version on) the card's signature."""
+    if not isinstance(data, Mapping) or set(data) not in ({"handle", "box", "sign", "until"},
+                                                          {"handle", "box", "sign", "until", "card_sig"}):
         raise SchemaError("malformed member")
+    if "card_sig" in data and not is_signature(data["card_sig"]):
+        raise SchemaError("malformed member card signature")
     if not (isinstance(data["handle"], str) and HANDLE.fullmatch(data["handle"])):
         raise SchemaError("malformed member handle")
     if not (is_key(data["box"]) and is_key(data["sign"]) and _day_or_none(data["until"])):
@@ -72,8 +81,15 @@ def check_body(kind: str, body: Any) -> None:
         check_member(body.get("member"))
     if kind in ("remove_member", "renew_member") and not is_key(body.get("sign")):
         raise SchemaError("malformed member key")
-    if kind == "rotate_key" and not is_key(body.get("old_sign")):
+    if kind == "rotate_key" and (not is_key(body.get("old_sign")) or ("old_sig" in body and not is_signature(body["old_sig"]))):
         raise SchemaError("malformed member key")
+    if kind == "genesis":
+        if not isinstance(body.get("members"), list) or type(body.get("sealed", False)) is not bool:
+            raise SchemaError("malformed genesis")
+        for member in body["members"]:
+            check_member(member)
+        if not isinstance(body.get("quorum"), int) or isinstance(body.get("quorum"), bool):
+            raise SchemaError("malformed quorum")
     if kind == "renew_member" and not _day_or_none(body.get("until")):
         raise SchemaError("malformed term")
     if kind == "set_quorum" and (not isinstance(body.get("quorum"), int) or isinstance(body.get("quorum"), bool)):

@@ -18,11 +18,15 @@ def note_hash(envelope: bytes) -> str:
     return blake2b(envelope, b"aidnet-note").hex()
 
 
-def open_note(proposal_id: str, note: str | None, envelope: bytes | None, secret_key: bytes) -> str | None:
-    """The note's text if envelope matches the hash the decision carries and the key opens it; else None."""
+def open_note(proposal_id: str, note: str | None, envelope: bytes | None, secret_key: bytes,
+              parent: bytes = b"") -> str | None:
+    """The note's text if envelope matches the hash the decision carries and the key opens it; else None.
+
+    parent is the request the note hangs on (empty if none): the envelope is bound to it.
+    """
     if not note or envelope is None or note_hash(envelope) != note:
         return None
     try:
-        return open_envelope(envelope, bytes.fromhex(proposal_id), NOTE_KIND, secret_key).decode("utf-8", "replace")
+        return open_envelope(envelope, bytes.fromhex(proposal_id), NOTE_KIND, secret_key, parent).decode("utf-8", "replace")
     except (CryptoError, ValueError):
         return None

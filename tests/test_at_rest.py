@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from helpers.instance import PASSPHRASE, add_coordinator, make_instance
 from helpers.live import Client, start_server
-from helpers.pages import codename_from, hidden
+from helpers.pages import codename_from, hidden, reply_data
 
 pytestmark = pytest.mark.server
 
@@ -50,9 +50,8 @@ def test_markers_codename_and_address_appear_nowhere(tmp_path: Path) -> None:
         inbox = c.get("/coordinator/").body
         assert marker in inbox
         request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", inbox).group(1)
-        token = hidden(c.get(f"/coordinator/request/{request_id}").body, "csrf_token")
-        assert c.post(f"/coordinator/request/{request_id}/reply",
-                      {"csrf_token": token, "text": reply_marker}).status == 303
+        page = c.get(f"/coordinator/request/{request_id}").body
+        assert c.post(f"/coordinator/request/{request_id}/reply", reply_data(page, reply_marker)).status == 303
         status_page = c.get("/status").body
         view = c.post("/status", {"csrf_token": hidden(status_page, "csrf_token"), "codename": codename})
         assert reply_marker in view.body

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlcipher3
 from helpers.cli import run_aidnet
-from helpers.instance import PASSPHRASE, add_coordinator, make_instance
+from helpers.instance import PASSPHRASE, add_coordinator, make_instance, send_reply
 from helpers.live import Client, start_server
 from helpers.pages import Auth, codename_from, hidden, request_form
 
@@ -247,7 +247,7 @@ def test_a_restored_copy_holds_every_table_index_and_row(tmp_path: Path, setting
         codename = requests.submit_request(store, settings, requests.RequestDetails("food", "north", "rice", "", "today"),
                                            "nonce-copy-xxxxxxxxxxx")
         row = request_rows.page(store, 0, 1)[0]
-        assert conversation.add_reply(store, row.id.hex(), "a reply")
+        assert send_reply(store, settings, row.id.hex(), "a reply")
         assert conversation.answer(store, settings, codename, "an answer", "nonce-copy-answer-xxxxx")
         with store.write() as tx:  # enough rows to be reported along the way, in a table with a rowid and one without
             tx.executemany("INSERT INTO used_forms (nonce_hash, expires_day) VALUES (?, 9)",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlcipher3
 from flask.testing import FlaskClient
-from helpers.instance import PASSPHRASE, add_coordinator, make_instance
+from helpers.instance import PASSPHRASE, add_coordinator, make_instance, send_reply
 from helpers.live import Client, start_server
 from helpers.pages import Auth, codename_from, hidden, request_form
 
@@ -46,9 +46,9 @@ def request_id_of(client: FlaskClient, auth: Auth) -> str:
 
 
 def reply(client: FlaskClient, request_id: str, text: str) -> None:
-    token = hidden(client.get(f"/coordinator/request/{request_id}").get_data(as_text=True), "csrf_token")
-    assert client.post(f"/coordinator/request/{request_id}/reply",
-                       data={"csrf_token": token, "text": text}).status_code == 303
+    page = client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
+    assert client.post(f"/coordinator/request/{request_id}/reply", data={
+        "csrf_token": hidden(page, "csrf_token"), "form_nonce": hidden(page, "form_nonce"), "text": text}).status_code == 303
 
 
 def test_the_codename_never_goes_into_a_url(client: FlaskClient) -> None:
@@ -68,7 +68,7 @@ def test_conversation_in_order_both_ways(client: FlaskClient, auth: Auth) -> Non
     assert "Your answer was sent" in body and "I can come after 6pm" in body
     request_id = request_id_of(client, auth)
     page = client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
-    assert "Before any reply:" in page and "I can come after 6pm" in page
+    assert "The requester wrote:" in page and "I can come after 6pm" in page
     assert "Someone else (the requester asks on their behalf)" in page
     reply(client, request_id, "We have two tins at the library")
     status = open_status(client, codename)
@@ -78,7 +78,10 @@ def test_conversation_in_order_both_ways(client: FlaskClient, auth: Auth) -> Non
     assert order == sorted(order)
     assert "You wrote:" in text and "The coordinators wrote:" in text
     page = client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
-    assert "After reply 1:" in page and "Thank you, Thursday is fine" in page
+    # The coordinators see the whole thread, their own reply included, in order and attributed.
+    order = [page.index(s) for s in ("I can come after 6pm", "alice wrote on", "We have two tins at the library",
+                                      "Thank you, Thursday is fine")]
+    assert order == sorted(order)
 
 
 def test_answer_errors_keep_the_text_and_store_nothing(client: FlaskClient, store: Store) -> None:
@@ -169,9 +172,9 @@ def test_withdraw_leaves_no_sealed_key_in_any_page(tmp_path: Path, monkeypatch: 
                                          secrets.token_urlsafe(16))
         row = request_rows.by_lookup(store, crypto.derive_codename(codename, settings.codename_salt).lookup_hash)
         assert row is not None
-        assert conversation.add_reply(store, row.id.hex(), "reply")
+        assert send_reply(store, settings, row.id.hex(), "reply")
         assert conversation.answer(store, settings, codename, "answer", secrets.token_urlsafe(16))
-        secrets_ = [row.envelope[40:104], row.reply_public, request_rows.replies_for(store, row.id)[0].envelope[40:104],
+        secrets_ = [row.envelope[40:104], request_rows.replies_for(store, row.id)[0].envelope[40:104],
                     request_rows.answers_for(store, row.id)[0][1][40:104]]
         files = [p for p in settings.instance.iterdir() if p.is_file()]
         raw = b"".join(p.read_bytes() for p in files)

@@ -119,7 +119,9 @@ def test_offline_signatures_upload_and_bundle_download(app: Flask, settings: Set
     card = keyholder.write_keyfile(tmp_path / "k.json", "olu", "offline passphrase",
                                    crypto.Argon2Params(1, 8192, 1))
     t = token(alice)
-    alice.post("/coordinator/decisions/member", data={"csrf_token": t, "account": "", "card": card, "until": ""})
+    added = alice.post("/coordinator/decisions/member", data={"csrf_token": t, "account": "", "card": card.to_text(),
+                                                               "until": ""})
+    assert added.status_code == 303, added.get_data(as_text=True)
     alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "2"})
     alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "1"})  # waits for Olu
     bundle = alice.get("/coordinator/decisions/bundle")
@@ -128,7 +130,7 @@ def test_offline_signatures_upload_and_bundle_download(app: Flask, settings: Set
     path.write_bytes(bundle.data)
     data, state = keyholder.load_bundle(path)
     _, keys = keyholder.read_keyfile(tmp_path / "k.json", "offline passphrase")
-    signatures = keyholder.sign_pending(data, state, keys, [p["id"] for p in data["pending"]])
+    signatures = keyholder.sign_pending(data, state, keys, [p["proposal"]["id"] for p in data["pending"]])
     upload = alice.post("/coordinator/decisions/signatures", content_type="multipart/form-data",
                         data={"csrf_token": t, "file": (io.BytesIO(json.dumps(signatures).encode()), "sigs.json")})
     assert upload.status_code == 200

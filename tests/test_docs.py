@@ -41,7 +41,7 @@ from helpers.live import aidnet_command, free_port
 import crypto
 from aidnet.cli.main import build_parser
 from aidnet.config import INSTANCE_FILES, load_settings
-from aidnet.decisions import keyholder, proposals
+from aidnet.decisions import keyholder, membership, proposals
 from aidnet.exports import files
 from aidnet.store import accounts as account_rows
 from aidnet.store import decision_log as log_rows
@@ -152,11 +152,11 @@ class Page:
         with open_store(settings) as store:
             founders = [crypto.unwrap_with_passphrase(row.wrapped_keys, PASSPHRASE)
                         for row in account_rows.all_accounts(store)]
-            card = {"handle": "olu", "box": olu.box_public.hex(), "sign": olu.sign_public.hex(), "until": None}
-            joins = proposals.new_proposal("add_member", {"member": card})
+            card = membership.parse_member_card(crypto.cards.make_card("olu", olu).to_text())  # as pasted in the web
+            joins = proposals.new_proposal("add_member", {"member": card}, founders[0])
             proposals.propose(store, settings, founders[0], joins)
             assert proposals.sign(store, settings, joins["id"], founders[1])
-            waiting = proposals.new_proposal("set_quorum", {"quorum": 3})
+            waiting = proposals.new_proposal("set_quorum", {"quorum": 3}, founders[0])
             assert not proposals.propose(store, settings, founders[0], waiting)
             self.proposal = waiting["id"]
 

@@ -57,7 +57,7 @@ def test_a_row_inserted_in_the_database_gains_no_reader(group: Group) -> None:
 
 def test_membership_needs_quorum_then_new_requests_are_sealed_to_them(group: Group) -> None:
     dee = crypto.generate_keypair()
-    proposal = proposals.new_proposal("add_member", {"member": group.card("dee", dee)})
+    proposal = proposals.new_proposal("add_member", {"member": group.card("dee", dee)}, group.keys["ana"])
     assert not proposals.propose(group.store, group.settings, group.keys["ana"], proposal)  # 1 of 2: pending
     assert not opens(group.store, dee, group.settings)
     assert proposals.sign(group.store, group.settings, proposal["id"], group.keys["ben"])  # 2 of 2: final
@@ -109,7 +109,7 @@ def test_a_log_swapped_for_one_just_as_long_is_caught_at_commit(group: Group) ->
 
 def test_removed_member_signature_does_not_count(group: Group) -> None:
     group.decide("remove_member", {"sign": group.keys["cai"].sign_public.hex()}, ["ana", "ben"])
-    proposal = proposals.new_proposal("set_quorum", {"quorum": 1})
+    proposal = proposals.new_proposal("set_quorum", {"quorum": 1}, group.keys["ana"])
     proposals.propose(group.store, group.settings, group.keys["ana"], proposal)
     with pytest.raises(DecisionRefused):
         proposals.sign(group.store, group.settings, proposal["id"], group.keys["cai"])  # not a member: refused
@@ -134,8 +134,8 @@ def test_dispute_stays_open_until_a_signed_resolution(group: Group) -> None:
     allocation = group.decide("allocation", {"request": request_id, "source": {"kind": "stock", "ref": None},
                                              "note": None}, ["ana", "ben"])
     assert request_rows.by_id(group.store, bytes.fromhex(request_id)).status == "allocated"
-    dispute = proposals.new_proposal("dispute", {"decision": allocation, "note": None})
-    assert proposals.propose(group.store, group.settings, None, dispute)  # needs no quorum
+    dispute = proposals.new_proposal("dispute", {"decision": allocation, "note": None}, group.keys["cai"])
+    assert proposals.propose(group.store, group.settings, group.keys["cai"], dispute)  # needs no quorum
     assert dispute["id"] in verify(group.records()).open_disputes
     group.decide("resolution", {"dispute": dispute["id"], "outcome": "upheld", "note": None}, ["ben", "cai"])
     assert verify(group.records()).open_disputes == {}
@@ -146,7 +146,7 @@ def test_dispute_stays_open_until_a_signed_resolution(group: Group) -> None:
 def test_decisions_carry_no_clear_content(group: Group) -> None:
     requests.submit_request(group.store, group.settings, details(), "nonce-note-xxxxxxxxxxx")
     request_id = request_rows.page(group.store, 0, 1)[0].id.hex()
-    proposal = proposals.new_proposal("allocation", {"request": request_id})
+    proposal = proposals.new_proposal("allocation", {"request": request_id}, group.keys["ana"])
     proposal["body"]["note"] = notes.seal_note(group.store, proposal["id"], "NOTEMARKER give the blue bag",
                                                     request_id)
     proposal["body"]["source"] = {"kind": "money", "ref": None}
@@ -164,10 +164,10 @@ def test_decisions_carry_no_clear_content(group: Group) -> None:
 
 
 def test_two_workers_signing_at_once_finalize_exactly_once(group: Group) -> None:
-    proposal = proposals.new_proposal("set_quorum", {"quorum": 3})
+    proposal = proposals.new_proposal("set_quorum", {"quorum": 3}, group.keys["ana"])
     with group.store.write() as tx:
         log_rows.insert_proposal(tx, proposal, [sign_proposal(proposal, group.keys["ana"].sign_seed,
-                                                              readers.current(group.store))])
+                                                              readers.current(group.store), today=dates.today())])
     results: list[bool] = []
     barrier = threading.Barrier(2)
 
@@ -393,20 +393,20 @@ def test_a_term_ending_at_midnight_between_sealing_and_commit_seals_again(
 def _prepared(group: Group, what: str) -> tuple[Any, Any]:
     """(write it, read back (id, envelope, kind)) for the kinds of record that hang on a request or decision."""
     if what in ("offer", "stock"):
-        return (lambda: _write(group, what)), (lambda: _stored(group, what))
+        return (lambda: _write(group, what)), (lambda: (*_stored(group, what), b""))
     codename = requests.submit_request(group.store, group.settings, details("asks"), "nonce-asks-xxxxxxxxxxxx")
     request = request_rows.page(group.store, 0, 1)[0].id
     if what == "answer":
         return (lambda: conversation.answer(group.store, group.settings, codename, "an answer", "nonce-answer-xxxxxxxxxx"),
-                lambda: (*request_rows.answers_for(group.store, request)[0][:2], conversation.KIND_ANSWER))
+                lambda: (*request_rows.answers_for(group.store, request)[0][:2], conversation.KIND_ANSWER, request))
     if what == "extension":
         days = group.settings.policy.max_extension_days  # beyond the usual retention: a real extension
         return (lambda: retention.extend(group.store, group.settings, request.hex(), days, "a reason"),
                 lambda: (retention_rows.extensions_for(group.store, request)[0][0],
-                         retention_rows.extensions_for(group.store, request)[0][2], retention.KIND_EXTENSION))
+                         retention_rows.extensions_for(group.store, request)[0][2], retention.KIND_EXTENSION, request))
     pid = secrets.token_hex(16)
     return (lambda: notes.seal_note(group.store, pid, "a decision note", request.hex()),
-            lambda: (bytes.fromhex(pid), log_rows.note_for(group.store, pid), NOTE_KIND))
+            lambda: (bytes.fromhex(pid), log_rows.note_for(group.store, pid)[0], NOTE_KIND, request))
 
 
 @pytest.mark.parametrize("what", ["offer", "stock", "answer", "extension", "note"])
@@ -417,7 +417,7 @@ def test_a_removal_landing_while_sealing_is_caught_at_commit(group: Group, monke
     calls = _sealing_then(monkeypatch, lambda: group.decide("remove_member", removal, ["ana", "ben"]))
     write()
     assert calls[0] >= 2  # sealed again (the removal may also re-seal open records it can open)
-    record_id, envelope, kind = stored()
+    record_id, envelope, kind, parent = stored()
     with pytest.raises(crypto.DecryptionError):
-        crypto.open_envelope(envelope, record_id, kind, group.keys["cai"].box_secret)
-    assert crypto.open_envelope(envelope, record_id, kind, group.keys["ana"].box_secret)
+        crypto.open_envelope(envelope, record_id, kind, group.keys["cai"].box_secret, parent)
+    assert crypto.open_envelope(envelope, record_id, kind, group.keys["ana"].box_secret, parent)

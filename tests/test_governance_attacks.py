@@ -16,8 +16,8 @@ from aidnet.config import ConfigError
 from aidnet.decisions import membership, notes, proposals
 from aidnet.decisions.proposals import DecisionRefused
 from aidnet.records import conversation, offers, requests, retention
+from aidnet.records.reseal import reseal_all
 from aidnet.sealing import readers
-from aidnet.sealing.reseal import reseal_all
 from aidnet.store import accounts as account_rows
 from aidnet.store import counters, open_store
 from aidnet.store import decision_log as log_rows
@@ -25,7 +25,8 @@ from aidnet.store import offers as offer_rows
 from aidnet.store import requests as request_rows
 from aidnet.store import sealed as sealed_rows
 from aidnet.web.app import create_app
-from crypto.log import LogError, LogState, apply, new_record, sign_proposal, verify
+from crypto.cards import make_card
+from crypto.log import LogError, LogState, apply, member_entry, new_record, sign_proposal, verify
 
 
 def _rechain(records: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -91,20 +92,39 @@ def test_reseal_covers_answers_and_keeps_the_requester(tmp_path: Path) -> None:
     codename = requests.submit_request(g.store, g.settings, details(), "nonce-ans-xxxxxxxxxxxx")
     conversation.answer(g.store, g.settings, codename, "I live at 4 Oak Rd", secrets.token_hex(16))
     g.decide("remove_member", {"sign": g.keys["cai"].sign_public.hex()}, ["ana", "ben"])
-    reseal_all(g.store, g.keys["ana"])
-    _rowid, aid, envelope, _ = sealed_rows.sealed_records(g.store, "answers")[0]
+    assert reseal_all(g.store, g.keys["ana"]) == (2, 0)  # the request and the answer
+    _rowid, aid, envelope, parent, _column = sealed_rows.sealed_records(g.store, "answers")[0]
     with pytest.raises(crypto.DecryptionError):
-        crypto.open_envelope(envelope, aid, conversation.KIND_ANSWER, g.keys["cai"].box_secret)
+        crypto.open_envelope(envelope, aid, conversation.KIND_ANSWER, g.keys["cai"].box_secret, parent)
     reply_secret = crypto.derive_codename(codename, g.settings.codename_salt).reply_secret
-    assert crypto.open_envelope(envelope, aid, conversation.KIND_ANSWER, reply_secret) == b"I live at 4 Oak Rd"
+    assert crypto.open_envelope(envelope, aid, conversation.KIND_ANSWER, reply_secret, parent) == b"I live at 4 Oak Rd"
     g.close()
 
 
-def test_lapsed_members_can_renew_so_the_group_is_not_locked_out(tmp_path: Path) -> None:
+def test_members_whose_term_ended_cannot_renew_themselves(tmp_path: Path) -> None:
+    """A renewal needs a quorum of active members: lapsed ones together are not the group any more."""
     g = Group(tmp_path, ["ana", "ben"], quorum=2, until=dates.today() - 1)
     assert readers.recipients(g.store) == []
-    g.decide("renew_member", {"sign": g.keys["ana"].sign_public.hex(), "until": dates.today() + 30}, ["ana", "ben"])
-    assert opens(g.store, g.keys["ana"], g.settings)
+    with pytest.raises(DecisionRefused):
+        g.decide("renew_member", {"sign": g.keys["ana"].sign_public.hex(), "until": dates.today() + 30}, ["ana", "ben"])
+    # Signed anyway, outside the server: the verifier refuses it too.
+    state = readers.current(g.store)
+    proposal = {"id": secrets.token_hex(16), "type": "renew_member", "day": dates.today(), "by": g.keys["ana"].sign_public.hex(),
+                "body": {"sign": g.keys["ana"].sign_public.hex(), "until": dates.today() + 30}}
+    signatures = [sign_proposal(proposal, k.sign_seed, state, today=dates.today()) for k in g.keys.values()]
+    with pytest.raises(LogError, match="required signatures from active members"):
+        apply(state, new_record(state, proposal, signatures, dates.today(), sealer=g.keys["ana"]))
+    g.close()
+
+
+def test_active_members_renew_a_lapsed_one(tmp_path: Path) -> None:
+    g = Group(tmp_path, ["ana", "ben"], quorum=1)
+    eve = crypto.generate_keypair()
+    g.keys["eve"] = eve
+    g.decide("add_member", {"member": g.card("eve", eve, until=dates.today() - 1)}, ["ana"])
+    assert not opens(g.store, eve, g.settings)
+    g.decide("renew_member", {"sign": eve.sign_public.hex(), "until": dates.today() + 30}, ["ben"])
+    assert opens(g.store, eve, g.settings)
     g.close()
 
 
@@ -118,7 +138,8 @@ def test_an_offer_cannot_be_given_twice(tmp_path: Path) -> None:
         requests.submit_request(g.store, g.settings, details(), f"nonce-twice-{i}-xxxxxxxx")
         request_id = request_rows.page(g.store, 0, 1)[0].id.hex()
         proposal = proposals.new_proposal("allocation",
-                                           {"request": request_id, "source": {"kind": "offer", "ref": offer_id}})
+                                           {"request": request_id, "source": {"kind": "offer", "ref": offer_id}},
+                                           g.keys["ana"])
         proposals.propose(g.store, g.settings, g.keys["ana"], proposal)
         ids.append(proposal["id"])
     assert proposals.sign(g.store, g.settings, ids[0], g.keys["ben"])
@@ -157,9 +178,9 @@ def test_one_rotation_at_a_time(tmp_path: Path) -> None:
     store = open_store(settings)
     alice = crypto.unwrap_with_passphrase(account_rows.by_handle(store, "alice").wrapped_keys, PASSPHRASE)
     bob = crypto.generate_keypair()
-    proposals.propose(store, settings, alice, proposals.new_proposal("add_member", {"member": {
-        "handle": "bob", "box": bob.box_public.hex(), "sign": bob.sign_public.hex(), "until": None}}))
-    proposals.propose(store, settings, alice, proposals.new_proposal("set_quorum", {"quorum": 2}))
+    proposals.propose(store, settings, alice, proposals.new_proposal(
+        "add_member", {"member": member_entry(make_card("bob", bob), None)}, alice))
+    proposals.propose(store, settings, alice, proposals.new_proposal("set_quorum", {"quorum": 2}, alice))
     assert not membership.propose_rotation(store, settings, "alice", PASSPHRASE)  # waits for bob
     with pytest.raises(DecisionRefused, match="already waiting"):
         membership.propose_rotation(store, settings, "alice", PASSPHRASE)
@@ -185,8 +206,8 @@ def test_purge_erases_expired_stock_and_the_notes_of_erased_requests(tmp_path: P
     offers.record_stock(g.store, g.settings, "goods", "food", 3, "STOCKMARK from Jose")
     requests.submit_request(g.store, g.settings, details(), "nonce-purge-xxxxxxxxxx")
     request_id = request_rows.page(g.store, 0, 1)[0].id.hex()
-    proposal = proposals.new_proposal("allocation", {"request": request_id,
-                                                               "source": {"kind": "stock", "ref": None}})
+    proposal = proposals.new_proposal("allocation", {"request": request_id, "source": {"kind": "stock", "ref": None}},
+                                      g.keys["ana"])
     proposal["body"]["note"] = notes.seal_note(g.store, proposal["id"], "NOTEMARK Maria at 5 Elm St", request_id)
     proposals.propose(g.store, g.settings, g.keys["ana"], proposal)
     far = dates.today() + 10_000

@@ -30,17 +30,17 @@ def test_offline_keyholder_end_to_end(tmp_path: Path) -> None:
                "--passphrase-file", "-", stdin=KEY_PASS)
     assert made.returncode == 0, made.stderr
     card = made.stdout.strip().splitlines()[-1]
-    assert card.startswith("aidnet-member:1:olu:")
+    assert card.startswith("aidnet-member:2:olu:")
     # 2. Alice proposes Olu; with quorum 1 it is final at once. Then quorum goes to 2.
-    proposal = proposals.new_proposal("add_member", {"member": membership.parse_member_card(card)})
+    proposal = proposals.new_proposal("add_member", {"member": membership.parse_member_card(card)}, alice)
     assert proposals.propose(store, settings, alice, proposal)
-    assert proposals.propose(store, settings, alice, proposals.new_proposal("set_quorum", {"quorum": 2}))
+    assert proposals.propose(store, settings, alice, proposals.new_proposal("set_quorum", {"quorum": 2}, alice))
     # 3. A request arrives, sealed to both; an allocation waits for Olu's signature.
     requests.submit_request(store, settings, requests.RequestDetails("food", "north", "OFFLINEMARK rice", "", "today"),
                           secrets.token_hex(16))
     request_id = request_rows.page(store, 0, 1)[0].id.hex()
     allocation = proposals.new_proposal("allocation", {"request": request_id,
-                                                               "source": {"kind": "stock", "ref": None}})
+                                                               "source": {"kind": "stock", "ref": None}}, alice)
     allocation["body"]["note"] = notes.seal_note(store, allocation["id"], "two bags from the shelf", request_id)
     assert not proposals.propose(store, settings, alice, allocation)
     # 4. Bundle out (operator command), read and signed offline with files only.
@@ -62,7 +62,8 @@ def test_offline_keyholder_end_to_end(tmp_path: Path) -> None:
     signed = run_aidnet("keyholder", "sign", str(bundle), "--keys", str(tmp_path / "olu.key"), "--out", str(signatures),
                  "--proposal", allocation["id"], "--passphrase-file", "-", stdin=KEY_PASS)
     assert signed.returncode == 0, signed.stderr
-    assert "signing: " + allocation["id"] + " allocation" in signed.stdout
+    assert "signing: " + allocation["id"] + " allocation: give request " + request_id in signed.stdout
+    assert "proposed by alice (" in signed.stdout
     # 5. Signatures back in; the allocation is final; the log verifies offline.
     imported = run_aidnet("log", "import", str(signatures), "--instance", str(settings.instance))
     assert imported.returncode == 0, imported.stderr
@@ -87,7 +88,9 @@ def test_log_verify_fails_loudly_on_a_tampered_file(tmp_path: Path) -> None:
     records = json.loads(exported.read_text())
     records[0]["proposal"]["body"]["quorum"] = 2
     exported.write_text(json.dumps(records))
-    bad = run_aidnet("log", "verify", str(exported))
+    unpinned = run_aidnet("log", "verify", str(exported))
+    assert unpinned.returncode == 1 and "--genesis HASH" in unpinned.stderr
+    bad = run_aidnet("log", "verify", str(exported), "--genesis", crypto.log.digest(records[0]))
     assert bad.returncode == 1 and "FAILED" in bad.stderr
     other = run_aidnet("log", "verify", str(exported), "--genesis", "00" * 32)
     assert other.returncode == 1

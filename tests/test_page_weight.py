@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import pytest
 from helpers.instance import PASSPHRASE
 from helpers.live import Client, LiveServer, serve_new_instance
-from helpers.pages import codename_from, hidden
+from helpers.pages import codename_from, hidden, reply_data
 
 pytestmark = pytest.mark.server
 
@@ -127,8 +127,8 @@ def _coordinator_reply(server: LiveServer, text: str) -> None:
     assert c.post("/coordinator/login", {"csrf_token": hidden(login, "csrf_token"), "handle": "alice",
                                          "passphrase": PASSPHRASE}).status == 303
     request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", c.get("/coordinator/").body).group(1)
-    token = hidden(c.get(f"/coordinator/request/{request_id}").body, "csrf_token")
-    assert c.post(f"/coordinator/request/{request_id}/reply", {"csrf_token": token, "text": text}).status == 303
+    page = c.get(f"/coordinator/request/{request_id}").body
+    assert c.post(f"/coordinator/request/{request_id}/reply", reply_data(page, text)).status == 303
 
 
 @pytest.mark.parametrize("language", list(PREFIXES))

@@ -20,7 +20,7 @@ from helpers.browser import browser, click_and_wait, make_driver, quit_driver
 from helpers.instance import PASSPHRASE
 from helpers.live import Client, LiveServer, serve_new_instance
 from helpers.pagecheck import page_problems
-from helpers.pages import hidden
+from helpers.pages import hidden, reply_data
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
@@ -52,8 +52,8 @@ def reply_to(coordinator: Client, need: str, text: str) -> None:
     inbox = coordinator.get("/coordinator/").body
     row = next(r for r in inbox.split("<tr>") if need in r)
     request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", row).group(1)
-    token = hidden(coordinator.get(f"/coordinator/request/{request_id}").body, "csrf_token")
-    assert coordinator.post(f"/coordinator/request/{request_id}/reply", {"csrf_token": token, "text": text}).status == 303
+    page = coordinator.get(f"/coordinator/request/{request_id}").body
+    assert coordinator.post(f"/coordinator/request/{request_id}/reply", reply_data(page, text)).status == 303
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 from helpers.cli import run_aidnet
+from helpers.instance import send_reply
 from helpers.pagecheck import header_problems, page_problems
 from helpers.pages import Auth, hidden
 
 from aidnet import dates
 from aidnet.cli.main import build_parser
 from aidnet.config import ConfigError, Settings, load_settings
-from aidnet.records import conversation, requests, retention
+from aidnet.records import requests, retention
 from aidnet.store import Store, counters, open_store
 from aidnet.store import requests as request_rows
 from aidnet.store import retention as retention_rows
@@ -64,7 +65,7 @@ def purge_cli(settings: Settings) -> subprocess.CompletedProcess[str]:
 def test_purge_shreds_the_expired_and_keeps_the_rest(settings: Settings, store: Store) -> None:
     marker, kept_marker, reply_marker = (f"{w}{secrets.token_hex(6)}" for w in ("GONE", "KEPT", "REPLY"))
     expired = submit(store, settings, f"need {marker}")
-    assert conversation.add_reply(store, expired.id.hex(), f"reply {reply_marker}")
+    assert send_reply(store, settings, expired.id.hex(), f"reply {reply_marker}")
     reply = request_rows.replies_for(store, expired.id)[0]
     kept = submit(store, settings, f"need {kept_marker}")
     with store.write() as tx:

@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from helpers.instance import PASSPHRASE, make_instance
 from helpers.pagecheck import header_problems, page_problems
-from helpers.pages import Auth, codename_from, hidden, request_form
+from helpers.pages import Auth, codename_from, hidden, reply_data, request_form
 
 from aidnet.config import Settings
 from aidnet.records import coordinators
@@ -98,7 +98,7 @@ def test_coordinator_flow(client: FlaskClient, auth: Auth) -> None:
     moved = client.post(f"/coordinator/request/{request_id}/status", data={"csrf_token": token, "status": "in_progress"})
     assert moved.status_code == 303
     replied = client.post(f"/coordinator/request/{request_id}/reply",
-                          data={"csrf_token": token, "text": "We have two pens, Friday at the library"})
+                          data=reply_data(page, "We have two pens, Friday at the library"))
     assert replied.status_code == 303
     status_page = client.get("/status").get_data(as_text=True)
     view = client.post("/status", data={"csrf_token": hidden(status_page, "csrf_token"), "codename": codename})

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from crypto import KeyPair
+from crypto.log import pending_problem
 
+from .. import dates
 from ..decisions import keyholder
 from .common import CommandError, new_passphrase, passphrases
 from .log import report
@@ -25,17 +27,20 @@ def cmd_keygen(args: argparse.Namespace) -> None:
     passphrase = new_passphrase(args.passphrase_file, "the new key file")
     card = keyholder.write_keyfile(Path(args.out), args.handle, passphrase)
     print(f"wrote key file {args.out} (keep it on this computer)")
-    print(f"key fingerprint (compare it on the Decisions page before anyone signs): {keyholder.fingerprint(card.split(':')[4])}")
+    print(f"card fingerprint (read it out to the keyholders: they compare it before anyone signs): {card.fingerprint}")
     print("member card (paste it into a membership proposal):")
-    print(card)
+    print(card.to_text())
 
 
 def cmd_read(args: argparse.Namespace) -> None:
-    bundle, state = keyholder.load_bundle(Path(args.bundle), args.genesis)
     keys = _unlock(args)
+    bundle, state = keyholder.load_bundle(Path(args.bundle), args.genesis, Path(args.keys))
     report(state)
-    for proposal in bundle.get("pending", []):
-        print("pending: " + keyholder.describe(proposal))
+    for item in bundle.get("pending", []):
+        proposal = item["proposal"]
+        problem = pending_problem(state, proposal, item["signatures"], dates.today())
+        print("pending: " + keyholder.describe(proposal, state) + (f"  TAMPERED, cannot be signed: {problem}"
+                                                                   if problem else ""))
         note = keyholder.open_note(bundle, proposal, keys)
         if note:
             print(f"  note: {note}")
@@ -44,15 +49,15 @@ def cmd_read(args: argparse.Namespace) -> None:
 
 
 def cmd_sign(args: argparse.Namespace) -> None:
-    bundle, state = keyholder.load_bundle(Path(args.bundle), args.genesis)
-    pending = {p["id"]: p for p in bundle.get("pending", [])}
+    keys = _unlock(args)
+    bundle, state = keyholder.load_bundle(Path(args.bundle), args.genesis, Path(args.keys))
+    pending = {p["proposal"]["id"]: p["proposal"] for p in bundle.get("pending", [])}
     chosen = list(pending) if args.all else (args.proposal or [])
     if not chosen:
         raise CommandError("name what you sign: --proposal ID (repeatable), or --all after reading them all")
-    keys = _unlock(args)
     signatures = keyholder.sign_pending(bundle, state, keys, chosen)
     for pid in chosen:
-        print("signing: " + keyholder.describe(pending[pid]))
+        print("signing: " + keyholder.describe(pending[pid], state))
     Path(args.out).write_text(json.dumps(signatures), encoding="utf-8")
     print(f"wrote {len(signatures)} signatures to {args.out}; bring them back with the upload form or `aidnet log import`")
 

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import crypto
+from crypto import strictjson
 from crypto.log import LogError, verify
 
 from .. import dates
 from ..decisions import offline
 from ..decisions.proposals import genesis_from_accounts, has_genesis
+from ..sealing.readers import pinned_genesis, pinned_head
 from ..store import accounts as account_rows
 from ..store import decision_log as log_rows
 from .common import CommandError, open_instance, passphrases
@@ -59,23 +61,31 @@ def report(state: crypto.log.LogState) -> None:
 
 
 def read_json(path: str, what: str) -> Any:
+    """A file read strictly (crypto.strictjson): a key twice, a float or deep nesting is refused in one line."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return strictjson.loads(Path(path).read_bytes())
+    except OSError:
         raise CommandError(f"cannot read {what} {path}") from None
+    except strictjson.StrictJSONError as exc:
+        raise CommandError(f"FAILED: {path} is not a {what}: {exc}") from None
 
 
 def cmd_verify(args: argparse.Namespace) -> None:
-    if args.file:
-        records = read_json(args.file, "log file")
-        if not isinstance(records, list):
-            raise CommandError(f"FAILED: {args.file} is not a log (a list of records)")
-    else:
-        _settings, store = open_instance(args.instance)
-        with store:
-            records = log_rows.records(store)
+    genesis, head = args.genesis, args.head
     try:
-        state = verify(records, args.genesis)
+        if args.file:
+            if not genesis:
+                raise CommandError("say which group's log this is: --genesis HASH (the hash its keyholders keep)")
+            records = read_json(args.file, "log file")
+            if not isinstance(records, list):
+                raise CommandError(f"FAILED: {args.file} is not a log (a list of records)")
+        else:
+            _settings, store = open_instance(args.instance)
+            with store:
+                records = log_rows.records(store)
+                genesis = genesis or pinned_genesis(store)
+                head = head or pinned_head(store)
+        state = verify(records, genesis, head)
     except LogError as exc:
         raise CommandError(f"FAILED: {exc}") from None
     report(state)
@@ -115,9 +125,10 @@ def register(sub: argparse._SubParsersAction, command: Command) -> None:  # type
     p.add_argument("--until", help="last day of the founders' term (YYYY-MM-DD)")
     p.add_argument("--passphrase-file", help="one passphrase per line, founders in the order they were added")
     p.set_defaults(func=cmd_genesis)
-    p = command("verify", log_sub, help="check the instance's log, or an exported FILE (no database needed)")
+    p = command("verify", log_sub, help="check the instance's log (against its pins), or an exported FILE")
     p.add_argument("file", nargs="?")
-    p.add_argument("--genesis", help="the genesis hash you expect")
+    p.add_argument("--genesis", help="the genesis hash you expect (needed with a FILE)")
+    p.add_argument("--head", help="a head you saw before: the log must still hold it (nothing cut off or replaced)")
     p.set_defaults(func=cmd_verify)
     p = command("export", log_sub, help="write the log to FILE")
     p.add_argument("file")

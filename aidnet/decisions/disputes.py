@@ -26,21 +26,28 @@ def decisions_for_codename(store: Store, settings: Settings, codename: str) -> l
     if request_hex is None:
         return None
     state = current(store)
+    # Disputed: an open dispute in the log, or one raised and waiting for a keyholder to enter it.
+    disputed = set(state.open_disputes.values()) | {
+        str(p.proposal["body"].get("decision")) for p in log_rows.proposals(store) if p.proposal["type"] == "dispute"}
     out = []
     for record in log_rows.records(store):
         proposal = record["proposal"]
         if proposal["type"] in DISPUTABLE and proposal["body"].get("request") == request_hex:
-            out.append({"id": proposal["id"], "type": proposal["type"],
-                        "disputed": proposal["id"] in state.open_disputes.values()})
+            out.append({"id": proposal["id"], "type": proposal["type"], "disputed": proposal["id"] in disputed})
     return out
 
 
 def requester_dispute(store: Store, settings: Settings, codename: str, decision_id: str, note: str) -> bool:
-    """A requester disputes a decision about their own request; recorded in the log at once."""
+    """A requester disputes a decision about their own request; True once it is recorded.
+
+    It enters the log, sealed, when a keyholder next opens the Decisions page (a requester holds no
+    member key to seal its place); until then it waits with the proposals, and counts as raised.
+    """
     decisions = decisions_for_codename(store, settings, codename)
     # Only a decision about their own request, and only one open dispute at a time (no log flooding).
     if decisions is None or decision_id not in {d["id"] for d in decisions if not d["disputed"]}:
         return False
     proposal = new_proposal("dispute", {"decision": decision_id, "raised_by": "requester"})
     proposal["body"]["note"] = seal_note(store, proposal["id"], note, _request_for(store, settings, codename))
-    return propose(store, settings, None, proposal)
+    propose(store, settings, None, proposal)
+    return True

@@ -64,7 +64,7 @@ def on_final(store: Store, tx: Tx, settings: Settings, proposal: dict[str, Any],
             new_public = bytes.fromhex(str(member.get("box", ""))) + bytes.fromhex(str(member.get("sign", "")))
         except ValueError:
             return
-        account_rows.adopt_next_keys(tx, old_sign, new_public)
+        account_rows.adopt_next_keys(tx, old_sign, new_public, member.get("card_sig"))
     elif kind == "dispute":
         counters.bump(tx, week, "-", "-", "dispute_raised")
     elif kind == "resolution":

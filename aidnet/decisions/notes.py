@@ -27,18 +27,22 @@ def seal_note(store: Store, pid: str, text: str, request_hex: str | None = None)
     if not text:
         return None
     request = parse_id(request_hex) if request_hex else None
+    tied = request if request is not None and request_rows.by_id(store, request) is not None else None
 
     def write(tx: Tx, envelope: bytes) -> str:
-        tied = request if request is not None and request_rows.by_id(store, request) is not None else None
-        log_rows.insert_note(tx, pid, tied, envelope)
+        if tied is None or request_rows.by_id(store, tied) is not None:  # else erased meanwhile: its note goes too
+            log_rows.insert_note(tx, pid, tied, envelope)
         return note_hash(envelope)
 
-    return sealed_write(
-        store, lambda readers: crypto.seal(text.encode("utf-8"), bytes.fromhex(pid), NOTE_KIND, readers), write)
+    # Bound to the request it hangs on (its parent): moved to another request's decision it no longer opens.
+    return sealed_write(store, lambda readers: crypto.seal(text.encode("utf-8"), bytes.fromhex(pid), NOTE_KIND,
+                                                           readers, tied or b""), write)
 
 
 def open_note(store: Store, pid: str, note: str | None, keys: KeyPair) -> str | None:
     """A decision's note opened with these keys (None if there is none, it does not match, or they cannot open it)."""
-    if not note:
+    found = log_rows.note_for(store, pid) if note else None
+    if found is None:
         return None
-    return open_note_envelope(pid, note, log_rows.note_for(store, pid), keys.box_secret)
+    envelope, parent = found
+    return open_note_envelope(pid, note, envelope, keys.box_secret, parent)

@@ -1,10 +1,13 @@
 """The requester's side after the receipt: read replies, answer them, withdraw (erase) the request.
 
 Everything starts from the codename the requester typed; nothing here sees
-Flask. Replies are sealed to the requester's codename key. Answers are sealed
-to the coordinators (the same readers a new request is sealed to) and to the
-requester's own reply key, so the requester can read the whole conversation
-back and nobody else without a coordinator key can.
+Flask. A reply is written by a current member who can read the request,
+signed with their key (crypto.replies) and sealed to the requester's reply
+key (from inside the sealed request) and to the current readers, so the
+whole team sees it. An answer is sealed to the readers and to the
+requester's own reply key. Both sides read the whole conversation back;
+nobody else without a coordinator key can. Every envelope is bound to its
+request (its parent): moved to another request it no longer opens.
 
 Withdrawing is crypto-shredding: the request row (its envelope, which holds
 the sealed content keys), its replies and its answers are deleted in one
@@ -22,27 +25,42 @@ from dataclasses import dataclass
 
 import crypto
 from crypto import KeyPair
+from crypto.replies import KIND_REPLY, read_payload, signed_payload
 
 from .. import dates
 from ..config import Settings
+from ..errors import Refused
+from ..sealing.readers import current
 from ..sealing.write import sealed_write
 from ..store import Store, Tx, counters
 from ..store import requests as request_rows
 from .nonces import use_once
-from .requests import find_by_codename, parse_id, row_for
+from .requests import find_by_codename, open_row, parse_id, reply_key, row_for
 
-KIND_REPLY = "reply"
 KIND_ANSWER = "answer"
 UNKNOWN = "unknown"  # the category and area of a withdrawn request, which the server cannot read
 EVENT_WITHDRAWN = "withdrawn"
 
 
+class NotAReader(Refused):
+    """Only a current member who can read a request may reply to it."""
+
+    reason = "only a current member who can read this request may reply to it"
+
+
 @dataclass(frozen=True, repr=False)
 class Message:
-    """One turn of the conversation, in clear only in memory for the page being shown."""
+    """One turn of the conversation, in clear only in memory for the page being shown.
+
+    A coordinator's reply says who wrote it and on which day; text is None where the reader's key
+    does not open it, and proven is False for a reply whose signature or author does not hold.
+    """
 
     from_requester: bool
-    text: str
+    text: str | None
+    handle: str = ""
+    day: str = ""
+    proven: bool = True
 
     def __repr__(self) -> str:  # never let personal content into a traceback
         return f"Message(from_requester={self.from_requester}, <sealed>)"
@@ -54,35 +72,53 @@ class Conversation:
     messages: list[Message]
 
 
-@dataclass(frozen=True)
-class CoordinatorAnswer:
-    after_replies: int
-    text: str | None  # None: not sealed to this coordinator's key
-
-
-def _open_text(envelope: bytes, record_id: bytes, kind: str, secret: bytes) -> str | None:
+def _open_text(envelope: bytes, record_id: bytes, kind: str, secret: bytes, parent: bytes) -> str | None:
     try:
-        return crypto.open_envelope(envelope, record_id, kind, secret).decode("utf-8")
+        return crypto.open_envelope(envelope, record_id, kind, secret, parent).decode("utf-8")
     except (crypto.CryptoError, UnicodeDecodeError):
         return None
 
 
+def _reply(store: Store, request: bytes, reply_id: bytes, envelope: bytes, secret: bytes, members: set[str]) -> Message:
+    """A reply as a reader sees it: proven only if signed by its author, who is a current member."""
+    try:
+        payload = crypto.open_envelope(envelope, reply_id, KIND_REPLY, secret, request)
+    except crypto.CryptoError:
+        return Message(False, None, proven=False)
+    signed = read_payload(payload, request, reply_id)
+    if signed is None:
+        return Message(False, None, proven=False)
+    return Message(False, signed.text, signed.handle, dates.day_to_date(signed.day).isoformat(),
+                   proven=signed.by in members)
+
+
+def _thread(store: Store, request: bytes, secret: bytes) -> list[Message]:
+    """Replies and answers in the order they were written (an answer says how many replies it followed)."""
+    members = set(current(store).members)
+    replies = [_reply(store, request, r.id, r.envelope, secret, members) for r in request_rows.replies_for(store, request)]
+    answers = [(after, Message(True, _open_text(env, aid, KIND_ANSWER, secret, request)))
+               for aid, env, after in request_rows.answers_for(store, request)]
+    messages: list[Message] = []
+    for index in range(len(replies) + 1):
+        messages += [m for after, m in answers if after == index]
+        if index < len(replies):
+            messages.append(replies[index])
+    # Answers written after replies that are gone (should not happen) still show, at the end.
+    return messages + [m for after, m in answers if after > len(replies)]
+
+
 def for_requester(store: Store, settings: Settings, codename: str) -> Conversation | None:
-    """Status and every reply and answer in order; None for a malformed, wrong or unknown codename alike."""
+    """Status and every reply and answer in order; None for a malformed, wrong or unknown codename alike.
+
+    Only proven replies are shown: a reply whose signature does not hold, or whose author is not a
+    current member, never reaches the requester as "The coordinators wrote".
+    """
     found = find_by_codename(store, settings, codename)
     if found is None:
         return None
     row, keys = found
-    replies = [_open_text(r.envelope, r.id, KIND_REPLY, keys.reply_secret) for r in request_rows.replies_for(store, row.id)]
-    answers = [(after, _open_text(env, aid, KIND_ANSWER, keys.reply_secret))
-               for aid, env, after in request_rows.answers_for(store, row.id)]
-    messages: list[Message] = []
-    for index in range(len(replies) + 1):
-        messages += [Message(True, text) for after, text in answers if after == index and text is not None]
-        if index < len(replies) and replies[index] is not None:
-            messages.append(Message(False, replies[index] or ""))
-    # Answers written after replies that are gone (should not happen) still show, at the end.
-    messages += [Message(True, text) for after, text in answers if after > len(replies) and text is not None]
+    messages = [m for m in _thread(store, row.id, keys.reply_secret)
+                if m.text is not None and (m.from_requester or m.proven)]
     return Conversation(status=row.status, messages=messages)
 
 
@@ -107,7 +143,7 @@ def answer(store: Store, settings: Settings, codename: str, text: str, form_nonc
         return True
 
     return sealed_write(store, lambda readers: crypto.seal(
-        text.encode("utf-8"), answer_id, KIND_ANSWER, [*readers, keys.reply_public]), write)
+        text.encode("utf-8"), answer_id, KIND_ANSWER, [*readers, keys.reply_public], row.id), write)
 
 
 def withdraw(store: Store, settings: Settings, codename: str) -> bool:
@@ -125,22 +161,36 @@ def withdraw(store: Store, settings: Settings, codename: str) -> bool:
     return erased
 
 
-def for_coordinator(store: Store, keys: KeyPair, request_hex: str) -> list[CoordinatorAnswer]:
-    """The requester's answers on a request, oldest first, opened with this coordinator's key."""
+def for_coordinator(store: Store, keys: KeyPair, request_hex: str) -> list[Message]:
+    """The whole conversation on a request, oldest first, opened with this coordinator's key."""
     raw = parse_id(request_hex)
     if raw is None:
         return []
-    return [CoordinatorAnswer(after, _open_text(env, aid, KIND_ANSWER, keys.box_secret))
-            for aid, env, after in request_rows.answers_for(store, raw)]
+    return _thread(store, raw, keys.box_secret)
 
 
-def add_reply(store: Store, request_hex: str, text: str) -> bool:
-    """Seal a reply to the requester's codename key alone; False if the request is gone."""
+def add_reply(store: Store, keys: KeyPair, handle: str, request_hex: str, text: str, form_nonce: str) -> bool:
+    """Seal a reply, signed by its author, to the requester and the current readers; False if the request is gone.
+
+    NotAReader unless these keys open the request and belong to a current member; ReplayedForm if this
+    exact form was sent before (a reply posted twice is kept once).
+    """
     row = row_for(store, request_hex)
     if row is None:
         return False
+    opened = open_row(row, keys)
+    requester = reply_key(row, opened.details) if opened.details else None
+    if opened.details is None or requester is None or keys.sign_public.hex() not in current(store).members:
+        raise NotAReader
     reply_id = secrets.token_bytes(16)
-    envelope = crypto.seal(text.encode("utf-8"), reply_id, KIND_REPLY, [row.reply_public])
-    with store.write() as tx:
+    payload = signed_payload(keys, handle, row.id, reply_id, text, dates.today())
+
+    def write(tx: Tx, envelope: bytes) -> bool:
+        use_once(tx, form_nonce)
+        if request_rows.by_id(store, row.id) is None:  # withdrawn meanwhile
+            return False
         request_rows.insert_reply(tx, id=reply_id, request_id=row.id, envelope=envelope)
-    return True
+        return True
+
+    return sealed_write(store, lambda readers: crypto.seal(payload, reply_id, KIND_REPLY, [*readers, requester], row.id),
+                        write)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import crypto
 from crypto import KeyPair
+from crypto.cards import make_card
 
 from ..config import Settings
 from ..errors import Refused
@@ -63,6 +64,11 @@ class Session:
     def __repr__(self) -> str:
         return f"Session({self.coordinator.handle})"
 
+    @property
+    def fingerprint(self) -> str:
+        """This coordinator's card, from the keys their passphrase opened: to read out to the other keyholders."""
+        return crypto.cards.fingerprint(self.coordinator.handle, self.keys.box_public.hex(), self.keys.sign_public.hex())
+
 
 def _hash(data: bytes, purpose: bytes) -> bytes:
     return crypto.blake2b(data, purpose)
@@ -80,8 +86,9 @@ def add_coordinator(store: Store, settings: Settings, handle: str, passphrase: s
         raise HandleTaken(f"coordinator {handle} already exists")
     keys = crypto.generate_keypair()
     wrapped = crypto.wrap_with_passphrase(keys, passphrase, settings.argon2)
+    card = make_card(handle, keys)  # who this account is, signed by its own key: a swapped key shows
     with store.write() as tx:
-        account_rows.insert_coordinator(tx, handle, keys.box_public, keys.sign_public, wrapped)
+        account_rows.insert_coordinator(tx, handle, keys.box_public, keys.sign_public, wrapped, card.sig)
     row = account_rows.by_handle(store, handle)
     assert row is not None
     return row
@@ -106,7 +113,7 @@ def login(store: Store, settings: Settings, handle: str, passphrase: str, code: 
     row = account_rows.by_handle(store, handle) if valid_handle(handle) else None
     try:
         if row is None:
-            crypto.burn_argon2(settings.argon2)  # same cost as a real attempt
+            crypto.burn_argon2(settings.argon2, passphrase)  # same cost as a real attempt
             raise crypto.DecryptionError
         keys = crypto.unwrap_with_passphrase(row.wrapped_keys, passphrase)
         totp.check(store, row.id, keys, code)
@@ -118,6 +125,8 @@ def login(store: Store, settings: Settings, handle: str, passphrase: str, code: 
     session_key = crypto.new_session_key()
     now = int(time.time())
     with store.write() as tx:
+        if not row.card_sig:  # an account made before cards: its owner's keys are here to make its card now
+            account_rows.set_card_sig(tx, row.id, make_card(row.handle, keys).sig)
         account_rows.throttle_release(tx, handle_key)
         account_rows.throttle_release(tx, b"all")
         account_rows.delete_expired_sessions(tx, now)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import crypto
 from crypto import KeyPair
@@ -35,6 +36,9 @@ class RequestDetails:
     contact: str
     urgency: str
     for_someone_else: bool = False  # asked on behalf of another person (sealed like the rest)
+    # The codename's reply key (hex): replies are sealed to it. It travels inside the sealed request, so a
+    # database writer cannot swap it for their own; requests made before keep it in a clear column.
+    reply_key: str = ""
 
     def __repr__(self) -> str:  # never let personal content into a traceback
         return "RequestDetails(<sealed>)"
@@ -42,13 +46,15 @@ class RequestDetails:
     def to_bytes(self) -> bytes:
         data = {"v": 1, "category": self.category, "area": self.area, "need": self.need,
                 "contact": self.contact, "urgency": self.urgency, "for_someone_else": self.for_someone_else}
+        if self.reply_key:
+            data["reply_key"] = self.reply_key
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> RequestDetails:
         data = json.loads(raw.decode("utf-8"))
         return cls(data["category"], data["area"], data["need"], data["contact"], data["urgency"],
-                   bool(data.get("for_someone_else", False)))
+                   bool(data.get("for_someone_else", False)), str(data.get("reply_key", "")))
 
 
 @dataclass(frozen=True)
@@ -73,15 +79,15 @@ def submit_request(store: Store, settings: Settings, details: RequestDetails, fo
     keys = crypto.derive_codename(codename, settings.codename_salt)
     record_id = secrets.token_bytes(16)
     expires = dates.today() + settings.request_retention_days
+    payload = replace(details, reply_key=keys.reply_public.hex()).to_bytes()
 
     def write(tx: Tx, envelope: bytes) -> None:
         use_once(tx, form_nonce)
         request_rows.insert_request(tx, id=record_id, envelope=envelope, expires_day=expires,
-                                    lookup_hash=keys.lookup_hash, reply_public=keys.reply_public)
+                                    lookup_hash=keys.lookup_hash, reply_public=b"")
         counters.bump(tx, dates.this_week(), details.category, details.area, "received")
 
-    sealed_write(store, lambda readers: crypto.seal(details.to_bytes(), record_id, KIND_REQUEST, readers), write,
-                 shared=True)
+    sealed_write(store, lambda readers: crypto.seal(payload, record_id, KIND_REQUEST, readers), write, shared=True)
     return codename
 
 
@@ -130,6 +136,41 @@ def row_for(store: Store, request_hex: str) -> RequestRow | None:
 def open_request(store: Store, keys: KeyPair, request_hex: str) -> OpenRequest | None:
     row = row_for(store, request_hex)
     return open_row(row, keys) if row else None
+
+
+def reply_key(row: RequestRow, details: RequestDetails) -> bytes | None:
+    """The requester's reply key: from inside the sealed request, or the clear column of a request made before."""
+    if details.reply_key:
+        try:
+            key = bytes.fromhex(details.reply_key)
+        except ValueError:
+            return None
+        return key if len(key) == 32 else None
+    return row.reply_public if len(row.reply_public) == 32 else None
+
+
+def requester_keys(store: Store, keys: KeyPair) -> Callable[[bytes, bytes], bytes | None]:
+    """For a re-seal: each request's reply key, read from the request these keys open (cached per request)."""
+    found: dict[bytes, bytes | None] = {}
+
+    def lookup(request: bytes, _column: bytes) -> bytes | None:
+        if request not in found:
+            row = request_rows.by_id(store, request)
+            opened = open_row(row, keys) if row else None
+            found[request] = reply_key(row, opened.details) if row and opened and opened.details else None
+        return found[request]
+    return lookup
+
+
+def carry_reply_key(table: str, payload: bytes, column: bytes) -> bytes:
+    """At a re-seal, a request made before reply keys travelled inside takes its clear column's key in."""
+    if table != "requests" or len(column) != 32:
+        return payload
+    try:
+        details = RequestDetails.from_bytes(payload)
+    except (ValueError, KeyError):
+        return payload
+    return payload if details.reply_key else replace(details, reply_key=column.hex()).to_bytes()
 
 
 def change_status(store: Store, settings: Settings, keys: KeyPair, request_hex: str, status: str) -> bool:

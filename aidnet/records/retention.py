@@ -108,7 +108,7 @@ def extend(store: Store, settings: Settings, request_hex: str, days: int, reason
 
     try:  # sealed like a note to the current readers: the reason may say something about the person
         return sealed_write(
-            store, lambda readers: crypto.seal(reason.encode("utf-8"), record_id, KIND_EXTENSION, readers), write)
+            store, lambda readers: crypto.seal(reason.encode("utf-8"), record_id, KIND_EXTENSION, readers, raw), write)
     except NotReady:
         return False
 
@@ -121,7 +121,7 @@ def extensions(store: Store, keys: KeyPair, request_hex: str) -> list[Extension]
     found = []
     for record_id, until_day, envelope in retention_rows.extensions_for(store, raw):
         try:
-            reason: str | None = crypto.open_envelope(envelope, record_id, KIND_EXTENSION, keys.box_secret).decode()
+            reason: str | None = crypto.open_envelope(envelope, record_id, KIND_EXTENSION, keys.box_secret, raw).decode()
         except (crypto.CryptoError, UnicodeDecodeError):
             reason = None
         found.append(Extension(until=dates.day_to_date(until_day).isoformat(), reason=reason))

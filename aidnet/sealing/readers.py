@@ -12,17 +12,16 @@ second's delay costs nothing; reading random log pages on every request did.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
 import threading
 import time
 
-from crypto.log import LogError, LogState, apply, digest_canonical, verify
+from crypto.log import LogError, LogState, apply, digest_canonical, parse, verify
 
 from .. import dates
-from ..config import PIN_FILE
+from ..config import HEAD_FILE, PIN_FILE
 from ..errors import Refused
 from ..store import Store
 from ..store import decision_log as log_rows
@@ -61,6 +60,27 @@ def pin_genesis(store: Store, head: str) -> None:
         out.write(head + "\n")
 
 
+def pinned_head(store: Store) -> str | None:
+    """The last head of the log this server verified (written beside the genesis pin), if any."""
+    try:
+        return store.path.with_name(HEAD_FILE).read_text(encoding="ascii").split()[1]
+    except (OSError, IndexError):
+        return None
+
+
+def pin_head(store: Store, state: LogState) -> None:
+    """Remember the head just verified: at its next start the server refuses a log that does not extend it."""
+    path = store.path.with_name(HEAD_FILE)
+    part = path.with_name(path.name + ".part")
+    try:
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(f"{state.seq} {state.head}\n")
+        os.replace(part, path)
+    except OSError:
+        log.warning("cannot write the head pin")  # a full or read-only disk must not undo a decision made
+
+
 def _fresh(store: Store) -> LogState | None:
     """The verified state, replaying only records this process has not seen yet."""
     global _last_spot_check
@@ -82,7 +102,7 @@ def _fresh(store: Store) -> LogState | None:
             raise LogError("a record this server already verified has changed")
         state = cached
         for seq in sorted(n for n in stored if n > cached.seq):
-            state = apply(state, json.loads(stored[seq]))
+            state = apply(state, parse(stored[seq]))
     else:
         all_records = log_rows.records(store)
         pin = pinned_genesis(store)
@@ -119,17 +139,25 @@ def current(store: Store) -> LogState:
 
 
 def full_verify(store: Store) -> LogState:
-    """Verify the whole log from scratch against the pin, whatever this process has seen (a finalizing write)."""
-    return verify(log_rows.records(store), pinned_genesis(store))
+    """Verify the whole log from scratch against the pins, whatever this process has seen (a finalizing write)."""
+    return verify(log_rows.records(store), pinned_genesis(store), pinned_head(store))
 
 
 def check_at_start(store: Store) -> LogState | None:
-    """Verify the whole log from scratch; LogError if it does not hold, None before genesis."""
+    """Verify the whole log from scratch, and that it extends the head verified last; LogError if not.
+
+    None before genesis. The head verified now is remembered for the next start.
+    """
     with _cache_lock:
         _cache.pop(str(store.path), None)
     state = _fresh(store)
     if state is None:
         log.warning("decision log has no genesis yet: requests are refused until `aidnet log genesis`")
+        return None
+    head = pinned_head(store)
+    if head is not None and head not in state.hashes:
+        raise LogError("the log does not extend the head this server verified last: records were cut off or replaced")
+    pin_head(store, state)
     return state
 
 

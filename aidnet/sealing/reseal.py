@@ -1,7 +1,8 @@
 """Re-sealing: every record a keyholder can open, sealed again to today's readers, a batch at a time.
 
 New content keys for each record: a removed member who kept an old sealed
-key cannot open the new envelope. Each batch is its own short transaction,
+key cannot open the new envelope; an envelope of the first format is
+rewritten in the current one (bound to its parent, with a key commitment). Each batch is its own short transaction,
 written only if the readers did not change while it was being sealed
 (sealing.write.sealed_write), so submissions never wait behind one long
 transaction. A re-seal can stop after a while and go on later from its
@@ -26,6 +27,23 @@ from .write import sealed_write
 TABLES = tuple(sealed_rows.SEALED_TABLES)
 BATCH = 200
 Progress = Callable[[int, int], None]  # (done, total)
+# The requester's reply key for a record hanging on this request (parent id, and the request's old clear
+# column, empty for requests made since the key travels inside the sealed request): None if not known.
+RequesterKey = Callable[[bytes, bytes], bytes | None]
+
+
+# A record's payload as it is to be sealed again (table, payload, the request's clear reply key): how a
+# request made before reply keys travelled inside takes its key in at the re-seal.
+Upgrade = Callable[[str, bytes, bytes], bytes]
+
+
+def column_key(_parent: bytes, column: bytes) -> bytes | None:
+    """The requester's key as a request made before sealed reply keys keeps it in clear."""
+    return column or None
+
+
+def unchanged(_table: str, payload: bytes, _column: bytes) -> bytes:
+    return payload
 
 
 @dataclass(frozen=True)
@@ -71,15 +89,21 @@ def start(store: Store) -> Cursor:
 
 
 def reseal_some(store: Store, keys: KeyPair, cursor: Cursor, seconds: float = float("inf"),
-                progress: Progress | None = None) -> Cursor:
-    """Re-seal from cursor on, batch by batch, for about `seconds`; the cursor to go on from."""
+                progress: Progress | None = None, requester_key: RequesterKey = column_key,
+                upgrade: Upgrade = unchanged) -> Cursor:
+    """Re-seal from cursor on, batch by batch, for about `seconds`; the cursor to go on from.
+
+    Records the requester reads too (answers, replies) stay sealed to the requester's key, which
+    requester_key finds; one it cannot find is skipped (left as it was), never sealed without it.
+    """
     started = time.monotonic()
     deadline = started + seconds
-    cursor = _reseal_batches(store, keys, cursor, deadline, progress)
+    cursor = _reseal_batches(store, keys, cursor, deadline, progress, requester_key, upgrade)
     return replace(cursor, spent_ms=cursor.spent_ms + round((time.monotonic() - started) * 1000))
 
 
-def _reseal_batches(store: Store, keys: KeyPair, cursor: Cursor, deadline: float, progress: Progress | None) -> Cursor:
+def _reseal_batches(store: Store, keys: KeyPair, cursor: Cursor, deadline: float, progress: Progress | None,
+                    requester_key: RequesterKey, upgrade: Upgrade) -> Cursor:
     batches = 0  # at least one batch of rows goes each time, however short the time given
     while not cursor.finished and (batches == 0 or time.monotonic() < deadline):
         table = TABLES[cursor.table]
@@ -88,14 +112,20 @@ def _reseal_batches(store: Store, keys: KeyPair, cursor: Cursor, deadline: float
             cursor = replace(cursor, table=cursor.table + 1, after=0)
             continue
         batches += 1
-        kind = sealed_rows.SEALED_TABLES[table][0]
+        spec = sealed_rows.SEALED_TABLES[table]
         opened, skipped = [], 0
-        for _rowid, record_id, envelope, extra in rows:
+        for _rowid, record_id, envelope, parent, column in rows:
+            extra = requester_key(parent, column) if spec.requester_reads else None
+            if spec.requester_reads and extra is None:
+                skipped += 1  # sealing it again without the requester's key would take it from them
+                continue
             try:
-                opened.append((record_id, crypto.open_envelope(envelope, record_id, kind, keys.box_secret), extra))
+                payload = crypto.open_envelope(envelope, record_id, spec.kind, keys.box_secret, parent)
             except crypto.CryptoError:
                 skipped += 1
-        resealed = _reseal_batch(store, table, kind, opened)
+                continue
+            opened.append((record_id, upgrade(table, payload, column), parent, extra))
+        resealed = _reseal_batch(store, table, spec.kind, opened)
         cursor = replace(cursor, after=rows[-1][0], done=cursor.done + resealed, skipped=cursor.skipped + skipped,
                          total=max(cursor.total, cursor.done + resealed + cursor.skipped + skipped))
         if progress is not None:
@@ -103,20 +133,22 @@ def _reseal_batches(store: Store, keys: KeyPair, cursor: Cursor, deadline: float
     return cursor
 
 
-def reseal_all(store: Store, keys: KeyPair, progress: Progress | None = None) -> tuple[int, int]:
+def reseal_all(store: Store, keys: KeyPair, progress: Progress | None = None,
+               requester_key: RequesterKey = column_key, upgrade: Upgrade = unchanged) -> tuple[int, int]:
     """Re-seal every record this keyholder can open to today's members; (resealed, skipped)."""
-    cursor = reseal_some(store, keys, start(store), progress=progress)
+    cursor = reseal_some(store, keys, start(store), progress=progress, requester_key=requester_key, upgrade=upgrade)
     return cursor.done, cursor.skipped
 
 
-def _reseal_batch(store: Store, table: str, kind: str, opened: list[tuple[bytes, bytes, bytes | None]]) -> int:
+def _reseal_batch(store: Store, table: str, kind: str,
+                  opened: list[tuple[bytes, bytes, bytes, bytes | None]]) -> int:
     """Seal the opened records to today's readers and store them (sealed again if the readers move)."""
     if not opened:
         return 0
 
     def seal(targets: list[bytes]) -> list[tuple[bytes, bytes]]:
-        return [(rid, crypto.seal(payload, rid, kind, [*targets, *([extra] if extra else [])]))
-                for rid, payload, extra in opened]
+        return [(rid, crypto.seal(payload, rid, kind, [*targets, *([extra] if extra else [])], parent))
+                for rid, payload, parent, extra in opened]
 
     def write(tx: Tx, updates: list[tuple[bytes, bytes]]) -> int:
         for record_id, envelope in updates:

@@ -20,6 +20,7 @@ class CoordinatorRow:
     box_public: bytes
     sign_public: bytes
     wrapped_keys: bytes
+    card_sig: str | None = None  # the account's self-signed member card (crypto.cards); None until made
 
 
 @dataclass(frozen=True)
@@ -30,14 +31,19 @@ class SessionRow:
     hard_until: int
 
 
-_COLUMNS = "id, handle, box_public, sign_public, wrapped_keys"
+_COLUMNS = "id, handle, box_public, sign_public, wrapped_keys, card_sig"
 
 
-def insert_coordinator(tx: Tx, handle: str, box_public: bytes, sign_public: bytes, wrapped: bytes) -> None:
+def insert_coordinator(tx: Tx, handle: str, box_public: bytes, sign_public: bytes, wrapped: bytes,
+                       card_sig: str | None = None) -> None:
     tx.execute(
-        "INSERT INTO coordinators (handle, box_public, sign_public, wrapped_keys) VALUES (?, ?, ?, ?)",
-        (handle, box_public, sign_public, wrapped),
+        "INSERT INTO coordinators (handle, box_public, sign_public, wrapped_keys, card_sig) VALUES (?, ?, ?, ?, ?)",
+        (handle, box_public, sign_public, wrapped, card_sig),
     )
+
+
+def set_card_sig(tx: Tx, id: int, card_sig: str) -> None:
+    tx.execute("UPDATE coordinators SET card_sig = ? WHERE id = ?", (card_sig, id))
 
 
 def by_handle(store: Store, handle: str) -> CoordinatorRow | None:
@@ -70,14 +76,15 @@ def set_next_keys(tx: Tx, id: int, next_keys: bytes) -> None:
     tx.execute("UPDATE coordinators SET next_keys = ? WHERE id = ?", (next_keys, id))
 
 
-def adopt_next_keys(tx: Tx, old_sign: bytes, new_public: bytes) -> None:
+def adopt_next_keys(tx: Tx, old_sign: bytes, new_public: bytes, card_sig: str | None) -> None:
     """The account whose keys were old_sign takes the next keys kept aside, if they are new_public (box + sign)."""
     for account_id, next_keys in tx.execute(
         "SELECT id, next_keys FROM coordinators WHERE sign_public = ? AND next_keys IS NOT NULL", (old_sign,)
     ).fetchall():
         if next_keys[:64] == new_public:
-            tx.execute("UPDATE coordinators SET box_public = ?, sign_public = ?, wrapped_keys = ?, next_keys = NULL"
-                       " WHERE id = ?", (new_public[:32], new_public[32:], next_keys[64:], account_id))
+            tx.execute("UPDATE coordinators SET box_public = ?, sign_public = ?, wrapped_keys = ?, next_keys = NULL,"
+                       " card_sig = ? WHERE id = ?", (new_public[:32], new_public[32:], next_keys[64:], card_sig,
+                                                     account_id))
 
 
 def insert_session(tx: Tx, token_hash: bytes, coordinator_id: int, wrapped: bytes, idle_until: int,

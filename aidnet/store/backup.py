@@ -29,6 +29,7 @@ from ..config import (
     CONFIG_FILE,
     DATABASE_FILE,
     EXPORT_KEY_FILE,
+    HEAD_FILE,
     KEY_FILE,
     LOCK_FILE,
     PID_FILE,
@@ -105,7 +106,7 @@ def _key_clause(key: bytes) -> str:
     return f"x'{key.hex()}'"
 
 
-OPTIONAL_FILES = (PIN_FILE, EXPORT_KEY_FILE)
+OPTIONAL_FILES = (PIN_FILE, HEAD_FILE, EXPORT_KEY_FILE)
 
 
 def row_counts(conn: sqlcipher3.Connection) -> dict[str, int]:

@@ -2,17 +2,17 @@
 
 The log table is append-only from the app's side: records are inserted, never
 updated. It is trusted for nothing: every reader replays it through
-crypto.log, so an edited row is caught, not believed.
+crypto.log, so an edited row is caught, not believed, and reads it strictly
+(crypto.log.parse: a duplicate key, a float or deep nesting is a LogError).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from crypto.log import canonical, digest_canonical
+from crypto.log import canonical, digest_canonical, parse
 
 from .connection import Store, Tx
 from .counters import marks
@@ -30,7 +30,7 @@ class Proposal:
 
 def records(store: Store, after: int = -1) -> list[dict[str, Any]]:
     rows = store.conn.execute("SELECT record FROM log WHERE seq > ? ORDER BY seq", (after,)).fetchall()
-    return [json.loads(bytes(r[0])) for r in rows]
+    return [parse(bytes(r[0])) for r in rows]
 
 
 def stored_records(store: Store, seqs: Iterable[int], after: int) -> dict[int, bytes]:
@@ -43,7 +43,7 @@ def stored_records(store: Store, seqs: Iterable[int], after: int) -> dict[int, b
 
 def record_at(store: Store, seq: int) -> dict[str, Any] | None:
     row = store.conn.execute("SELECT record FROM log WHERE seq = ?", (seq,)).fetchone()
-    return json.loads(bytes(row[0])) if row else None
+    return parse(bytes(row[0])) if row else None
 
 
 def append_record(tx: Tx, record: dict[str, Any]) -> None:
@@ -51,7 +51,7 @@ def append_record(tx: Tx, record: dict[str, Any]) -> None:
 
 
 def _proposal(row: Any) -> Proposal:
-    return Proposal(row[0], row[1], json.loads(row[2]), json.loads(row[3]), json.loads(row[4]), row[5])
+    return Proposal(row[0], row[1], parse(row[2]), parse(row[3]), parse(row[4]), row[5])
 
 
 _PROPOSAL_COLUMNS = "id, arrival, proposal, signatures, declines, state"
@@ -88,13 +88,16 @@ def insert_note(tx: Tx, pid: str, request_id: bytes | None, envelope: bytes) -> 
                (pid, request_id, envelope))
 
 
-def note_for(store: Store, pid: str) -> bytes | None:
-    row = store.conn.execute("SELECT envelope FROM notes WHERE proposal_id = ?", (pid,)).fetchone()
-    return bytes(row[0]) if row else None
+def note_for(store: Store, pid: str) -> tuple[bytes, bytes] | None:
+    """(sealed note, the request it hangs on or b"") of a decision, if it has one."""
+    row = store.conn.execute("SELECT envelope, request_id FROM notes WHERE proposal_id = ?", (pid,)).fetchone()
+    return (bytes(row[0]), bytes(row[1] or b"")) if row else None
 
 
-def all_notes(store: Store) -> list[tuple[str, bytes]]:
-    return [(r[0], bytes(r[1])) for r in store.conn.execute("SELECT proposal_id, envelope FROM notes")]
+def all_notes(store: Store) -> list[tuple[str, bytes, bytes]]:
+    """(proposal id, sealed note, its request or b"") of every note."""
+    return [(r[0], bytes(r[1]), bytes(r[2] or b""))
+            for r in store.conn.execute("SELECT proposal_id, envelope, request_id FROM notes")]
 
 
 def log_head(conn: Tx) -> tuple[int, str]:
@@ -104,3 +107,16 @@ def log_head(conn: Tx) -> tuple[int, str]:
     """
     row = conn.execute("SELECT seq, record FROM log ORDER BY seq DESC LIMIT 1").fetchone()
     return (int(row[0]) + 1, digest_canonical(bytes(row[1]))) if row else (0, "")
+
+
+def mark_reseal_due(tx: Tx, pid: str) -> None:
+    tx.execute("INSERT OR IGNORE INTO reseal_due (proposal_id) VALUES (?)", (pid,))
+
+
+def reseal_due(store: Store) -> list[str]:
+    """Membership decisions made final since the last finished re-seal by someone with no keys at hand."""
+    return [r[0] for r in store.conn.execute("SELECT proposal_id FROM reseal_due")]
+
+
+def clear_reseal_due(tx: Tx, pids: list[str]) -> None:
+    tx.executemany("DELETE FROM reseal_due WHERE proposal_id = ?", [(p,) for p in pids])

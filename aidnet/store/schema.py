@@ -186,6 +186,18 @@ MIGRATIONS = [
     DROP TABLE counters;
     ALTER TABLE counters_new RENAME TO counters;
     """,
+    # each account's self-signed member card (crypto.cards), made with its keys; accounts made
+    # before get theirs at their owner's next login
+    """
+    ALTER TABLE coordinators ADD COLUMN card_sig TEXT;
+    """,
+    # membership decisions made final without keys at hand (from offline signatures): open records are
+    # re-sealed by the next keyholder who signs in, and the Decisions page says so until then
+    """
+    CREATE TABLE reseal_due (
+        proposal_id TEXT PRIMARY KEY
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

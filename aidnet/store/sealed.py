@@ -1,34 +1,55 @@
 """SQL for re-sealing: every table whose rows are sealed to the group's readers, read in rowid order.
 
-Answers are also sealed to the requester's own reply key, which a re-seal
-keeps (the extra column). A re-seal walks each table in rowid order, a batch
-at a time, so it can stop and go on from where it got to.
+Each row comes with its parent (the request an answer, a reply, an extension
+reason or a note hangs on: the envelope is bound to it) and, for what the
+requester reads too (answers, replies), the request's reply key as its old
+clear column holds it (empty for requests made since the key travels inside
+the sealed request). A re-seal walks each table in rowid order, a batch at a
+time, so it can stop and go on from where it got to. tests/test_governance.py
+checks this list against every table of the schema that holds an envelope.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .connection import Store, Tx
 
-# table -> (envelope kind, the extra recipient to keep, as a column of the row or NULL)
-SEALED_TABLES: dict[str, tuple[str, str]] = {
-    "requests": ("request", "SELECT rowid, id, envelope, NULL FROM requests"),
-    "offers": ("offer", "SELECT rowid, id, envelope, NULL FROM offers"),
-    "stock": ("stock", "SELECT rowid, id, envelope, NULL FROM stock"),
-    "answers": ("answer", "SELECT a.rowid, a.id, a.envelope, r.reply_public FROM answers a"
-                          " JOIN requests r ON r.id = a.request_id"),
-    "extensions": ("retention-extension", "SELECT rowid, id, envelope, NULL FROM extensions"),
-}
-_ROWID = {"answers": "a.rowid"}
 
-SealedRecord = tuple[int, bytes, bytes, bytes | None]  # rowid, id, envelope, extra recipient or None
+@dataclass(frozen=True)
+class SealedTable:
+    kind: str  # the envelope kind it is sealed under
+    query: str  # rowid, record id, envelope, parent (or NULL), the request's clear reply key (or NULL)
+    rowid: str = "rowid"
+    id_column: str = "id"
+    hex_id: bool = False  # the record id is kept as hex text (a decision's id)
+    requester_reads: bool = False  # sealed to the requester's reply key as well as the readers
+
+
+SEALED_TABLES: dict[str, SealedTable] = {
+    "requests": SealedTable("request", "SELECT rowid, id, envelope, NULL, reply_public FROM requests"),
+    "offers": SealedTable("offer", "SELECT rowid, id, envelope, NULL, NULL FROM offers"),
+    "stock": SealedTable("stock", "SELECT rowid, id, envelope, NULL, NULL FROM stock"),
+    "answers": SealedTable("answer", "SELECT a.rowid, a.id, a.envelope, a.request_id, r.reply_public FROM answers a"
+                                     " JOIN requests r ON r.id = a.request_id", rowid="a.rowid", requester_reads=True),
+    "replies": SealedTable("reply", "SELECT p.rowid, p.id, p.envelope, p.request_id, r.reply_public FROM replies p"
+                                    " JOIN requests r ON r.id = p.request_id", rowid="p.rowid", requester_reads=True),
+    "extensions": SealedTable("retention-extension", "SELECT rowid, id, envelope, request_id, NULL FROM extensions"),
+    "notes": SealedTable("note", "SELECT rowid, proposal_id, envelope, request_id, NULL FROM notes",
+                         id_column="proposal_id", hex_id=True),
+}
+
+# rowid, record id, envelope, parent (b"" if none), the request's clear reply key (b"" if none)
+SealedRecord = tuple[int, bytes, bytes, bytes, bytes]
 
 
 def sealed_records(store: Store, table: str, after: int = 0, limit: int = -1) -> list[SealedRecord]:
     """Rows of a sealed table after rowid `after`, in rowid order (limit -1: all of them)."""
-    _kind, query = SEALED_TABLES[table]
-    rowid = _ROWID.get(table, "rowid")
-    return [(int(r[0]), r[1], r[2], r[3]) for r in store.conn.execute(
-        f"{query} WHERE {rowid} > ? ORDER BY {rowid} LIMIT ?", (after, limit))]  # noqa: S608  # fixed names
+    spec = SEALED_TABLES[table]
+    rows = store.conn.execute(f"{spec.query} WHERE {spec.rowid} > ? ORDER BY {spec.rowid} LIMIT ?",  # noqa: S608  # fixed names
+                              (after, limit))
+    return [(int(r[0]), bytes.fromhex(r[1]) if spec.hex_id else bytes(r[1]), bytes(r[2]), bytes(r[3] or b""),
+             bytes(r[4] or b"")) for r in rows]
 
 
 def sealed_count(store: Store, table: str) -> int:
@@ -38,6 +59,13 @@ def sealed_count(store: Store, table: str) -> int:
 
 
 def replace_envelope(tx: Tx, table: str, id: bytes, envelope: bytes) -> None:
-    if table not in SEALED_TABLES:
-        raise ValueError("unknown table")
-    tx.execute(f"UPDATE {table} SET envelope = ? WHERE id = ?", (envelope, id))  # noqa: S608  # fixed names
+    spec = SEALED_TABLES[table]
+    key: bytes | str = id.hex() if spec.hex_id else id
+    tx.execute(f"UPDATE {table} SET envelope = ? WHERE {spec.id_column} = ?", (envelope, key))  # noqa: S608  # fixed names
+
+
+def envelope_tables(store: Store) -> set[str]:
+    """Every table of the schema with an envelope column: what a re-seal must cover (second_factor is sealed
+    to its own coordinator alone, and has a column of another name)."""
+    tables = [r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {t for t in tables if any(c[1] == "envelope" for c in store.conn.execute(f'PRAGMA table_info("{t}")'))}

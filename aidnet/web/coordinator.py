@@ -7,6 +7,8 @@ from typing import Any
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from ..decisions import proposals
+from ..errors import ReplayedForm
 from ..records import conversation, requests
 from ..store import decision_log as log_rows
 from .auth import login_required
@@ -20,10 +22,14 @@ bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
 
 @bp.get("/")
 @login_required
-def inbox() -> str:
+def inbox() -> Any:
     page = request.args.get("page", 1, type=int) or 1
     if page < 1 or page > 100000:
         abort(404)
+    # A keyholder signed in, with keys at hand: decisions that have their signatures become final now, and a
+    # re-seal that waited for one (a membership made final from offline) starts.
+    if proposals.reseal_wanted(get_store(), settings(), g.session.keys):
+        return redirect(url_for("decisions.resealing", at="start", then="final"), code=303)
     rows, more = requests.inbox_page(get_store(), g.session.keys, page)
     me = g.session.keys.sign_public.hex()  # decisions waiting for this keyholder's signature
     waiting = sum(1 for p in log_rows.proposals(get_store())
@@ -35,7 +41,8 @@ def inbox() -> str:
 @bp.get("/request/<request_id>")
 @login_required
 def show(request_id: str) -> Any:
-    notices = {"status": _("Status saved."), "reply": _("Reply sent. Only the requester can read it.")}
+    notices = {"status": _("Status saved."),
+               "reply": _("Reply sent, signed by you. The requester and the coordinators can read it.")}
     return render_request(request_id, notice=notices.get(request.args.get("saved", "")))
 
 
@@ -57,8 +64,13 @@ def reply(request_id: str) -> Any:
     form = ReplyForm()
     if not form.validate_on_submit():
         return render_request(request_id, reply_form=form, code=400)
-    if requests.open_request(get_store(), g.session.keys, request_id) is None or not conversation.add_reply(
-        get_store(), request_id, form.text.data
-    ):
+    try:
+        sent = conversation.add_reply(get_store(), g.session.keys, g.session.coordinator.handle, request_id,
+                                      form.text.data, form.form_nonce.data)
+    except conversation.NotAReader:
+        abort(403)
+    except ReplayedForm:
+        sent = True  # the same form sent twice: the reply is kept once, and it is there
+    if not sent:
         abort(404)
     return redirect(url_for("coordinator.show", request_id=request_id, saved="reply"), code=303)

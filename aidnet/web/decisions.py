@@ -8,12 +8,18 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+import crypto
+from crypto import strictjson
+from crypto.log import REQUESTER, pending_problem
+from crypto.logschema import is_id
+
 from .. import dates
 from ..decisions import keyholder, membership, offline, proposals
 from ..decisions.notes import open_note, seal_note
 from ..decisions.proposals import DecisionRefused
+from ..records import reseal as records_reseal
 from ..records.requests import open_request
-from ..sealing import reseal as resealing_work
+from ..sealing import reseal as sealing_reseal
 from ..sealing.readers import current
 from ..store import accounts as account_rows
 from ..store import decision_log as log_rows
@@ -44,30 +50,47 @@ def _day(text: str | None) -> int | None:
         return -1
 
 
+def _card(member: dict[str, Any]) -> str:
+    handle, box, sign = (str(member.get(k, "")) for k in ("handle", "box", "sign"))
+    return str(_("%(handle)s, card %(fp)s", handle=handle, fp=crypto.cards.fingerprint(handle, box, sign)))
+
+
+def _who(state: Any, sign: Any) -> str:
+    member = state.members.get(str(sign))
+    return _card(member.to_json()) if member else str(_("an unknown key"))
+
+
+def _until(day: Any) -> str:
+    return dates.day_to_date(day).isoformat() if isinstance(day, int) else str(_("no end"))
+
+
 def _summary(proposal: dict[str, Any], state: Any) -> str:
-    """Plain words for a proposal; never personal content (there is none in clear)."""
+    """A proposal in full words: what changes, for whom, how much (never personal content: there is none in clear)."""
     body = proposal.get("body", {})
     kind = proposal.get("type")
-    handle = {m.sign: m.handle for m in state.members.values()}
+    member = body.get("member") or {}
     if kind == "add_member":
-        member = body.get("member", {})
-        until = member.get("until")
-        joins = str(_("%(handle)s joins (key %(fp)s)", handle=member.get("handle"),
-                      fp=keyholder.fingerprint(str(member.get("sign", "")))))
-        return joins + (" " + str(_("until %(day)s", day=dates.day_to_date(until).isoformat())) if until else "")
-    if kind in ("remove_member", "renew_member"):
-        who = handle.get(body.get("sign"), "?")
-        if kind == "renew_member" and body.get("until") is not None:
-            return str(_("%(handle)s until %(day)s", handle=who, day=dates.day_to_date(body["until"]).isoformat()))
-        return str(who)
+        return str(_("%(who)s joins, term until %(day)s", who=_card(member), day=_until(member.get("until"))))
+    if kind == "remove_member":
+        return str(_("%(who)s leaves: new records are no longer sealed to them", who=_who(state, body.get("sign"))))
+    if kind == "rotate_key":
+        return str(_("%(old)s changes keys: the new card is %(new)s", old=_who(state, body.get("old_sign")),
+                     new=_card(member)))
+    if kind == "renew_member":
+        return str(_("%(who)s, term until %(day)s", who=_who(state, body.get("sign")), day=_until(body.get("until"))))
     if kind == "set_quorum":
-        return str(_("%(n)s signatures needed", n=body.get("quorum")))
+        return str(_("%(n)s of %(m)s signatures needed from now on (now %(q)s)", n=body.get("quorum"),
+                     m=len(state.members), q=state.quorum))
     if kind in ("allocation", "distribution"):
         row = open_request(get_store(), g.session.keys, str(body.get("request", "")))
-        source = body.get("source") or {}
         text = str(_("request %(seq)s", seq=row.seq if row else "?"))
-        if source.get("kind"):
-            text += " ← " + str(source.get("kind")) + (f" {source['amount']}" if source.get("amount") else "")
+        source = body.get("source") or {}
+        if source.get("kind") == "money":
+            text += " ← " + str(_("money: %(n)s", n=source.get("amount")))
+        elif source.get("kind") == "offer":
+            text += " ← " + str(_("offer %(ref)s", ref=str(source.get("ref", ""))[:8]))
+        elif source.get("kind") == "stock":
+            text += " ← " + str(_("stock"))
         return text
     if kind == "dispute":
         return str(_("against decision %(id)s", id=str(body.get("decision", ""))[:8]))
@@ -76,14 +99,23 @@ def _summary(proposal: dict[str, Any], state: Any) -> str:
     return ""
 
 
+def _proposer(proposal: dict[str, Any], state: Any) -> str:
+    by = proposal.get("by")
+    if by == REQUESTER:
+        return str(_("the requester"))
+    return _who(state, by) if by else str(_("nobody says who"))
+
+
 def _page(code: int = 200, notice: str | None = None, **forms: Any) -> tuple[str, int]:
     store = get_store()
     state = current(store)
+    today = dates.today()
     me = g.session.keys.sign_public.hex()
     pending = []
     for p in log_rows.proposals(store):
-        signers = {s["signer"] for s in p.signatures}
-        pending.append({"p": p, "summary": _summary(p.proposal, state),
+        signers = state.valid_signers(p.proposal, p.signatures, today)
+        pending.append({"p": p, "summary": _summary(p.proposal, state), "by": _proposer(p.proposal, state),
+                        "problem": pending_problem(state, p.proposal, p.signatures, today),
                         "note": open_note(store, p.id, p.proposal["body"].get("note"), g.session.keys),
                         "signed": me in signers, "count": len(signers), "declines": len(p.declines)})
     members_by_key = {m.sign for m in state.members.values()}
@@ -91,8 +123,7 @@ def _page(code: int = 200, notice: str | None = None, **forms: Any) -> tuple[str
                 if r.sign_public.hex() not in members_by_key]
     member_form = forms.get("member_form") or MemberForm()
     member_form.account.choices = [("", _("Choose an account"))] + accounts
-    today = dates.today()
-    members = [{"m": m, "active": m.active(today),
+    members = [{"m": m, "active": m.active(today), "fingerprint": keyholder.fingerprint(m), "signed_card": bool(m.card),
                 "until": dates.day_to_date(m.until).isoformat() if m.until is not None else None}
                for m in sorted(state.members.values(), key=lambda m: m.handle)]
     return render_template(
@@ -100,8 +131,9 @@ def _page(code: int = 200, notice: str | None = None, **forms: Any) -> tuple[str
         member_form=member_form, quorum_form=forms.get("quorum_form") or QuorumForm(quorum=state.quorum),
         action_form=ProposalActionForm(), member_action_form=MemberActionForm(), reseal_form=EmptyForm(),
         upload_form=forms.get("upload_form") or SignaturesUploadForm(), resolution_form=ResolutionForm(),
-        rotate_form=forms.get("rotate_form") or RotateForm(),
-        logout_form=EmptyForm(), notice=notice, fingerprint=keyholder.fingerprint, disputes=_open_disputes(store, state),
+        rotate_form=forms.get("rotate_form") or RotateForm(), my_fingerprint=g.session.fingerprint,
+        reseal_due=bool(proposals.reseal_due(store)),
+        logout_form=EmptyForm(), notice=notice, disputes=_open_disputes(store, state),
     ), code
 
 
@@ -130,7 +162,7 @@ def _done(final: bool, kind: str | None = None) -> Response:
 
 def propose_decision(kind: str, body: dict[str, Any], note: str = "") -> Response:
     store = get_store()
-    proposal = proposals.new_proposal(kind, body)
+    proposal = proposals.new_proposal(kind, body, g.session.keys)
     if note or kind in ("allocation", "distribution", "dispute", "resolution"):
         proposal["body"]["note"] = seal_note(store, proposal["id"], note, body.get("request"))
     try:
@@ -142,7 +174,11 @@ def propose_decision(kind: str, body: dict[str, Any], note: str = "") -> Respons
 
 @bp.get("/")
 @login_required
-def index() -> tuple[str, int]:
+def index() -> Any:
+    # Decisions that have their signatures (from offline, or a requester's dispute) become final now,
+    # sealed by this keyholder; if the readers changed, the page goes on to re-seal.
+    if proposals.reseal_wanted(get_store(), settings(), g.session.keys):
+        return redirect(url_for("decisions.resealing", at="start", then="final"), code=303)
     saved = request.args.get("saved")
     final = _("Done: the decision is final and in the log.")
     resealed = _("Open records are now sealed to the current members only.")
@@ -172,11 +208,16 @@ def propose_member() -> Any:
             row = account_rows.by_id(get_store(), int(form.account.data))
             if row is None:
                 raise ValueError
-            member = {"handle": row.handle, "box": row.box_public.hex(), "sign": row.sign_public.hex(), "until": until}
+            member = membership.member_from_account(row, until)
         else:
             raise ValueError
     except ValueError:
         form.form_errors.append(_("Choose an account or paste a valid member card."))
+        return _page(400, member_form=form)
+    except DecisionRefused:
+        # A card not signed by its own keys: its box key may have been swapped for someone else's.
+        form.form_errors.append(_("That card is not signed by its own keys, so it cannot be proposed. "
+                                  "Ask the new member for their card again."))
         return _page(400, member_form=form)
     return propose_decision("add_member", {"member": member})
 
@@ -263,20 +304,27 @@ def resealing() -> Any:
     for twice, or by another tab, does no harm; the cookie is SameSite=Strict, so no other site can.
     """
     at, then = request.args.get("at", ""), request.args.get("then", "resealed")
-    if then not in ("resealed", "final"):
+    due = request.args.get("due") or ""  # membership decisions this re-seal settles (made final from offline)
+    if then not in ("resealed", "final") or not all(is_id(pid) for pid in due.split(",") if pid):
         abort(400)
     try:
-        cursor = resealing_work.start(get_store()) if at == "start" else resealing_work.Cursor.from_text(at)
+        if at == "start":
+            cursor = sealing_reseal.start(get_store())
+            due = ",".join(proposals.reseal_due(get_store()))
+        else:
+            cursor = sealing_reseal.Cursor.from_text(at)
     except ValueError:
         abort(400)
-    cursor = resealing_work.reseal_some(get_store(), g.session.keys, cursor, RESEAL_STEP_SECONDS)
+    cursor = records_reseal.reseal_some(get_store(), g.session.keys, cursor, RESEAL_STEP_SECONDS)
     if cursor.finished:
+        if g.session.keys.sign_public.hex() in current(get_store()).members:  # a member's re-seal settles them
+            proposals.resealed(get_store(), [pid for pid in due.split(",") if pid])
         return redirect(url_for("decisions.index", saved="resealed" if then == "resealed" else "final-resealed"),
                         code=303)
     left = cursor.seconds_left()
     return render_template("coordinator/progress.html", title=_("Re-sealing open records"), done=cursor.seen,
                            total=cursor.total, minutes_left=None if left is None else max(1, round(left / 60)),
-                           next_url=url_for("decisions.resealing", at=cursor.to_text(), then=then),
+                           next_url=url_for("decisions.resealing", at=cursor.to_text(), then=then, due=due or None),
                            logout_form=EmptyForm())
 
 
@@ -304,8 +352,8 @@ def upload() -> Any:
     if not form.validate_on_submit():
         return _page(400, upload_form=form)
     try:
-        items = json.loads(form.file.data.read(60_000).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
+        items = strictjson.loads(form.file.data.read(60_000))
+    except strictjson.StrictJSONError:  # malformed, a key twice, or nested deep enough to crash a parser
         items = None
     if not isinstance(items, list):
         form.file.errors = [_("This is not a signatures file from aidnet keyholder sign.")]

@@ -204,6 +204,7 @@ class ReplyForm(AidForm):
                     Length(max=REPLY_MAX, message=_l("Please keep this under %(max)d characters.", max=REPLY_MAX)),
                     no_control_characters],
     )
+    form_nonce = HiddenField(default=new_form_nonce, validators=[InputRequired(), Length(min=16, max=64)])
 
 
 class EmptyForm(AidForm):

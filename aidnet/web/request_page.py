@@ -63,6 +63,6 @@ def render_request(request_hex: str, status_form: StatusChangeForm | None = None
         "coordinator/request.html", r=opened, labels=status_labels(), s=settings(), urgency=urgency_labels(),
         allocation_form=allocation_form_sent or allocation_form(), dispute_form=DisputeForm(),
         decisions_for_request=decisions_for_request(request_hex), handover_form=ProposalActionForm(),
-        answers=conversation.for_coordinator(store, g.session.keys, request_hex),
+        thread=conversation.for_coordinator(store, g.session.keys, request_hex),
         status_form=status_form, reply_form=reply_form or ReplyForm(), logout_form=EmptyForm(), notice=notice,
     ), code

@@ -13,6 +13,8 @@ from aidnet.records.requests import KIND_REQUEST, RequestDetails, submit_request
 from aidnet.store import Store, open_store
 from aidnet.store import decision_log as log_rows
 from aidnet.store import requests as request_rows
+from crypto.cards import make_card
+from crypto.log import member_entry
 
 from .instance import make_instance
 
@@ -42,13 +44,15 @@ class Group:
         self.keys = {n: crypto.generate_keypair() for n in names}
         self.genesis = proposals.make_genesis(self.store, [(n, self.keys[n]) for n in names], quorum, until)
 
-    def card(self, name: str, keys: crypto.KeyPair, until: int | None = None) -> dict[str, object]:
-        return {"handle": name, "box": keys.box_public.hex(), "sign": keys.sign_public.hex(), "until": until}
+    def card(self, name: str, keys: crypto.KeyPair, until: int | None = None) -> dict[str, Any]:
+        """A member as a proposal carries it: the card its own keys signed, and a term."""
+        return member_entry(make_card(name, keys), until)
 
     def propose(self, kind: str, body: dict[str, Any], by: str | None) -> tuple[dict[str, Any], bool]:
         """A new proposal, signed by `by` (None: unsigned, as a requester's dispute); (proposal, final)."""
-        proposal = proposals.new_proposal(kind, body)
-        final = proposals.propose(self.store, self.settings, self.keys[by] if by else None, proposal)
+        keys = self.keys[by] if by else None
+        proposal = proposals.new_proposal(kind, body, keys)
+        final = proposals.propose(self.store, self.settings, keys, proposal)
         return proposal, final
 
     def sign(self, pid: str, name: str) -> bool:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
+import crypto
 from aidnet.config import Settings, create_instance, load_settings
 from aidnet.decisions.proposals import genesis_from_accounts, has_genesis
-from aidnet.records import coordinators
-from aidnet.store import open_store
+from aidnet.records import conversation, coordinators
+from aidnet.store import Store, open_store
+from aidnet.store import accounts as account_rows
 
 PASSPHRASE = "correct horse battery staple"
-FAST_ARGON2 = "[argon2]\ntime_cost = 1\nmemory_kib = 8192\nparallelism = 1\n"
+# Cheap Argon2 for tests, allowed only because the config says test_only (a real instance is refused).
+FAST_ARGON2 = "[argon2]\ntime_cost = 1\nmemory_kib = 8192\nparallelism = 1\ntest_only = true\n"
 
 
 def make_instance(path: Path) -> Settings:
@@ -33,3 +37,17 @@ def add_coordinator(settings: Settings, handle: str = "alice", passphrase: str =
         coordinators.add_coordinator(store, settings, handle, passphrase)
         if not has_genesis(store):
             genesis_from_accounts(store, [(handle, passphrase)], quorum=1)
+
+
+def account_keys(store: Store, handle: str = "alice", passphrase: str = PASSPHRASE) -> crypto.KeyPair:
+    """An account's keys, opened with its passphrase, as its owner's session would hold them."""
+    row = account_rows.by_handle(store, handle)
+    assert row is not None
+    return crypto.unwrap_with_passphrase(row.wrapped_keys, passphrase)
+
+
+def send_reply(store: Store, settings: Settings, request_hex: str, text: str, handle: str = "alice",
+               passphrase: str = PASSPHRASE) -> bool:
+    """A reply from a coordinator account, signed and sealed as the request page sends it."""
+    return conversation.add_reply(store, account_keys(store, handle, passphrase), handle, request_hex, text,
+                                  secrets.token_urlsafe(16))

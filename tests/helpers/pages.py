@@ -49,3 +49,9 @@ class Auth:
             "/coordinator/login",
             data={"csrf_token": hidden(page, "csrf_token"), "handle": handle, "passphrase": passphrase},
         )
+
+
+def reply_data(request_page: str, text: str) -> dict[str, str]:
+    """What the reply form on a coordinator's request page posts."""
+    return {"csrf_token": hidden(request_page, "csrf_token"), "form_nonce": hidden(request_page, "form_nonce"),
+            "text": text}
