@@ -102,16 +102,18 @@ def digest_canonical(encoded: bytes) -> str:
     return blake2b(encoded, b"aidnet-log").hex()
 
 
-def _message(genesis: str, proposal: Mapping[str, Any], seen: str, until: int | None) -> bytes:
+def _message(genesis: str, proposal_digest: bytes, seen: str, until: int | None) -> bytes:
     if until is None:  # a signature made before signatures expired (version 1)
-        return SIGNATURE_CONTEXT + bytes.fromhex(genesis) + bytes.fromhex(digest(proposal)) + bytes.fromhex(seen)
-    return (SIGNATURE_CONTEXT_2 + bytes.fromhex(genesis) + bytes.fromhex(digest(proposal)) + bytes.fromhex(seen)
-            + struct.pack(">q", until))
+        return SIGNATURE_CONTEXT + bytes.fromhex(genesis) + proposal_digest + bytes.fromhex(seen)
+    return SIGNATURE_CONTEXT_2 + bytes.fromhex(genesis) + proposal_digest + bytes.fromhex(seen) + struct.pack(">q", until)
 
 
-def _seal_message(genesis: str, seq: int, prev: str, day: int, proposal: Mapping[str, Any]) -> bytes:
-    return (SEAL_CONTEXT + bytes.fromhex(genesis) + struct.pack(">qq", seq, day) + bytes.fromhex(prev)
-            + bytes.fromhex(digest(proposal)))
+def _seal_message(genesis: str, seq: int, prev: str, day: int, proposal_digest: bytes) -> bytes:
+    return SEAL_CONTEXT + bytes.fromhex(genesis) + struct.pack(">qq", seq, day) + bytes.fromhex(prev) + proposal_digest
+
+
+def _proposal_digest(proposal: Mapping[str, Any]) -> bytes:
+    return bytes.fromhex(digest(proposal))
 
 
 def sign_proposal(proposal: Mapping[str, Any], sign_seed: bytes, state: LogState | None = None,
@@ -125,14 +127,14 @@ def sign_proposal(proposal: Mapping[str, Any], sign_seed: bytes, state: LogState
     genesis, seen = (state.genesis, state.head) if state is not None and state.seq >= 0 else ("", "")
     start = today if today is not None else int(proposal.get("day", 0))
     until = start + days
-    signature = key.sign(_message(genesis, proposal, seen, until)).signature
+    signature = key.sign(_message(genesis, _proposal_digest(proposal), seen, until)).signature
     return {"signer": bytes(key.verify_key).hex(), "sig": signature.hex(), "seen": seen, "until": until}
 
 
 def seal_record(record: Mapping[str, Any], genesis: str, sign_seed: bytes) -> dict[str, str]:
     """The finalizer's seal on a record's exact place: {"signer", "sig"}."""
     key = nacl.signing.SigningKey(sign_seed)
-    message = _seal_message(genesis, record["seq"], record["prev"], record["day"], record["proposal"])
+    message = _seal_message(genesis, record["seq"], record["prev"], record["day"], _proposal_digest(record["proposal"]))
     return {"signer": bytes(key.verify_key).hex(), "sig": key.sign(message).signature.hex()}
 
 
@@ -148,10 +150,14 @@ def _well_formed(signature: Any) -> bool:
             and ("until" not in signature or _day(signature["until"])))
 
 
-def signature_valid(proposal: Mapping[str, Any], signature: Any, state: LogState | None = None,
-                    day: int | None = None) -> bool:
-    """True if signature is well formed, made for this group (state's genesis) over proposal, names as seen
-    a head that is really in state's log, and (given day) still counts on that day."""
+def _in_date(signature: Mapping[str, Any], day: int | None) -> bool:
+    until = signature.get("until")
+    return day is None or until is None or day <= until
+
+
+def _holds(proposal_digest: bytes, signature: Any, state: LogState | None) -> bool:
+    """The signature is well formed, made for this group (state's genesis) over the proposal with this digest,
+    and names as seen a head that is really in state's log (its last day is not looked at here)."""
     if not _well_formed(signature):
         return False
     genesis = state.genesis if state is not None else ""
@@ -159,24 +165,30 @@ def signature_valid(proposal: Mapping[str, Any], signature: Any, state: LogState
         return False
     if not genesis and signature["seen"] != "":
         return False
-    until = signature.get("until")
-    if day is not None and until is not None and day > until:
-        return False
     try:
         key = nacl.signing.VerifyKey(bytes.fromhex(signature["signer"]))
-        key.verify(_message(genesis, proposal, signature["seen"], until), bytes.fromhex(signature["sig"]))
+        key.verify(_message(genesis, proposal_digest, signature["seen"], signature.get("until")),
+                   bytes.fromhex(signature["sig"]))
     except (nacl.exceptions.CryptoError, ValueError, TypeError):
         return False
     return True
 
 
-def seal_valid(record: Mapping[str, Any], genesis: str) -> bool:
+def signature_valid(proposal: Mapping[str, Any], signature: Any, state: LogState | None = None,
+                    day: int | None = None) -> bool:
+    """True if signature is well formed, made for this group (state's genesis) over proposal, names as seen
+    a head that is really in state's log, and (given day) still counts on that day."""
+    return _well_formed(signature) and _in_date(signature, day) and _holds(_proposal_digest(proposal), signature, state)
+
+
+def seal_valid(record: Mapping[str, Any], genesis: str, proposal_digest: bytes | None = None) -> bool:
     seal = record.get("seal")
     if not (isinstance(seal, Mapping) and set(seal) == {"signer", "sig"} and is_key(seal["signer"])
             and isinstance(seal["sig"], str) and len(seal["sig"]) == 128):
         return False
     try:
-        message = _seal_message(genesis, record["seq"], record["prev"], record["day"], record["proposal"])
+        pd = proposal_digest if proposal_digest is not None else _proposal_digest(record["proposal"])
+        message = _seal_message(genesis, record["seq"], record["prev"], record["day"], pd)
         nacl.signing.VerifyKey(bytes.fromhex(seal["signer"])).verify(message, bytes.fromhex(seal["sig"]))
     except (nacl.exceptions.CryptoError, ValueError, TypeError, KeyError):
         return False
@@ -248,12 +260,13 @@ class LogState:
 
     def valid_signers(self, proposal: Mapping[str, Any], signatures: Iterable[Any], day: int) -> set[str]:
         """Distinct members active on day whose signature over proposal is valid and still counts on day."""
+        proposal_digest = _proposal_digest(proposal)
         signers = set()
         for signature in signatures:
             if not _well_formed(signature):
                 continue
             member = self.members.get(signature["signer"])
-            if member and member.active(day) and signature_valid(proposal, signature, self, day):
+            if member and member.active(day) and _in_date(signature, day) and _holds(proposal_digest, signature, self):
                 signers.add(member.sign)
         return signers
 
@@ -390,20 +403,22 @@ def _decision(state: LogState, record: Mapping[str, Any], day: int, proposal: Ma
     if state.seq < 0:
         raise LogError(f"{where}: the log must start with a genesis")
     kind = proposal["type"]
+    proposal_digest = _proposal_digest(proposal)  # one hash of the proposal for all its signatures and its seal
     for signature in signatures:
         if not _well_formed(signature):
             raise LogError(f"{where}: a malformed signature")
         if signature["signer"] not in state.members:
             raise LogError(f"{where}: signature from a non-member")
-        if not signature_valid(proposal, signature, state):
+        if not _holds(proposal_digest, signature, state):
             raise LogError(f"{where}: a signature does not match this decision and this log")
-        if not signature_valid(proposal, signature, state, day):
+        if not _in_date(signature, day):
             raise LogError(f"{where}: a signature used after its last day")
         if state.sealed and "until" not in signature:
             raise LogError(f"{where}: a signature without an expiry")
     if len({s["signer"] for s in signatures}) != len(signatures):
         raise LogError(f"{where}: the same signer twice")
-    signers = state.valid_signers(proposal, signatures, day)
+    # Every signature holds and counts on this day (else refused above): the signers are those still active.
+    signers = {s["signer"] for s in signatures if state.members[s["signer"]].active(day)}
     if kind in QUORUM_TYPES and len(signers) < state.quorum:
         raise LogError(f"{where}: {len(signers)} of {state.quorum} required signatures from active members")
     by = proposal.get("by")
@@ -417,7 +432,7 @@ def _decision(state: LogState, record: Mapping[str, Any], day: int, proposal: Ma
     if sealed:
         seal = record.get("seal")
         sealer = state.members.get(str(seal.get("signer"))) if isinstance(seal, Mapping) else None
-        if not seal_valid(record, state.genesis):
+        if not seal_valid(record, state.genesis, proposal_digest):
             raise LogError(f"{where}: its seal does not hold (the record was moved, dropped around or re-chained)")
         if sealer is None or not sealer.active(day) or (kind in QUORUM_TYPES and sealer.sign not in signers):
             raise LogError(f"{where}: sealed by someone who did not make it final")

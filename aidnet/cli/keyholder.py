@@ -55,9 +55,12 @@ def cmd_sign(args: argparse.Namespace) -> None:
     chosen = list(pending) if args.all else (args.proposal or [])
     if not chosen:
         raise CommandError("name what you sign: --proposal ID (repeatable), or --all after reading them all")
-    signatures = keyholder.sign_pending(bundle, state, keys, chosen)
+    signatures = keyholder.sign_pending(bundle, state, keys, chosen,
+                                        sealed_up_to=keyholder.last_sealed(Path(args.keys), state.genesis))
     for pid in chosen:
         print("signing: " + keyholder.describe(pending[pid], state))
+    if any("seal" in s for s in signatures):  # remembered before it leaves: never two seals for one place
+        keyholder.remember_head(Path(args.keys), state, sealed=state.seq + 1)
     Path(args.out).write_text(json.dumps(signatures), encoding="utf-8")
     print(f"wrote {len(signatures)} signatures to {args.out}; bring them back with the upload form or `aidnet log import`")
 

@@ -45,24 +45,26 @@ def init(instance: Path) -> None:
     print(f"created database {instance / 'aidnet.db'} (SQLCipher, key in db.key)")
 
 
-def _add(instance: Path, handle: str, passphrase: str) -> bool:
-    """Add the account; True if the group is founded already (so it reads nothing until a quorum signs)."""
+def _add(instance: Path, handle: str, passphrase: str) -> tuple[bool, str]:
+    """Add the account; (the group is founded already, so it reads nothing until a quorum signs; its card's fingerprint)."""
     settings, store = open_instance(instance)
     with store:
-        coordinators.add_coordinator(store, settings, handle, passphrase)
-        return has_genesis(store)
+        row = coordinators.add_coordinator(store, settings, handle, passphrase)
+        return has_genesis(store), crypto.cards.fingerprint(row.handle, row.box_public.hex(), row.sign_public.hex())
 
 
 def cmd_coordinator_add(args: argparse.Namespace) -> None:
     load_settings(args.instance)  # a missing instance says so before any passphrase is asked
     if not coordinators.valid_handle(args.handle):
         raise CommandError(coordinators.BadHandle.reason)
-    if _add(args.instance, args.handle, new_passphrase(args.passphrase_file, "the new coordinator")):
+    founded, fingerprint = _add(args.instance, args.handle, new_passphrase(args.passphrase_file, "the new coordinator"))
+    if founded:
         print(f"added account {args.handle}. It reads nothing yet: a keyholder proposes it under Members "
               "and a quorum signs; only then are new requests sealed to it")
     else:
         print(f"added founding coordinator {args.handle}. When all founders are added: "
               f"aidnet log genesis --quorum M --instance {args.instance}")
+    print(f"card fingerprint (its owner reads it out; the keyholders compare it before anyone signs): {fingerprint}")
 
 
 def _url(host: str, port: int) -> str:

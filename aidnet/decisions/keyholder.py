@@ -10,6 +10,9 @@ Bundle (JSON, version 2): {"v": 2, "log": [records], "pending": [{"proposal",
 Read strictly (crypto.strictjson). The tool remembers, beside the key file,
 the last head of each group's log it verified, and refuses a bundle whose
 log does not extend it: a server cannot hand it a log with records cut off.
+It also remembers the last place it sealed in each group's log, and seals
+each place at most once, for one decision: with two seals for one place the
+server could choose which decision lands there and drop the other unnoticed.
 """
 
 from __future__ import annotations
@@ -82,16 +85,31 @@ def heads_file(keys_path: Path) -> Path:
     return keys_path.with_name(keys_path.name + ".heads")
 
 
-def _remembered(keys_path: Path | None) -> dict[str, str]:
+def _remembered(keys_path: Path | None) -> dict[str, dict[str, Any]]:
+    """Per group (genesis hash): {"head": the last head verified, "sealed": the last place sealed, or -1}."""
     if keys_path is None or not heads_file(keys_path).exists():
         return {}
     found = _read_json(heads_file(keys_path), "heads file")
-    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+    if not isinstance(found, dict):
+        raise KeyholderError(f"{heads_file(keys_path)} is not a heads file")
+    out = {}
+    for genesis, seen in found.items():
+        if not (isinstance(seen, dict) and isinstance(seen.get("head"), str) and isinstance(seen.get("sealed"), int)):
+            raise KeyholderError(f"{heads_file(keys_path)} is not a heads file")
+        out[str(genesis)] = seen
+    return out
 
 
-def remember_head(keys_path: Path, state: LogState) -> None:
+def last_sealed(keys_path: Path, genesis: str) -> int:
+    """The last place of this group's log these keys sealed (-1: none)."""
+    return int(_remembered(keys_path).get(genesis, {}).get("sealed", -1))
+
+
+def remember_head(keys_path: Path, state: LogState, sealed: int | None = None) -> None:
+    """Remember the head just verified (and, given sealed, the place just sealed) for this group."""
     heads = _remembered(keys_path)
-    heads[state.genesis] = state.head
+    before = heads.get(state.genesis, {}).get("sealed", -1)
+    heads[state.genesis] = {"head": state.head, "sealed": max(before, -1 if sealed is None else sealed)}
     path = heads_file(keys_path)
     part = path.with_name(path.name + ".part")
     fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -114,7 +132,7 @@ def load_bundle(path: Path, genesis: str | None = None, keys_path: Path | None =
         state = verify(bundle.get("log", []), genesis)
     except crypto.CryptoError as exc:
         raise KeyholderError(f"the bundle's decision log does not verify: {exc}") from None
-    seen = _remembered(keys_path).get(state.genesis)
+    seen = _remembered(keys_path).get(state.genesis, {}).get("head")
     if seen is not None and seen not in state.hashes:
         raise KeyholderError("the bundle's log does not extend the one you saw last: records were cut off or "
                              "replaced; do not sign, and ask the other keyholders")
@@ -192,13 +210,14 @@ def describe(proposal: dict[str, Any], state: LogState) -> str:
 
 
 def sign_pending(bundle: dict[str, Any], state: LogState, keys: KeyPair, only: list[str],
-                 today: int | None = None) -> list[dict[str, Any]]:
+                 today: int | None = None, sealed_up_to: int = -1) -> list[dict[str, Any]]:
     """Signatures over the pending proposals named in only (read them first with `keyholder read`).
 
     Never "everything": the server made the bundle, and could slip in a decision you did not mean to sign;
-    a proposal its proposer did not sign, or a card its owner did not sign, is refused. Each signature
-    comes with a seal for the place right after the bundle's head, which the server uses if the decision
-    becomes final there (else a keyholder signed in to the web finalizes it).
+    a proposal its proposer did not sign, or a card its owner did not sign, is refused. The first one
+    named comes with a seal for the place right after the bundle's head, unless these keys sealed that
+    place (or a later one) before (sealed_up_to): the server uses it if the decision becomes final there.
+    The others, and a decision that lands elsewhere, wait for a keyholder signed in to the web to seal.
     """
     if keys.sign_public.hex() not in state.members:
         raise KeyholderError("this key is not a member in the bundle's log")
@@ -207,15 +226,17 @@ def sign_pending(bundle: dict[str, Any], state: LogState, keys: KeyPair, only: l
     missing = [pid for pid in only if pid not in pending]
     if missing:
         raise KeyholderError(f"not a pending decision in this bundle: {missing[0]}")
-    out = []
+    out: list[dict[str, Any]] = []
     for pid in only:
         proposal, signatures = pending[pid]["proposal"], pending[pid]["signatures"]
         problem = pending_problem(state, proposal, signatures, day)
         if problem is not None:
             raise KeyholderError(f"not signing {pid}: {problem}")
-        place = {"seq": state.seq + 1, "prev": state.head, "day": max(day, state.day), "proposal": proposal}
-        seal = {**seal_record(place, state.genesis, keys.sign_seed), "seq": place["seq"], "prev": state.head,
-                "day": place["day"]}
-        out.append({"proposal": pid, "signature": sign_proposal(proposal, keys.sign_seed, state, today=day),
-                    "seal": seal})
+        signed: dict[str, Any] = {"proposal": pid, "signature": sign_proposal(proposal, keys.sign_seed, state,
+                                                                              today=day)}
+        if not out and state.seq + 1 > sealed_up_to:  # one seal for one place, ever
+            place = {"seq": state.seq + 1, "prev": state.head, "day": max(day, state.day), "proposal": proposal}
+            signed["seal"] = {**seal_record(place, state.genesis, keys.sign_seed), "seq": place["seq"],
+                              "prev": state.head, "day": place["day"]}
+        out.append(signed)
     return out

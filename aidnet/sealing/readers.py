@@ -2,9 +2,10 @@
 
 The set of keys new records are sealed to comes from the verified log, never
 from the coordinators table: an operator who inserts a row or a key gains
-nothing. The whole log is verified once (and again by every write that
-finalizes a decision); after that each read replays only the records this
-process has not seen, and re-hashes the last record it verified and, at most
+nothing. The whole log is verified once; every write that finalizes a
+decision re-hashes every stored record and verifies again from the first
+one that is not byte for byte what it verified before (full_verify); each
+read replays only the records this process has not seen, and re-hashes the last record it verified and, at most
 once a second, a few random older ones. Sealing trusts only the state
 verified in memory, so those checks are there to notice tampering, and a
 second's delay costs nothing; reading random log pages on every request did.
@@ -37,6 +38,8 @@ _cache: dict[str, LogState] = {}
 _cache_lock = threading.Lock()
 _last_spot_check = 0.0
 _last_read: dict[str, float] = {}  # when each database's log was last read by this process
+# What full_verify verified last, per database: the hashes of the records as stored, in order, and the state.
+_verified: dict[str, tuple[list[str], LogState]] = {}
 
 
 class NoGenesis(Refused):
@@ -128,6 +131,7 @@ def forget() -> None:
     with _cache_lock:
         _cache.clear()
         _last_read.clear()
+        _verified.clear()
 
 
 def current(store: Store) -> LogState:
@@ -139,8 +143,32 @@ def current(store: Store) -> LogState:
 
 
 def full_verify(store: Store) -> LogState:
-    """Verify the whole log from scratch against the pins, whatever this process has seen (a finalizing write)."""
-    return verify(log_rows.records(store), pinned_genesis(store), pinned_head(store))
+    """Verify the whole log against the pins, whatever the read cache holds (a finalizing write).
+
+    Every stored record is hashed as stored; where they are byte for byte the records this function
+    verified before (the same hashes, in order), their signatures and seals are not checked again, since
+    the same bytes verify the same way: only the records after them are. Any change to an earlier record
+    changes its hash, and the whole log is verified from its first record.
+    """
+    key = str(store.path)
+    stored = log_rows.stored_records(store, (), after=-1)
+    chain = [digest_canonical(stored[seq]) for seq in sorted(stored)]
+    with _cache_lock:
+        before = _verified.get(key)
+    if before is not None and len(chain) >= len(before[0]) and chain[:len(before[0])] == before[0]:
+        state = before[1]
+        for seq in sorted(stored)[len(before[0]):]:
+            state = apply(state, parse(stored[seq]))
+        genesis, head = pinned_genesis(store), pinned_head(store)
+        if state.seq < 0 or (genesis is not None and state.genesis != genesis):
+            raise LogError("the genesis is not the expected one")
+        if head is not None and head not in state.hashes:
+            raise LogError("the log does not extend the head seen before: records were cut off or replaced")
+    else:
+        state = verify([parse(stored[seq]) for seq in sorted(stored)], pinned_genesis(store), pinned_head(store))
+    with _cache_lock:
+        _verified[key] = (chain, state)
+    return state
 
 
 def check_at_start(store: Store) -> LogState | None:
@@ -150,6 +178,7 @@ def check_at_start(store: Store) -> LogState | None:
     """
     with _cache_lock:
         _cache.pop(str(store.path), None)
+        _verified.pop(str(store.path), None)
     state = _fresh(store)
     if state is None:
         log.warning("decision log has no genesis yet: requests are refused until `aidnet log genesis`")

@@ -33,7 +33,8 @@ RequesterKey = Callable[[bytes, bytes], bytes | None]
 
 
 # A record's payload as it is to be sealed again (table, payload, the request's clear reply key): how a
-# request made before reply keys travelled inside takes its key in at the re-seal.
+# request made before reply keys travelled inside takes its key in at the re-seal. A payload the upgrade
+# changed has taken the column's value in, and the table's clear column is emptied.
 Upgrade = Callable[[str, bytes, bytes], bytes]
 
 
@@ -124,7 +125,8 @@ def _reseal_batches(store: Store, keys: KeyPair, cursor: Cursor, deadline: float
             except crypto.CryptoError:
                 skipped += 1
                 continue
-            opened.append((record_id, upgrade(table, payload, column), parent, extra))
+            upgraded = upgrade(table, payload, column)
+            opened.append((record_id, upgraded, parent, extra, upgraded != payload))
         resealed = _reseal_batch(store, table, spec.kind, opened)
         cursor = replace(cursor, after=rows[-1][0], done=cursor.done + resealed, skipped=cursor.skipped + skipped,
                          total=max(cursor.total, cursor.done + resealed + cursor.skipped + skipped))
@@ -141,18 +143,22 @@ def reseal_all(store: Store, keys: KeyPair, progress: Progress | None = None,
 
 
 def _reseal_batch(store: Store, table: str, kind: str,
-                  opened: list[tuple[bytes, bytes, bytes, bytes | None]]) -> int:
-    """Seal the opened records to today's readers and store them (sealed again if the readers move)."""
+                  opened: list[tuple[bytes, bytes, bytes, bytes | None, bool]]) -> int:
+    """Seal the opened records to today's readers and store them (sealed again if the readers move).
+
+    Each comes as (id, payload, parent, the requester's key or None, whether the upgrade carried a clear
+    column's value into the payload, so that the column is emptied).
+    """
     if not opened:
         return 0
 
-    def seal(targets: list[bytes]) -> list[tuple[bytes, bytes]]:
-        return [(rid, crypto.seal(payload, rid, kind, [*targets, *([extra] if extra else [])], parent))
-                for rid, payload, parent, extra in opened]
+    def seal(targets: list[bytes]) -> list[tuple[bytes, bytes, bool]]:
+        return [(rid, crypto.seal(payload, rid, kind, [*targets, *([extra] if extra else [])], parent), carried)
+                for rid, payload, parent, extra, carried in opened]
 
-    def write(tx: Tx, updates: list[tuple[bytes, bytes]]) -> int:
-        for record_id, envelope in updates:
-            sealed_rows.replace_envelope(tx, table, record_id, envelope)
+    def write(tx: Tx, updates: list[tuple[bytes, bytes, bool]]) -> int:
+        for record_id, envelope, carried in updates:
+            sealed_rows.replace_envelope(tx, table, record_id, envelope, carried)
         return len(updates)
 
     try:

@@ -24,10 +24,12 @@ class SealedTable:
     id_column: str = "id"
     hex_id: bool = False  # the record id is kept as hex text (a decision's id)
     requester_reads: bool = False  # sealed to the requester's reply key as well as the readers
+    clear_column: str | None = None  # a clear column emptied once the re-sealed payload carries its value
 
 
 SEALED_TABLES: dict[str, SealedTable] = {
-    "requests": SealedTable("request", "SELECT rowid, id, envelope, NULL, reply_public FROM requests"),
+    "requests": SealedTable("request", "SELECT rowid, id, envelope, NULL, reply_public FROM requests",
+                              clear_column="reply_public"),
     "offers": SealedTable("offer", "SELECT rowid, id, envelope, NULL, NULL FROM offers"),
     "stock": SealedTable("stock", "SELECT rowid, id, envelope, NULL, NULL FROM stock"),
     "answers": SealedTable("answer", "SELECT a.rowid, a.id, a.envelope, a.request_id, r.reply_public FROM answers a"
@@ -58,10 +60,12 @@ def sealed_count(store: Store, table: str) -> int:
     return int(store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608  # fixed names
 
 
-def replace_envelope(tx: Tx, table: str, id: bytes, envelope: bytes) -> None:
+def replace_envelope(tx: Tx, table: str, id: bytes, envelope: bytes, carried: bool = False) -> None:
+    """Store a re-sealed envelope; carried: its payload now holds what the table's clear column held, so empty it."""
     spec = SEALED_TABLES[table]
     key: bytes | str = id.hex() if spec.hex_id else id
-    tx.execute(f"UPDATE {table} SET envelope = ? WHERE {spec.id_column} = ?", (envelope, key))  # noqa: S608  # fixed names
+    emptied = f", {spec.clear_column} = x''" if carried and spec.clear_column else ""
+    tx.execute(f"UPDATE {table} SET envelope = ?{emptied} WHERE {spec.id_column} = ?", (envelope, key))  # noqa: S608  # fixed names
 
 
 def envelope_tables(store: Store) -> set[str]:
