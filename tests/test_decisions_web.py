@@ -49,7 +49,7 @@ def test_two_keyholders_govern_through_the_pages(app: Flask, settings: Settings,
     # Bob reads the request that came before him.
     assert "DECIDEMARK nappies" in bob.get("/coordinator/").get_data(as_text=True)
     # Quorum 2: from now on allocations need both.
-    alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "2"})
+    alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "2", "confirm": "y"})
     request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", alice.get("/coordinator/").get_data(as_text=True)).group(1)
     pending = alice.post(f"/coordinator/decisions/request/{request_id}/allocate",
                          data={"csrf_token": t, "source": "money", "amount": "30", "note": "NOTEMARK cash at the hall"})
@@ -57,7 +57,7 @@ def test_two_keyholders_govern_through_the_pages(app: Flask, settings: Settings,
     assert request_rows.by_id(store, bytes.fromhex(request_id)).status == "new"
     assert "1 decision waits for your signature." in bob.get("/coordinator/").get_data(as_text=True)
     bob_page = bob.get("/coordinator/decisions/").get_data(as_text=True)
-    assert "NOTEMARK cash at the hall" in bob_page and "1 of 2 signatures" in bob_page
+    assert "NOTEMARK cash at the hall" in bob_page and "Signed by: alice. 1 more signature is needed." in bob_page
     pid = re.search(r'name="proposal" value="([0-9a-f]{32})"', bob_page).group(1)
     signed = bob.post("/coordinator/decisions/sign", data={"csrf_token": token(bob), "proposal": pid})
     assert signed.headers["Location"].endswith("saved=final")
@@ -104,7 +104,7 @@ def test_two_keyholders_govern_through_the_pages(app: Flask, settings: Settings,
     bob.post("/coordinator/decisions/sign", data={"csrf_token": token(bob), "proposal": pid})
     assert not readers.current(store).open_disputes
     # Decline: a proposal that can no longer reach quorum closes.
-    alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "1"})
+    alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "1", "confirm": "y"})
     page = bob.get("/coordinator/decisions/").get_data(as_text=True)
     pid = re.search(r'name="proposal" value="([0-9a-f]{32})"', page).group(1)
     bob.post("/coordinator/decisions/decline", data={"csrf_token": token(bob), "proposal": pid})
@@ -122,8 +122,8 @@ def test_offline_signatures_upload_and_bundle_download(app: Flask, settings: Set
     added = alice.post("/coordinator/decisions/member", data={"csrf_token": t, "account": "", "card": card.to_text(),
                                                                "until": ""})
     assert added.status_code == 303, added.get_data(as_text=True)
-    alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "2"})
-    alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "1"})  # waits for Olu
+    alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "2", "confirm": "y"})
+    alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "1", "confirm": "y"})  # waits for Olu
     bundle = alice.get("/coordinator/decisions/bundle")
     assert bundle.headers["Content-Disposition"].startswith("attachment")
     path = tmp_path / "bundle.json"

@@ -262,8 +262,10 @@ def test_counters_hold_only_week_category_area(client: FlaskClient, store: Store
 
 def test_request_row_holds_only_the_designed_columns(store: Store) -> None:
     columns = [row[1] for row in store.conn.execute("PRAGMA table_info(requests)")]
-    # counted: bits of which events this request already added to the counters (at most once each).
-    assert columns == ["seq", "id", "envelope", "status", "expires_day", "lookup_hash", "reply_public", "counted"]
+    # counted: bits of which events this request already added to the counters (at most once each);
+    # handler: a coordinator's account id; awaiting: whose turn it is. Neither says anything about the requester.
+    assert columns == ["seq", "id", "envelope", "status", "expires_day", "lookup_hash", "reply_public", "counted",
+                       "handler", "awaiting"]
 
 
 def test_throttle_holds_when_attempts_arrive_at_once(settings: Settings) -> None:

@@ -18,6 +18,7 @@ from ..errors import Refused
 from ..records.requests import open_request, parse_id
 from ..store import Store, Tx, counters
 from ..store import accounts as account_rows
+from ..store import decision_log as log_rows
 from ..store import offers as offer_rows
 from ..store import requests as request_rows
 
@@ -77,8 +78,22 @@ class OfferGone(Refused):
     reason = "that offer is no longer open"
 
 
+class HandedOverAlready(Refused):
+    """A hand-over is recorded once for each allocation."""
+
+    reason = "that allocation was handed over already"
+
+
+def handed_over(store: Store, allocation: str) -> bool:
+    """Whether the log already records a hand-over of this allocation."""
+    return any(r["proposal"]["type"] == "distribution" and r["proposal"]["body"].get("allocation") == allocation
+               for r in log_rows.records(store))
+
+
 def check_possible(store: Store, proposal: dict[str, Any]) -> None:
     """A Refused if a decision can no longer take effect (checked inside the finalizing write)."""
+    if proposal["type"] == "distribution" and handed_over(store, str(proposal["body"].get("allocation"))):
+        raise HandedOverAlready
     if proposal["type"] != "allocation":
         return
     source = proposal["body"].get("source") or {}

@@ -113,6 +113,7 @@ def new_proposal(kind: str, body: dict[str, Any], by: KeyPair | None = None, pid
 def propose(store: Store, settings: Settings, keys: KeyPair | None, proposal: dict[str, Any]) -> bool:
     """Store a proposal signed by its proposer (if any) and make it final if that is enough."""
     state = current(store)
+    _not_twice(store, proposal)
     signatures = [sign_proposal(proposal, keys.sign_seed, state, today=dates.today())] if keys else []
     problem = pending_problem(state, proposal, signatures, dates.today())
     if problem is not None or proposal.get("by") != (keys.sign_public.hex() if keys else REQUESTER):
@@ -120,6 +121,23 @@ def propose(store: Store, settings: Settings, keys: KeyPair | None, proposal: di
     with store.write() as tx:
         log_rows.insert_proposal(tx, proposal, signatures)
     return finalize(store, settings, proposal["id"], keys)
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """The same decision, whatever its note: same type, same body."""
+    def bare(p: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        return p["type"], {k: v for k, v in p["body"].items() if k != "note"}
+    return bare(a) == bare(b)
+
+
+def _not_twice(store: Store, proposal: dict[str, Any]) -> None:
+    """DecisionRefused for a decision already waiting for signatures, or a hand-over already recorded."""
+    if any(_same(p.proposal, proposal) for p in log_rows.proposals(store)):
+        raise DecisionRefused("the same decision is already waiting for signatures")
+    try:
+        effects.check_possible(store, proposal)
+    except effects.HandedOverAlready as exc:
+        raise DecisionRefused(str(exc)) from None
 
 
 def sign(store: Store, settings: Settings, pid: str, keys: KeyPair) -> bool:

@@ -140,6 +140,7 @@ def answer(store: Store, settings: Settings, codename: str, text: str, form_nonc
             return False
         request_rows.insert_answer(tx, id=answer_id, request_id=row.id, envelope=envelope,
                                    after_replies=len(request_rows.replies_for(store, row.id)))
+        request_rows.set_awaiting(tx, row.id, False)  # the requester wrote last: the coordinators' turn
         return True
 
     return sealed_write(store, lambda readers: crypto.seal(
@@ -190,6 +191,7 @@ def add_reply(store: Store, keys: KeyPair, handle: str, request_hex: str, text: 
         if request_rows.by_id(store, row.id) is None:  # withdrawn meanwhile
             return False
         request_rows.insert_reply(tx, id=reply_id, request_id=row.id, envelope=envelope)
+        request_rows.set_awaiting(tx, row.id, True)  # waiting for the requester
         return True
 
     return sealed_write(store, lambda readers: crypto.seal(payload, reply_id, KIND_REPLY, [*readers, requester], row.id),

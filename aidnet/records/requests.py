@@ -16,8 +16,11 @@ from crypto import KeyPair
 
 from .. import dates
 from ..config import Settings
+from ..errors import Refused
+from ..sealing.readers import current
 from ..sealing.write import sealed_write
 from ..store import Store, Tx, counters
+from ..store import accounts as account_rows
 from ..store import requests as request_rows
 from ..store.requests import RequestRow
 from .nonces import use_once
@@ -26,6 +29,27 @@ KIND_REQUEST = "request"
 STATUSES = ("new", "in_progress", "fulfilled", "closed")
 URGENCIES = ("today", "this_week", "whenever")
 FINISHED = ("fulfilled", "closed")
+# Where a coordinator may move a request by hand, from each status. "allocated" is reached only by a signed
+# allocation, and left by hand only to close the request (a hand-over, itself a decision, fulfils it): going
+# back to "new" would undo a decision without one.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "new": ("in_progress", "fulfilled", "closed"),
+    "in_progress": ("new", "fulfilled", "closed"),
+    "allocated": ("closed",),
+    "fulfilled": ("in_progress", "closed"),
+    "closed": ("in_progress",),
+}
+
+
+class ForbiddenTransition(Refused):
+    """The status asked for cannot follow the request's status now (see TRANSITIONS)."""
+
+    reason = "a request cannot go from its status now to that one"
+
+
+def next_statuses(status: str) -> tuple[str, ...]:
+    """The statuses a request may be given by hand now, its own first (saving it unchanged changes nothing)."""
+    return (status, *TRANSITIONS.get(status, ()))
 
 
 @dataclass(frozen=True, repr=False)
@@ -66,6 +90,8 @@ class OpenRequest:
     status: str
     expires: str
     details: RequestDetails | None  # None: not sealed to this coordinator's key
+    handler: int | None = None  # the account handling it, if anyone said so
+    awaiting: bool = False  # a coordinator wrote last: waiting for the requester
 
 
 def submit_request(store: Store, settings: Settings, details: RequestDetails, form_nonce: str) -> str:
@@ -110,13 +136,48 @@ def open_row(row: RequestRow, keys: KeyPair) -> OpenRequest:
     except (crypto.CryptoError, ValueError, KeyError):
         details = None
     return OpenRequest(id=row.id.hex(), seq=row.seq, status=row.status,
-                       expires=dates.day_to_date(row.expires_day).isoformat(), details=details)
+                       expires=dates.day_to_date(row.expires_day).isoformat(), details=details,
+                       handler=row.handler, awaiting=row.awaiting)
 
 
-def inbox_page(store: Store, keys: KeyPair, page: int, per_page: int = 20) -> tuple[list[OpenRequest], bool]:
-    """One page of the inbox, newest first; only these rows are decrypted."""
-    rows = request_rows.page(store, max(page - 1, 0) * per_page, per_page + 1)
+def inbox_page(store: Store, keys: KeyPair, page: int, per_page: int = 20,
+               only: request_rows.Filter | None = None) -> tuple[list[OpenRequest], bool]:
+    """One page of the inbox, newest first, filtered on what is kept in clear; only these rows are decrypted."""
+    rows = request_rows.page(store, max(page - 1, 0) * per_page, per_page + 1, only)
     return [open_row(r, keys) for r in rows[:per_page]], len(rows) > per_page
+
+
+class NotYours(Refused):
+    """Only a current member who can read a request may say who handles it, and only a member may handle it."""
+
+    reason = "only a current member who can read this request may say who handles it"
+
+
+def _active_signers(store: Store) -> set[str]:
+    return {m.sign for m in current(store).active_members(dates.today())}
+
+
+def handlers(store: Store) -> list[tuple[int, str]]:
+    """The accounts that may handle a request (current members), as (account id, handle), in the order added."""
+    active = _active_signers(store)
+    return [(a.id, a.handle) for a in account_rows.all_accounts(store) if a.sign_public.hex() in active]
+
+
+def set_handler(store: Store, keys: KeyPair, request_hex: str, handler: int | None) -> bool:
+    """Say who handles a request (an account id; None: nobody); False if it is gone.
+
+    NotYours unless these keys read the request and belong to a current member, and the handler is one too.
+    """
+    row = row_for(store, request_hex)
+    if row is None:
+        return False
+    active = _active_signers(store)
+    if open_row(row, keys).details is None or keys.sign_public.hex() not in active:
+        raise NotYours
+    if handler is not None and handler not in {id for id, _handle in handlers(store)}:
+        raise NotYours("only a current member can handle a request")
+    with store.write() as tx:
+        return request_rows.set_handler(tx, row.id, handler)
 
 
 def parse_id(text: str) -> bytes | None:
@@ -174,8 +235,11 @@ def carry_reply_key(table: str, payload: bytes, column: bytes) -> bytes:
 
 
 def change_status(store: Store, settings: Settings, keys: KeyPair, request_hex: str, status: str) -> bool:
-    """Move a request to status and count it; False if unknown or unreadable by keys."""
-    if status not in STATUSES:
+    """Move a request to status and count it; False if unknown or unreadable by keys.
+
+    ForbiddenTransition if status cannot follow the request's status now; the same status changes nothing.
+    """
+    if status not in STATUSES and status != "allocated":
         raise ValueError("unknown status")
     row = row_for(store, request_hex)
     if row is None:
@@ -185,8 +249,11 @@ def change_status(store: Store, settings: Settings, keys: KeyPair, request_hex: 
         return False
     if row.status == status:
         return True
+    if status not in TRANSITIONS.get(row.status, ()):
+        raise ForbiddenTransition
     with store.write() as tx:
-        request_rows.set_status(tx, row.id, status)
+        if not request_rows.set_status_from(tx, row.id, row.status, status):
+            raise ForbiddenTransition  # its status changed meanwhile: look again
         if status in ("new", "in_progress") and row.status in FINISHED:
             # Reopened: retention may have shortened its life when it was finished.
             request_rows.keep_at_least(tx, row.id, dates.today() + settings.request_retention_days)

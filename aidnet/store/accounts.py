@@ -46,6 +46,25 @@ def set_card_sig(tx: Tx, id: int, card_sig: str) -> None:
     tx.execute("UPDATE coordinators SET card_sig = ? WHERE id = ?", (card_sig, id))
 
 
+def last_seen(store: Store, id: int) -> int:
+    """The newest request seq this coordinator's inbox showed them last time (0: never)."""
+    row = store.conn.execute("SELECT last_seen_seq FROM coordinators WHERE id = ?", (id,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def set_last_seen(tx: Tx, id: int, seq: int) -> None:
+    tx.execute("UPDATE coordinators SET last_seen_seq = max(last_seen_seq, ?) WHERE id = ?", (seq, id))
+
+
+def language(store: Store, id: int) -> str | None:
+    row = store.conn.execute("SELECT language FROM coordinators WHERE id = ?", (id,)).fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
+def set_language(tx: Tx, id: int, language: str) -> None:
+    tx.execute("UPDATE coordinators SET language = ? WHERE id = ?", (language, id))
+
+
 def by_handle(store: Store, handle: str) -> CoordinatorRow | None:
     row = store.conn.execute(
         f"SELECT {_COLUMNS} FROM coordinators WHERE handle = ?", (handle,)  # noqa: S608  # constant columns

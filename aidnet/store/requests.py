@@ -10,6 +10,7 @@ erase_request deletes them explicitly first).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .connection import Store, Tx
 
@@ -22,6 +23,38 @@ class RequestRow:
     status: str
     expires_day: int
     reply_public: bytes
+    handler: int | None = None  # the coordinator handling it (an account id), if anyone said so
+    awaiting: bool = False  # the coordinators wrote last: waiting for the requester
+
+
+STATUS_VALUES = ("new", "in_progress", "allocated", "fulfilled", "closed")
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What the inbox shows: only columns kept in clear are looked at, nothing is decrypted to filter."""
+
+    status: str | None = None
+    handler: int | None = None  # this coordinator's requests
+    unassigned: bool = False
+    awaiting: bool = False
+
+    def where(self) -> tuple[str, tuple[object, ...]]:
+        terms: list[str] = ["1"]
+        args: list[object] = []
+        if self.status is not None:
+            if self.status not in STATUS_VALUES:
+                raise ValueError("unknown status")
+            # As a literal, from the fixed list: SQLite uses a partial index only for a term it can read.
+            terms.append(f"status = '{self.status}'")
+        if self.handler is not None:
+            terms.append("handler = ?")
+            args.append(self.handler)
+        if self.unassigned:
+            terms.append("handler IS NULL")
+        if self.awaiting:
+            terms.append("awaiting = 1")
+        return " AND ".join(terms), tuple(args)
 
 
 @dataclass(frozen=True)
@@ -30,9 +63,14 @@ class ReplyRow:
     envelope: bytes
 
 
-_COLUMNS = "seq, id, envelope, status, expires_day, reply_public"
+_COLUMNS = "seq, id, envelope, status, expires_day, reply_public, handler, awaiting"
 # Bits of requests.counted: which events this request has already added to the counters.
 EVENT_BITS = {"in_progress": 1, "allocated": 2, "fulfilled": 4, "closed": 8, "distributed": 16}
+
+
+def _row(r: Any) -> RequestRow:
+    seq, id, envelope, status, expires_day, reply_public, handler, awaiting = r
+    return RequestRow(seq, id, envelope, status, expires_day, reply_public, handler, bool(awaiting))
 
 
 def insert_request(tx: Tx, *, id: bytes, envelope: bytes, expires_day: int, lookup_hash: bytes,
@@ -48,27 +86,50 @@ def by_lookup(store: Store, lookup_hash: bytes) -> RequestRow | None:
     row = store.conn.execute(
         f"SELECT {_COLUMNS} FROM requests WHERE lookup_hash = ?", (lookup_hash,)  # noqa: S608  # constant columns
     ).fetchone()
-    return RequestRow(*row) if row else None
+    return _row(row) if row else None
 
 
 def by_id(store: Store, id: bytes) -> RequestRow | None:
     row = store.conn.execute(
         f"SELECT {_COLUMNS} FROM requests WHERE id = ?", (id,)  # noqa: S608  # constant columns
     ).fetchone()
-    return RequestRow(*row) if row else None
+    return _row(row) if row else None
 
 
-def page(store: Store, offset: int, limit: int) -> list[RequestRow]:
-    """Newest first: the primary key's order, so no index work however many are stored."""
+def page(store: Store, offset: int, limit: int, only: Filter | None = None) -> list[RequestRow]:
+    """Newest first, in the primary key's order (each filter has a partial index, or matches most rows)."""
+    where, args = (only or Filter()).where()
     rows = store.conn.execute(
-        f"SELECT {_COLUMNS} FROM requests ORDER BY seq DESC LIMIT ? OFFSET ?",  # noqa: S608  # constant columns
-        (limit, offset)
+        f"SELECT {_COLUMNS} FROM requests WHERE {where} ORDER BY seq DESC LIMIT ? OFFSET ?",  # noqa: S608  # fixed terms
+        (*args, limit, offset)
     ).fetchall()
-    return [RequestRow(*r) for r in rows]
+    return [_row(r) for r in rows]
+
+
+def count_after(store: Store, seq: int) -> int:
+    """How many requests came after seq (a range of the primary key)."""
+    return int(store.conn.execute("SELECT count(*) FROM requests WHERE seq > ?", (seq,)).fetchone()[0])
+
+
+def newest_seq(store: Store) -> int:
+    return int(store.conn.execute("SELECT coalesce(max(seq), 0) FROM requests").fetchone()[0])
+
+
+def set_handler(tx: Tx, id: bytes, handler: int | None) -> bool:
+    return bool(tx.execute("UPDATE requests SET handler = ? WHERE id = ?", (handler, id)).rowcount == 1)
+
+
+def set_awaiting(tx: Tx, id: bytes, awaiting: bool) -> None:
+    tx.execute("UPDATE requests SET awaiting = ? WHERE id = ?", (int(awaiting), id))
 
 
 def count(store: Store) -> int:
     return int(store.conn.execute("SELECT count(*) FROM requests").fetchone()[0])
+
+
+def set_status_from(tx: Tx, id: bytes, before: str, status: str) -> bool:
+    """Set status only if the request is still in `before`; False if it has moved meanwhile."""
+    return bool(tx.execute("UPDATE requests SET status = ? WHERE id = ? AND status = ?", (status, id, before)).rowcount == 1)
 
 
 def set_status(tx: Tx, id: bytes, status: str) -> None:

@@ -198,6 +198,19 @@ MIGRATIONS = [
         proposal_id TEXT PRIMARY KEY
     ) WITHOUT ROWID;
     """,
+    # working together: who handles a request (a coordinator id: it says nothing about the requester),
+    # whether the last turn of its conversation was the coordinators' (waiting for the requester), what
+    # each coordinator saw last in the inbox, and the language each coordinator reads the pages in.
+    # Partial indexes: a new submission (no handler, not waiting) adds nothing to them.
+    """
+    ALTER TABLE requests ADD COLUMN handler INTEGER REFERENCES coordinators(id) ON DELETE SET NULL;
+    ALTER TABLE requests ADD COLUMN awaiting INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX requests_by_handler ON requests(handler, seq) WHERE handler IS NOT NULL;
+    CREATE INDEX requests_awaiting ON requests(seq) WHERE awaiting = 1;
+    CREATE INDEX requests_by_status ON requests(status, seq) WHERE status != 'new';
+    ALTER TABLE coordinators ADD COLUMN last_seen_seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE coordinators ADD COLUMN language TEXT;
+    """,
 ]
 
 

@@ -10,14 +10,29 @@ from flask_babel import gettext as _
 from ..decisions import proposals
 from ..errors import ReplayedForm
 from ..records import conversation, requests
+from ..store import accounts as account_rows
 from ..store import decision_log as log_rows
+from ..store import requests as request_rows
 from .auth import login_required
 from .connections import get_store, settings
-from .forms import EmptyForm, ReplyForm, StatusChangeForm
+from .forms import EmptyForm, HandlerForm, ReplyForm, StatusChangeForm
 from .labels import status_labels, urgency_labels
-from .request_page import render_request, status_choices
+from .request_page import handler_choices, render_request, status_choices
 
 bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
+
+
+WHO = ("", "mine", "unassigned")
+
+
+def _filter() -> tuple[request_rows.Filter, dict[str, str]]:
+    """The inbox filter from the query string (400 for a value not offered), and the query to keep in links."""
+    status, who, waiting = (request.args.get(k, "") for k in ("status", "who", "waiting"))
+    if (status and status not in request_rows.STATUS_VALUES) or who not in WHO or waiting not in ("", "1"):
+        abort(400)
+    only = request_rows.Filter(status=status or None, unassigned=who == "unassigned", awaiting=waiting == "1",
+                               handler=g.session.coordinator.id if who == "mine" else None)
+    return only, {k: v for k, v in (("status", status), ("who", who), ("waiting", waiting)) if v}
 
 
 @bp.get("/")
@@ -26,22 +41,33 @@ def inbox() -> Any:
     page = request.args.get("page", 1, type=int) or 1
     if page < 1 or page > 100000:
         abort(404)
+    only, kept = _filter()
     # A keyholder signed in, with keys at hand: decisions that have their signatures become final now, and a
     # re-seal that waited for one (a membership made final from offline) starts.
     if proposals.reseal_wanted(get_store(), settings(), g.session.keys):
         return redirect(url_for("decisions.resealing", at="start", then="final"), code=303)
-    rows, more = requests.inbox_page(get_store(), g.session.keys, page)
+    store = get_store()
+    rows, more = requests.inbox_page(store, g.session.keys, page, only=only)
     me = g.session.keys.sign_public.hex()  # decisions waiting for this keyholder's signature
-    waiting = sum(1 for p in log_rows.proposals(get_store())
+    waiting = sum(1 for p in log_rows.proposals(store)
                   if me not in {s["signer"] for s in p.signatures} and me not in p.declines)
+    # What came in since this coordinator last looked: marked on the rows, counted at the top.
+    last, newest = account_rows.last_seen(store, g.session.coordinator.id), request_rows.newest_seq(store)
+    fresh = request_rows.count_after(store, last) if newest > last else 0
+    if newest > last:
+        with store.write() as tx:
+            account_rows.set_last_seen(tx, g.session.coordinator.id, newest)
+    handlers = {r.id: r.handle for r in account_rows.all_accounts(store)}
     return render_template("coordinator/inbox.html", rows=rows, page=page, more=more, waiting=waiting,
-                           labels=status_labels(), urgency=urgency_labels(), logout_form=EmptyForm(), s=settings())
+                           labels=status_labels(), urgency=urgency_labels(), logout_form=EmptyForm(), s=settings(),
+                           last_seen=last, fresh=fresh, handlers=handlers, kept=kept, only=only,
+                           statuses=status_labels())
 
 
 @bp.get("/request/<request_id>")
 @login_required
 def show(request_id: str) -> Any:
-    notices = {"status": _("Status saved."),
+    notices = {"status": _("Status saved."), "handler": _("Saved who handles this request."),
                "reply": _("Reply sent, signed by you. The requester and the coordinators can read it.")}
     return render_request(request_id, notice=notices.get(request.args.get("saved", "")))
 
@@ -50,12 +76,38 @@ def show(request_id: str) -> Any:
 @login_required
 def change_status(request_id: str) -> Any:
     form = StatusChangeForm()
-    form.status.choices = status_choices()
+    opened = requests.open_request(get_store(), g.session.keys, request_id)
+    if opened is None:
+        abort(404)
+    form.status.choices = status_choices(opened.status)
     if not form.validate_on_submit():
         return render_request(request_id, status_form=form, code=400)
-    if not requests.change_status(get_store(), settings(), g.session.keys, request_id, form.status.data):
+    try:
+        changed = requests.change_status(get_store(), settings(), g.session.keys, request_id, form.status.data)
+    except requests.ForbiddenTransition:
+        form.status.errors = [_("A request with this status cannot be given that one. Choose one from the list.")]
+        return render_request(request_id, status_form=form, code=400)
+    if not changed:
         abort(404)
     return redirect(url_for("coordinator.show", request_id=request_id, saved="status"), code=303)
+
+
+@bp.post("/request/<request_id>/handler")
+@login_required
+def handler(request_id: str) -> Any:
+    """I'll handle this / hand it to a colleague / nobody: who handles it is an account id, kept in clear."""
+    form = HandlerForm()
+    form.handler.choices = handler_choices()
+    if not form.validate_on_submit():
+        return render_request(request_id, handler_form=form, code=400)
+    try:
+        found = requests.set_handler(get_store(), g.session.keys, request_id,
+                                     int(form.handler.data) if form.handler.data else None)
+    except requests.NotYours:
+        abort(403)
+    if not found:
+        abort(404)
+    return redirect(url_for("coordinator.show", request_id=request_id, saved="handler"), code=303)
 
 
 @bp.post("/request/<request_id>/reply")

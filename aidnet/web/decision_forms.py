@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
-from wtforms import HiddenField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from .forms import AidForm, no_control_characters
@@ -18,7 +18,7 @@ class ProposalActionForm(AidForm):
 
 class MemberForm(AidForm):
     account = SelectField(_l("An account on this server"), validate_choice=False, validators=[Optional()])
-    card = TextAreaField(_l("Or a member card from `aidnet keyholder keygen`"),
+    card = TextAreaField(_l("Or a member card (the line that aidnet keyholder keygen printed)"),
                          validators=[Optional(), Length(max=400), no_control_characters])
     until = StringField(_l("Term ends on (YYYY-MM-DD, optional)"), validators=[Optional(), Length(max=10)])
 
@@ -28,8 +28,18 @@ class MemberActionForm(AidForm):
     until = StringField(_l("Renew until (YYYY-MM-DD)"), validators=[Optional(), Length(max=10)])
 
 
+class RemoveForm(AidForm):
+    """Removing a member takes their reading away: it asks for a tick, not just a click."""
+
+    sign = HiddenField(validators=[DataRequired(), Length(min=64, max=64)])
+    confirm = BooleanField(_l("Yes, propose removing this member"),
+                           validators=[DataRequired(_l("Tick the box to confirm: a removal takes their reading away."))])
+
+
 class QuorumForm(AidForm):
     quorum = IntegerField(_l("Signatures needed"), validators=[DataRequired(), NumberRange(min=1, max=255)])
+    confirm = BooleanField(_l("Yes, propose this quorum for every decision from now on"),
+                           validators=[DataRequired(_l("Tick the box to confirm the new quorum."))])
 
 
 class AllocationForm(AidForm):
@@ -61,7 +71,7 @@ class ResolutionForm(AidForm):
 
 
 class SignaturesUploadForm(AidForm):
-    file = FileField(_l("Signatures file from `aidnet keyholder sign`"), validators=[FileRequired()])
+    file = FileField(_l("Signatures file (made by aidnet keyholder sign)"), validators=[FileRequired()])
 
 
 class RotateForm(AidForm):

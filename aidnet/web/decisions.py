@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 
 import crypto
 from crypto import strictjson
-from crypto.log import REQUESTER, pending_problem
+from crypto.log import QUORUM_TYPES, REQUESTER, pending_problem
 from crypto.logschema import is_id
 
 from .. import dates
@@ -31,6 +31,7 @@ from .decision_forms import (
     ProposalActionForm,
     QuorumForm,
     ResolutionForm,
+    RemoveForm,
     RotateForm,
     SignaturesUploadForm,
 )
@@ -56,8 +57,31 @@ def _card(member: dict[str, Any]) -> str:
 
 
 def _who(state: Any, sign: Any) -> str:
+    """A member by their card; one no longer a member by the card they had in the log (the history shows them)."""
+    member = state.members.get(str(sign)) or _former(state).get(str(sign))
+    return _card(member.to_json() if hasattr(member, "to_json") else member) if member else str(_("an unknown key"))
+
+
+def _former(state: Any) -> dict[str, dict[str, Any]]:
+    """Every card the log ever carried, by signing key (members who left or rotated their keys included).
+
+    Read once per page view (the log up to the state shown)."""
+    if getattr(g, "former_cards", None) is None:
+        cards: dict[str, dict[str, Any]] = {}
+        for record in log_rows.records(get_store()):
+            body = record["proposal"]["body"]
+            for member in body.get("members", []) if record["proposal"]["type"] == "genesis" else [body.get("member")]:
+                if isinstance(member, dict) and "sign" in member:
+                    cards[str(member["sign"])] = member
+        g.former_cards = cards
+    return g.former_cards  # type: ignore[no-any-return]
+
+
+def _handle(state: Any, sign: Any) -> str:
     member = state.members.get(str(sign))
-    return _card(member.to_json()) if member else str(_("an unknown key"))
+    if member is not None:
+        return str(member.handle)
+    return str(_former(state).get(str(sign), {}).get("handle") or _("an unknown key"))
 
 
 def _until(day: Any) -> str:
@@ -106,6 +130,30 @@ def _proposer(proposal: dict[str, Any], state: Any) -> str:
     return _who(state, by) if by else str(_("nobody says who"))
 
 
+HISTORY_PAGE = 20
+# Proposals that take something away (a member's reading, the number of signatures every decision needs):
+# shown apart, and proposed only with a confirming tick.
+DESTRUCTIVE = frozenset({"remove_member", "set_quorum"})
+
+
+def _history(state: Any, page: int) -> dict[str, Any]:
+    """Final decisions, newest first, a page at a time: what each changed, who proposed it, who signed it."""
+    records = log_rows.records(get_store())
+    labels = decision_labels()
+    start = (page - 1) * HISTORY_PAGE
+    shown = []
+    for record in reversed(records[:len(records) - start] if start < len(records) else []):
+        proposal = record["proposal"]
+        shown.append({"seq": record["seq"], "day": dates.day_to_date(record["day"]).isoformat(),
+                      "label": labels.get(proposal["type"], proposal["type"]),
+                      "summary": _summary(proposal, state) if proposal["type"] != "genesis" else "",
+                      "by": _proposer(proposal, state) if proposal["type"] != "genesis" else "",
+                      "signers": sorted({_handle(state, s.get("signer")) for s in record["signatures"]})})
+        if len(shown) == HISTORY_PAGE:
+            break
+    return {"records": shown, "page": page, "older": start + HISTORY_PAGE < len(records)}
+
+
 def _page(code: int = 200, notice: str | None = None, **forms: Any) -> tuple[str, int]:
     store = get_store()
     state = current(store)
@@ -117,7 +165,10 @@ def _page(code: int = 200, notice: str | None = None, **forms: Any) -> tuple[str
         pending.append({"p": p, "summary": _summary(p.proposal, state), "by": _proposer(p.proposal, state),
                         "problem": pending_problem(state, p.proposal, p.signatures, today),
                         "note": open_note(store, p.id, p.proposal["body"].get("note"), g.session.keys),
-                        "signed": me in signers, "count": len(signers), "declines": len(p.declines)})
+                        "signed": me in signers, "count": len(signers), "declines": len(p.declines),
+                        "signers": sorted(state.members[k].handle for k in signers),
+                        "needed": max(0, state.quorum - len(signers)) if p.proposal["type"] in QUORUM_TYPES else 0,
+                        "destructive": p.proposal["type"] in DESTRUCTIVE})
     members_by_key = {m.sign for m in state.members.values()}
     accounts = [(str(r.id), r.handle) for r in account_rows.all_accounts(store)
                 if r.sign_public.hex() not in members_by_key]
@@ -132,6 +183,7 @@ def _page(code: int = 200, notice: str | None = None, **forms: Any) -> tuple[str
         action_form=ProposalActionForm(), member_action_form=MemberActionForm(), reseal_form=EmptyForm(),
         upload_form=forms.get("upload_form") or SignaturesUploadForm(), resolution_form=ResolutionForm(),
         rotate_form=forms.get("rotate_form") or RotateForm(), my_fingerprint=g.session.fingerprint,
+        remove_form=RemoveForm(), history=_history(state, forms.get("history_page", 1)),
         reseal_due=bool(proposals.reseal_due(store)),
         logout_form=EmptyForm(), notice=notice, disputes=_open_disputes(store, state),
     ), code
@@ -185,7 +237,10 @@ def index() -> Any:
     notice = {"final": final, "pending": _("Saved: the decision waits for more signatures."),
               "declined": _("You declined it."), "resealed": resealed,
               "final-resealed": f"{final} {resealed}"}.get(saved or "")
-    return _page(notice=notice)
+    page = request.args.get("history", 1, type=int) or 1
+    if not 1 <= page <= 100_000:
+        abort(404)
+    return _page(notice=notice, history_page=page)
 
 
 @bp.post("/member")
@@ -225,9 +280,10 @@ def propose_member() -> Any:
 @bp.post("/member/remove")
 @login_required
 def remove_member() -> Any:
-    form = MemberActionForm()
+    form = RemoveForm()
     if not form.validate_on_submit():
-        abort(400)
+        errors = form.confirm.errors or [_("That member is not in the list.")]
+        return _page(400, notice=str(errors[0]))
     return propose_decision("remove_member", {"sign": form.sign.data})
 
 

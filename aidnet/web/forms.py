@@ -197,6 +197,12 @@ class StatusChangeForm(AidForm):
                          validators=[choice_required(_l("Choose a status from the list."))])
 
 
+class HandlerForm(AidForm):
+    # "" is nobody; otherwise a member's account id (the choices are the current members).
+    handler = SelectField(_l("Who handles this request"), validate_choice=True,
+                          choices=[], validators=[Length(max=12)])
+
+
 class ReplyForm(AidForm):
     text = TextAreaField(
         _l("Reply to the requester"),

@@ -116,7 +116,7 @@ def handle_unexpected(exc: Exception) -> tuple[str, int] | HTTPException:
 def handle_no_genesis(_exc: Exception) -> tuple[str, int]:
     return message(_("The group is not founded yet"),
                    _("There is no founding record in the decision log. The operator runs "
-                     "`aidnet log genesis` with the founding coordinators."), 503)
+                     "aidnet log genesis with the founding coordinators."), 503)
 
 
 def install_onion_location(app: Flask, location: str) -> None:

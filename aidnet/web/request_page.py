@@ -15,18 +15,26 @@ from flask_babel import gettext as _
 
 from ..decisions.notes import open_note
 from ..records import conversation
-from ..records.requests import STATUSES, open_request
+from ..records.requests import handlers, next_statuses, open_request
 from ..store import decision_log as log_rows
 from ..store import offers as offer_rows
 from .connections import get_store, settings
 from .decision_forms import AllocationForm, DisputeForm, ProposalActionForm
-from .forms import EmptyForm, ReplyForm, StatusChangeForm
+from .forms import EmptyForm, HandlerForm, ReplyForm, StatusChangeForm
 from .labels import decision_labels, status_labels, urgency_labels
 
 
-def status_choices() -> list[tuple[str, str]]:
-    # "allocated" is reached only by a quorum-signed decision, never by hand.
-    return [(k, v) for k, v in status_labels().items() if k in STATUSES]
+def status_choices(current: str) -> list[tuple[str, str]]:
+    """The statuses a request may be given by hand from `current`, `current` first (preselected)."""
+    labels = status_labels()
+    return [(k, labels[k]) for k in next_statuses(current)]
+
+
+def handler_choices() -> list[tuple[str, str]]:
+    """Nobody, then each current member; this coordinator's own entry says so."""
+    me = g.session.coordinator.id
+    return [("", _("Nobody"))] + [(str(id), _("%(handle)s (you)", handle=handle) if id == me else handle)
+                                  for id, handle in handlers(get_store())]
 
 
 def allocation_form() -> AllocationForm:
@@ -40,29 +48,39 @@ def decisions_for_request(request_hex: str) -> list[dict[str, Any]]:
     """Final decisions about this request, their notes opened for this keyholder."""
     store = get_store()
     labels = decision_labels()
+    records = log_rows.records(store)
+    # An allocation handed over (or whose hand-over waits for signatures) offers no second hand-over.
+    handed = {p["body"].get("allocation") for p in [r["proposal"] for r in records]
+              + [p.proposal for p in log_rows.proposals(store)] if p["type"] == "distribution"}
     found = []
-    for record in log_rows.records(store):
+    for record in records:
         proposal = record["proposal"]
         if proposal["body"].get("request") == request_hex:
             found.append({"id": proposal["id"], "type": proposal["type"], "label": labels[proposal["type"]],
+                          "handed": proposal["id"] in handed,
                           "note": open_note(store, proposal["id"], proposal["body"].get("note"), g.session.keys)})
     return found
 
 
 def render_request(request_hex: str, status_form: StatusChangeForm | None = None, reply_form: ReplyForm | None = None,
                    notice: str | None = None, code: int = 200,
-                   allocation_form_sent: AllocationForm | None = None) -> Any:
+                   allocation_form_sent: AllocationForm | None = None,
+                   handler_form: HandlerForm | None = None) -> Any:
     """The request page; a form given here is shown as sent (its errors and the person's text)."""
     store = get_store()
     opened = open_request(store, g.session.keys, request_hex)
     if opened is None:
         abort(404)
     status_form = status_form or StatusChangeForm(status=opened.status)
-    status_form.status.choices = status_choices()
+    status_form.status.choices = status_choices(opened.status)
+    handler_form = handler_form or HandlerForm(handler=str(opened.handler) if opened.handler else "")
+    handler_form.handler.choices = handler_choices()
+    names = dict(handler_form.handler.choices)
     return render_template(
         "coordinator/request.html", r=opened, labels=status_labels(), s=settings(), urgency=urgency_labels(),
         allocation_form=allocation_form_sent or allocation_form(), dispute_form=DisputeForm(),
         decisions_for_request=decisions_for_request(request_hex), handover_form=ProposalActionForm(),
         thread=conversation.for_coordinator(store, g.session.keys, request_hex),
-        status_form=status_form, reply_form=reply_form or ReplyForm(), logout_form=EmptyForm(), notice=notice,
+        status_form=status_form, handler_form=handler_form, claim_form=EmptyForm(), me=str(g.session.coordinator.id),
+        handler_name=names.get(str(opened.handler)) if opened.handler else None, reply_form=reply_form or ReplyForm(), logout_form=EmptyForm(), notice=notice,
     ), code

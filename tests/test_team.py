@@ -1,0 +1,212 @@
+"""Coordinators working together (issue 15): what a tired volunteer clicks must never undo a decision."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask.testing import FlaskClient
+from helpers.instance import account_keys, add_coordinator, send_reply
+from helpers.pages import Auth, hidden, request_form
+
+from aidnet.config import Settings
+from aidnet.decisions import proposals
+from aidnet.store import Store
+from aidnet.store import decision_log as log_rows
+from aidnet.store import requests as request_rows
+
+BOB = "bob's long passphrase"
+
+
+def _new_request(client: FlaskClient, store: Store, need: str = "nappies, size 4") -> str:
+    client.post("/", data=request_form(client, need=need))
+    return request_rows.page(store, 0, 1)[0].id.hex()
+
+
+def _allocate(store: Store, settings: Settings, request_id: str) -> str:
+    keys = account_keys(store)
+    proposal = proposals.new_proposal("allocation", {"request": request_id, "source": {"kind": "stock", "ref": None},
+                                                     "note": None}, keys)
+    assert proposals.propose(store, settings, keys, proposal)
+    return str(proposal["id"])
+
+
+def _options(page: str) -> list[tuple[str, bool]]:
+    """The status select's options as (value, preselected), in order."""
+    select = re.search(r'<select[^>]*name="status".*?</select>', page, re.S)
+    assert select, page
+    return [(m.group(2), "selected" in m.group(1) + m.group(3))
+            for m in re.finditer(r'<option([^>]*)value="([^"]*)"([^>]*)>', select.group(0))]
+
+
+def test_the_status_form_keeps_an_allocated_request_allocated(app: Flask, settings: Settings, store: Store,
+                                                               client: FlaskClient) -> None:
+    request_id = _new_request(client, store)
+    _allocate(store, settings, request_id)
+    Auth(client).login()
+    page = client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
+    assert _options(page) == [("allocated", True), ("closed", False)]
+    # "Save status" pressed without touching anything: nothing changes.
+    saved = client.post(f"/coordinator/request/{request_id}/status",
+                        data={"csrf_token": hidden(page, "csrf_token"), "status": "allocated"})
+    assert saved.status_code == 303
+    assert request_rows.by_id(store, bytes.fromhex(request_id)).status == "allocated"  # type: ignore[union-attr]
+    # A status the state machine forbids, sent by hand, is refused with the page and a message.
+    back = client.post(f"/coordinator/request/{request_id}/status",
+                       data={"csrf_token": hidden(page, "csrf_token"), "status": "new"})
+    assert back.status_code == 400 and "Choose a status from the list." in back.get_data(as_text=True)
+    assert request_rows.by_id(store, bytes.fromhex(request_id)).status == "allocated"  # type: ignore[union-attr]
+
+
+def test_every_status_offers_only_where_it_may_go(client: FlaskClient, store: Store) -> None:
+    request_id = _new_request(client, store)
+    Auth(client).login()
+    page = client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
+    assert _options(page) == [("new", True), ("in_progress", False), ("fulfilled", False), ("closed", False)]
+    client.post(f"/coordinator/request/{request_id}/status",
+                data={"csrf_token": hidden(page, "csrf_token"), "status": "closed"})
+    page = client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
+    assert _options(page) == [("closed", True), ("in_progress", False)]
+
+
+def test_a_hand_over_cannot_be_proposed_twice(settings: Settings, store: Store, client: FlaskClient) -> None:
+    request_id = _new_request(client, store)
+    allocation = _allocate(store, settings, request_id)
+    Auth(client).login()
+    page = client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
+    assert "Propose: handed over" in page
+    first = client.post(f"/coordinator/decisions/request/{request_id}/handover",
+                        data={"csrf_token": hidden(page, "csrf_token"), "proposal": allocation})
+    assert first.status_code == 303
+    page = client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
+    assert "Propose: handed over" not in page
+    again = client.post(f"/coordinator/decisions/request/{request_id}/handover",
+                        data={"csrf_token": hidden(page, "csrf_token"), "proposal": allocation})
+    assert again.status_code == 409
+    kinds = [r["proposal"]["type"] for r in log_rows.records(store)]
+    assert kinds.count("distribution") == 1
+
+
+def _decisions_token(client: FlaskClient) -> tuple[str, str]:
+    page = client.get("/coordinator/decisions/").get_data(as_text=True)
+    return page, hidden(page, "csrf_token")
+
+
+def test_with_a_quorum_of_one_the_page_says_every_proposal_is_final_at_once(client: FlaskClient) -> None:
+    Auth(client).login()
+    page, _token = _decisions_token(client)
+    assert "The quorum is 1: every proposal is final the moment it is made" in page
+    assert "1 record," in page and "1 records" not in page
+    assert "`" not in page  # no Markdown left in labels
+
+
+def test_destructive_proposals_need_a_tick(app: Flask, settings: Settings, store: Store, client: FlaskClient) -> None:
+    Auth(client).login()
+    page, token = _decisions_token(client)
+    me = re.search(r'name="sign" value="([0-9a-f]{64})"', page).group(1)  # type: ignore[union-attr]
+    assert 'class="danger"' in page
+    refused = client.post("/coordinator/decisions/member/remove", data={"csrf_token": token, "sign": me})
+    assert refused.status_code == 400
+    assert "Tick the box to confirm: a removal takes their reading away." in refused.get_data(as_text=True)
+    quorum = client.post("/coordinator/decisions/quorum", data={"csrf_token": token, "quorum": "1"})
+    assert quorum.status_code == 400 and "Tick the box to confirm the new quorum." in quorum.get_data(as_text=True)
+    assert log_rows.proposals(store) == [] and len(log_rows.records(store)) == 1
+
+
+def test_the_history_lists_final_decisions_newest_first_a_page_at_a_time(
+        settings: Settings, store: Store, client: FlaskClient) -> None:
+    for n in range(25):
+        request_id = _new_request(client, store, f"request {n}")
+        _allocate(store, settings, request_id)
+    Auth(client).login()
+    page, _token = _decisions_token(client)
+    history = page[page.index("Decisions made"):page.index("<h2>Members")]
+    assert history.count("<li") == 20 and "Older decisions" in history and "Newer decisions" not in history
+    assert "signed by: alice." in history and "Proposed by alice, card" in history
+    assert history.index("request 25") < history.index("request 24")  # newest first
+    older = client.get("/coordinator/decisions/?history=2").get_data(as_text=True)
+    rest = older[older.index("Decisions made"):older.index("<h2>Members")]
+    assert rest.count("<li") == 6 and "Founding of the group" in rest and "Newer decisions" in rest
+
+
+def _bob_member(app: Flask, settings: Settings) -> tuple[FlaskClient, FlaskClient]:
+    """Alice (founder, quorum 1) and Bob, made a member through the pages; both logged in."""
+    add_coordinator(settings, "bob", BOB)
+    alice, bob = app.test_client(), app.test_client()
+    Auth(alice).login()
+    Auth(bob).login("bob", BOB)
+    page = alice.get("/coordinator/decisions/").get_data(as_text=True)
+    added = alice.post("/coordinator/decisions/member",
+                       data={"csrf_token": hidden(page, "csrf_token"), "account": "2", "card": "", "until": ""})
+    alice.get(added.headers["Location"])  # the re-seal it asks for
+    return alice, bob
+
+
+def _inbox(client: FlaskClient, query: str = "") -> str:
+    page = client.get("/coordinator/" + query)
+    assert page.status_code == 200, page.status_code
+    return page.get_data(as_text=True)
+
+
+def test_claim_hand_over_and_filter(app: Flask, settings: Settings, store: Store) -> None:
+    alice, bob = _bob_member(app, settings)
+    requester = app.test_client()
+    first = _new_request(requester, store, "CLAIMONE rice")
+    second = _new_request(requester, store, "CLAIMTWO formula")
+    page = alice.get(f"/coordinator/request/{first}").get_data(as_text=True)
+    assert "Nobody yet" in page and "I'll handle this" in page
+    claimed = alice.post(f"/coordinator/request/{first}/handler",
+                         data={"csrf_token": hidden(page, "csrf_token"), "handler": "1"})
+    assert claimed.status_code == 303 and claimed.headers["Location"].endswith("saved=handler")
+    page = bob.get(f"/coordinator/request/{first}").get_data(as_text=True)
+    assert re.search(r"Handled by</dt><dd>alice<", page), page
+    # Mine / nobody yet: on what is kept in clear, each request in one list only.
+    mine = _inbox(alice, "?who=mine")
+    assert "CLAIMONE" in mine and "CLAIMTWO" not in mine
+    unassigned = _inbox(alice, "?who=unassigned")
+    assert "CLAIMTWO" in unassigned and "CLAIMONE" not in unassigned
+    assert "CLAIMONE" not in _inbox(bob, "?who=mine")
+    # Alice hands it to Bob; then it is his.
+    page = alice.get(f"/coordinator/request/{first}").get_data(as_text=True)
+    alice.post(f"/coordinator/request/{first}/handler", data={"csrf_token": hidden(page, "csrf_token"), "handler": "2"})
+    assert "CLAIMONE" in _inbox(bob, "?who=mine") and "CLAIMONE" not in _inbox(alice, "?who=mine")
+    # Waiting for the requester: after a reply, until the requester answers.
+    send_reply(store, settings, second, "Come on Tuesday")
+    waiting = _inbox(alice, "?waiting=1")
+    assert "CLAIMTWO" in waiting and "CLAIMONE" not in waiting
+    assert "CLAIMONE" in _inbox(alice, "?status=new") and "CLAIMONE" not in _inbox(alice, "?status=closed")
+    # A value no form offers is refused, not guessed at.
+    assert alice.get("/coordinator/?status=gone").status_code == 400
+    assert alice.get("/coordinator/?who=carol").status_code == 400
+
+
+def test_only_members_handle_requests(app: Flask, settings: Settings, store: Store) -> None:
+    add_coordinator(settings, "mallory", BOB)  # an account the operator added; never made a member
+    alice, mallory = app.test_client(), app.test_client()
+    Auth(alice).login()
+    Auth(mallory).login("mallory", BOB)
+    request_id = _new_request(app.test_client(), store)
+    page = alice.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
+    assert "mallory" not in page  # not offered as a handler
+    handed = alice.post(f"/coordinator/request/{request_id}/handler",
+                        data={"csrf_token": hidden(page, "csrf_token"), "handler": "2"})
+    assert handed.status_code == 400 and "Not a valid choice" in handed.get_data(as_text=True)
+    # Mallory cannot read it, so cannot claim it either.
+    token = hidden(mallory.get("/coordinator/").get_data(as_text=True), "csrf_token")
+    claimed = mallory.post(f"/coordinator/request/{request_id}/handler", data={"csrf_token": token, "handler": ""})
+    assert claimed.status_code == 403
+    assert request_rows.by_id(store, bytes.fromhex(request_id)).handler is None  # type: ignore[union-attr]
+
+
+def test_the_inbox_marks_what_is_new_since_the_last_visit(app: Flask, store: Store, client: FlaskClient) -> None:
+    Auth(client).login()
+    requester = app.test_client()
+    _new_request(requester, store, "SEENBEFORE")
+    first = _inbox(client)
+    assert "1 request came in since your last visit" in first and first.count('class="new"') == 1
+    _new_request(requester, store, "AFTERVISIT")
+    again = _inbox(client)
+    assert "1 request came in since your last visit" in again
+    row = re.search(r"<tr class=\"fresh\">.*?</tr>", again, re.S)
+    assert row and "AFTERVISIT" in row.group(0) and "SEENBEFORE" not in row.group(0)
+    assert "since your last visit" not in _inbox(client)
