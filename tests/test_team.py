@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 from flask import Flask
 from flask.testing import FlaskClient
-from helpers.instance import account_keys, add_coordinator, send_reply
+from helpers.instance import PASSPHRASE, account_keys, add_coordinator, send_reply
 from helpers.pages import Auth, hidden, request_form
 
 from aidnet.config import Settings
 from aidnet.decisions import proposals
+from aidnet.records import offers
 from aidnet.store import Store
 from aidnet.store import decision_log as log_rows
 from aidnet.store import requests as request_rows
@@ -210,3 +212,69 @@ def test_the_inbox_marks_what_is_new_since_the_last_visit(app: Flask, store: Sto
     row = re.search(r"<tr class=\"fresh\">.*?</tr>", again, re.S)
     assert row and "AFTERVISIT" in row.group(0) and "SEENBEFORE" not in row.group(0)
     assert "since your last visit" not in _inbox(client)
+
+
+def test_each_coordinator_reads_the_pages_in_their_own_language(app: Flask, settings: Settings) -> None:
+    add_coordinator(settings, "bob", BOB)
+    alice, bob = app.test_client(), app.test_client()
+    # Picked on the login page by a link, kept through the login form, remembered for the account.
+    login = alice.get("/coordinator/login?lang=es").get_data(as_text=True)
+    assert '<html lang="es"' in login and 'action="/coordinator/login?lang=es"' in login
+    alice.post("/coordinator/login?lang=es", data={"csrf_token": hidden(login, "csrf_token"), "handle": "alice",
+                                                   "passphrase": PASSPHRASE})
+    assert '<html lang="es"' in _inbox(alice)
+    Auth(bob).login("bob", BOB)
+    page = _inbox(bob)
+    assert '<html lang="en"' in page  # Bob's own choice, not Alice's
+    chosen = bob.post("/coordinator/language", data={"csrf_token": hidden(page, "csrf_token"), "language": "ar",
+                                                     "next": "/coordinator/decisions/"})
+    assert chosen.status_code == 303 and chosen.headers["Location"] == "/coordinator/decisions/"
+    assert '<html lang="ar" dir="rtl"' in bob.get("/coordinator/decisions/").get_data(as_text=True)
+    # Remembered: a new session on another device opens in Arabic too.
+    again = app.test_client()
+    Auth(again).login("bob", BOB)
+    assert '<html lang="ar" dir="rtl"' in _inbox(again)
+    # Never a way off the site, never a language that is not shipped.
+    token = hidden(_inbox(again), "csrf_token")
+    away = again.post("/coordinator/language", data={"csrf_token": token, "language": "fr", "next": "https://x.example/"})
+    assert away.headers["Location"] == "/coordinator/"
+    assert again.post("/coordinator/language", data={"csrf_token": token, "language": "xx"}).status_code == 400
+
+
+def test_the_allocation_form_says_what_each_offer_is_and_puts_the_fitting_ones_first(
+        settings: Settings, store: Store, client: FlaskClient) -> None:
+    for category, area, what in [("food", "south", "OFFA soup pot"), ("medicine", "north", "OFFB paracetamol"),
+                                 ("food", "north", "OFFC 10 kg rice"), ("rent", "east", "OFFD bus fare")]:
+        offers.submit_offer(store, settings, offers.OfferDetails("goods", category, area, what, ""), secrets.token_hex(8))
+    request_id = _new_request(client, store)  # food, north
+    Auth(client).login()
+    page = client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
+    select = re.search(r'<select[^>]*name="source".*?</select>', page, re.S)
+    assert select
+    labels = re.findall(r"<option[^>]*>([^<]*)</option>", select.group(0))
+    assert labels[:2] == ["Money", "Stock"]
+    # Same category and area, then same category, then the rest (newest first): each in words.
+    assert labels[2] == "Fits this request: Offer 3: OFFC 10 kg rice (Goods (food, clothes, things); Food, North)"
+    assert [label.split("OFF")[1][0] for label in labels[2:]] == ["C", "A", "D", "B"]
+
+
+def test_a_receipt_is_never_lost_by_a_click(client: FlaskClient) -> None:
+    page = client.post("/", data=request_form(client)).get_data(as_text=True)
+    links = re.findall(r"<a [^>]*>", page.replace('<a class="skip" href="#main">', ""))
+    assert links and all('target="_blank" rel="noopener"' in a for a in links), links
+    assert "Every link on this page opens a new tab" in page
+    assert 'target="_blank"' not in client.get("/").get_data(as_text=True)  # only where something is shown once
+
+
+def test_an_offer_codename_typed_into_check_a_request_is_pointed_to_its_page(
+        settings: Settings, store: Store, client: FlaskClient) -> None:
+    codename = offers.submit_offer(store, settings, offers.OfferDetails("time", "food", "north", "Saturdays", ""),
+                                   secrets.token_hex(8))
+    form = client.get("/status").get_data(as_text=True)
+    assert 'href="/offer/status"' in form and 'href="/offer/status"' in client.get("/offer").get_data(as_text=True)
+    answer = client.post("/status", data={"csrf_token": hidden(form, "csrf_token"), "codename": codename})
+    text = answer.get_data(as_text=True)
+    assert answer.status_code == 404 and "This codename is for an offer of help, not a request." in text
+    wrong = client.post("/status", data={"csrf_token": hidden(form, "csrf_token"),
+                                         "codename": "bako mize tula bako mize tula bako"})
+    assert "We could not find a request with that codename." in wrong.get_data(as_text=True)

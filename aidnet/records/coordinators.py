@@ -161,6 +161,12 @@ def resume(store: Store, settings: Settings, cookie: bytes) -> Session | None:
     return Session(coordinator, keys)
 
 
+def set_language(store: Store, coordinator_id: int, code: str) -> None:
+    """Remember the language this coordinator reads the pages in."""
+    with store.write() as tx:
+        account_rows.set_language(tx, coordinator_id, code)
+
+
 def logout(store: Store, cookie: bytes) -> None:
     if len(cookie) != TOKEN_SIZE + 32:
         return

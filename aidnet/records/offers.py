@@ -110,6 +110,17 @@ def open_offers(store: Store, keys: KeyPair) -> list[OpenOffer]:
     return out
 
 
+def best_matches(offers: list[OpenOffer], category: str | None, area: str | None) -> list[tuple[OpenOffer, int]]:
+    """Offers with how well each fits a request (2: same category and area, 1: same category, 0: other), best
+    first, newest first among equals; an offer this key cannot open comes last."""
+    def fit(offer: OpenOffer) -> int:
+        if offer.details is None or offer.details.category != category:
+            return -1 if offer.details is None else 0
+        return 2 if offer.details.area == area else 1
+    scored = [(o, fit(o)) for o in offers]
+    return sorted(scored, key=lambda pair: (-pair[1], -pair[0].seq))
+
+
 def record_stock(store: Store, settings: Settings, kind: str, category: str, amount: int, note: str) -> None:
     """Goods or money received: details sealed, amount and category only as counters."""
     if kind not in STOCK_KINDS:

@@ -21,6 +21,7 @@ class CoordinatorRow:
     sign_public: bytes
     wrapped_keys: bytes
     card_sig: str | None = None  # the account's self-signed member card (crypto.cards); None until made
+    language: str | None = None  # the language this coordinator reads the pages in (None: English)
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class SessionRow:
     hard_until: int
 
 
-_COLUMNS = "id, handle, box_public, sign_public, wrapped_keys, card_sig"
+_COLUMNS = "id, handle, box_public, sign_public, wrapped_keys, card_sig, language"
 
 
 def insert_coordinator(tx: Tx, handle: str, box_public: bytes, sign_public: bytes, wrapped: bytes,
@@ -54,11 +55,6 @@ def last_seen(store: Store, id: int) -> int:
 
 def set_last_seen(tx: Tx, id: int, seq: int) -> None:
     tx.execute("UPDATE coordinators SET last_seen_seq = max(last_seen_seq, ?) WHERE id = ?", (seq, id))
-
-
-def language(store: Store, id: int) -> str | None:
-    row = store.conn.execute("SELECT language FROM coordinators WHERE id = ?", (id,)).fetchone()
-    return str(row[0]) if row and row[0] else None
 
 
 def set_language(tx: Tx, id: int, language: str) -> None:

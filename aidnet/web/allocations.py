@@ -21,9 +21,10 @@ bp = Blueprint("allocations", __name__, url_prefix="/coordinator/decisions")
 @bp.post("/request/<request_id>/allocate")
 @login_required
 def allocate(request_id: str) -> Any:
-    if open_request(get_store(), g.session.keys, request_id) is None:
+    opened = open_request(get_store(), g.session.keys, request_id)
+    if opened is None:
         abort(404)
-    form = allocation_form()
+    form = allocation_form(opened)
     valid = form.validate_on_submit()
     kind, _sep, ref = str(form.source.data).partition(":")
     if valid and form.source.data not in dict(form.source.choices):

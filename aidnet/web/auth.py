@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from ..records import coordinators
+from . import i18n
 from .connections import get_store, settings
 from .forms import EmptyForm, LoginForm
 
@@ -47,12 +48,16 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
         if session is None:
             return _clear_cookie(redirect(url_for("auth.login", expired=1 if COOKIE in request.cookies else None)))
         g.session = session
+        i18n.use_language(session.coordinator.language)
         return view(*args, **kwargs)
     return wrapper
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
+    # The login page's language is picked by a link (?lang=es); the account's own choice applies after login.
+    chosen = request.args.get("lang", "")
+    i18n.use_language(chosen)
     form = LoginForm()
     if request.method == "GET":
         notice = _("Your session ended. Please log in again.") if request.args.get("expired") else None
@@ -72,6 +77,10 @@ def login() -> Any:
         # Said on every failure, so it never tells that the passphrase alone was right.
         form.form_errors.append(_("If you turned on two-step login, check the code from your app too."))
         return render_template("coordinator/login.html", form=form), 403
+    if i18n.use_language(chosen):  # picked on the login page: remembered for this account
+        session = coordinators.resume(get_store(), settings(), cookie)
+        if session is not None:
+            coordinators.set_language(get_store(), session.coordinator.id, chosen)
     redirect_response = redirect(url_for("coordinator.inbox"), code=303)
     redirect_response.set_cookie(COOKIE, base64.urlsafe_b64encode(cookie).decode("ascii"), path="/coordinator",
                                  httponly=True, samesite="Strict", secure=settings().secure_cookies)

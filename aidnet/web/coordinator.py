@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from ..decisions import proposals
 from ..errors import ReplayedForm
-from ..records import conversation, requests
+from ..records import conversation, coordinators, requests
 from ..store import accounts as account_rows
 from ..store import decision_log as log_rows
 from ..store import requests as request_rows
@@ -62,6 +62,22 @@ def inbox() -> Any:
                            labels=status_labels(), urgency=urgency_labels(), logout_form=EmptyForm(), s=settings(),
                            last_seen=last, fresh=fresh, handlers=handlers, kept=kept, only=only,
                            statuses=status_labels())
+
+
+@bp.post("/language")
+@login_required
+def choose_language() -> Any:
+    """The language this coordinator reads the pages in, remembered for the account; back to the same page."""
+    form = EmptyForm()
+    code = request.form.get("language", "")
+    if not form.validate_on_submit() or code not in {la.code for la in current_app.config["AIDNET_LANGUAGES"]}:
+        abort(400)
+    coordinators.set_language(get_store(), g.session.coordinator.id, code)
+    back = request.form.get("next", "")
+    # Only a page of this site's coordinator area: never a redirect elsewhere.
+    if not back.startswith("/coordinator/") or back.startswith("//") or "\\" in back:
+        back = url_for("coordinator.inbox")
+    return redirect(back, code=303)
 
 
 @bp.get("/request/<request_id>")

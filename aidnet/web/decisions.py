@@ -30,8 +30,8 @@ from .decision_forms import (
     MemberForm,
     ProposalActionForm,
     QuorumForm,
-    ResolutionForm,
     RemoveForm,
+    ResolutionForm,
     RotateForm,
     SignaturesUploadForm,
 )

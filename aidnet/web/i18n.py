@@ -22,7 +22,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from flask import Flask, current_app, has_request_context, request
-from flask_babel import Babel, Domain
+from flask_babel import Babel, Domain, refresh
 from werkzeug.exceptions import HTTPException
 
 DEFAULT = "en"
@@ -114,6 +114,15 @@ class LanguagePrefix:
         return self.app(environ, start_response)
 
 
+def use_language(code: str | None) -> bool:
+    """Show the rest of this request in code (a coordinator's own choice), if it is a shipped language."""
+    if not code or code not in {la.code for la in current_app.config["AIDNET_LANGUAGES"]}:
+        return False
+    request.environ[ENVIRON_KEY] = code
+    refresh()  # flask-babel may have settled on a locale already
+    return True
+
+
 def language_links() -> list[tuple[Language, str, bool]]:
     """(language, link to this page in it, is current) for the switcher."""
     if request.path.startswith(UNPREFIXED):
@@ -152,6 +161,6 @@ def install(app: Flask) -> Babel:
     def language_context() -> dict[str, Any]:
         code = current_language()
         language = next((la for la in languages if la.code == code), languages[0])
-        return {"language": language, "language_links": language_links}
+        return {"language": language, "language_links": language_links, "languages": languages}
 
     return babel

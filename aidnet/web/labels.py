@@ -5,7 +5,11 @@ Built per request, in the page's language; kept here once so every page says the
 
 from __future__ import annotations
 
+from flask import Flask
 from flask_babel import gettext as _
+
+from . import i18n
+from .connections import settings
 
 
 def urgency_labels() -> dict[str, str]:
@@ -29,3 +33,14 @@ def decision_labels() -> dict[str, str]:
 def offer_kinds() -> list[tuple[str, str]]:
     return [("goods", _("Goods (food, clothes, things)")), ("time", _("My time")),
             ("transport", _("Transport")), ("money", _("Money"))]
+
+
+def place_labels(kind: str) -> dict[str, str]:
+    """The group's categories ("categories") or areas ("areas") in this page's language."""
+    return settings().labels_in(kind, i18n.current_language())
+
+
+def install(app: Flask) -> None:
+    """|category and |area in templates: a stored id in the reader's language (the id itself if unknown)."""
+    app.add_template_filter(lambda code: place_labels("categories").get(code, code), "category")
+    app.add_template_filter(lambda code: place_labels("areas").get(code, code), "area")

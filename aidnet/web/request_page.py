@@ -15,13 +15,13 @@ from flask_babel import gettext as _
 
 from ..decisions.notes import open_note
 from ..records import conversation
-from ..records.requests import handlers, next_statuses, open_request
+from ..records.offers import best_matches, open_offers
+from ..records.requests import OpenRequest, handlers, next_statuses, open_request
 from ..store import decision_log as log_rows
-from ..store import offers as offer_rows
 from .connections import get_store, settings
 from .decision_forms import AllocationForm, DisputeForm, ProposalActionForm
 from .forms import EmptyForm, HandlerForm, ReplyForm, StatusChangeForm
-from .labels import decision_labels, status_labels, urgency_labels
+from .labels import decision_labels, offer_kinds, place_labels, status_labels, urgency_labels
 
 
 def status_choices(current: str) -> list[tuple[str, str]]:
@@ -37,9 +37,25 @@ def handler_choices() -> list[tuple[str, str]]:
                                   for id, handle in handlers(get_store())]
 
 
-def allocation_form() -> AllocationForm:
+def allocation_form(opened: OpenRequest | None = None) -> AllocationForm:
+    """Money, stock, then each open offer in words (what, kind, category, area), those that fit the request first."""
     form = AllocationForm()
-    offers = [(f"offer:{row.id.hex()}", _("Offer %(seq)s", seq=row.seq)) for row in offer_rows.open_offers(get_store())]
+    details = opened.details if opened else None
+    kinds = dict(offer_kinds())
+    categories, areas = place_labels("categories"), place_labels("areas")
+    offers = []
+    for offer, fit in best_matches(open_offers(get_store(), g.session.keys),
+                                   details.category if details else None, details.area if details else None):
+        if offer.details is None:
+            label = _("Offer %(seq)s (not sealed to your key)", seq=offer.seq)
+        else:
+            d = offer.details
+            label = _("Offer %(seq)s: %(what)s (%(kind)s; %(category)s, %(area)s)", seq=offer.seq,
+                      what=d.what if len(d.what) <= 60 else d.what[:59] + "…", kind=kinds.get(d.kind, d.kind),
+                      category=categories.get(d.category, d.category), area=areas.get(d.area, d.area))
+            if fit == 2:
+                label = _("Fits this request: %(offer)s", offer=label)
+        offers.append((f"offer:{offer.id}", label))
     form.source.choices = [("money", _("Money")), ("stock", _("Stock"))] + offers
     return form
 
@@ -78,9 +94,10 @@ def render_request(request_hex: str, status_form: StatusChangeForm | None = None
     names = dict(handler_form.handler.choices)
     return render_template(
         "coordinator/request.html", r=opened, labels=status_labels(), s=settings(), urgency=urgency_labels(),
-        allocation_form=allocation_form_sent or allocation_form(), dispute_form=DisputeForm(),
+        allocation_form=allocation_form_sent or allocation_form(opened), dispute_form=DisputeForm(),
         decisions_for_request=decisions_for_request(request_hex), handover_form=ProposalActionForm(),
         thread=conversation.for_coordinator(store, g.session.keys, request_hex),
         status_form=status_form, handler_form=handler_form, claim_form=EmptyForm(), me=str(g.session.coordinator.id),
-        handler_name=names.get(str(opened.handler)) if opened.handler else None, reply_form=reply_form or ReplyForm(), logout_form=EmptyForm(), notice=notice,
+        handler_name=names.get(str(opened.handler)) if opened.handler else None,
+        reply_form=reply_form or ReplyForm(), logout_form=EmptyForm(), notice=notice,
     ), code

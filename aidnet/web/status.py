@@ -18,7 +18,7 @@ from wtforms import BooleanField, HiddenField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from ..errors import NotReady, ReplayedForm
-from ..records import conversation
+from ..records import conversation, offers
 from . import prerender
 from .connections import get_store, settings
 from .forms import CODENAME_MAX, AidForm, StatusForm, blank_form, no_control_characters
@@ -48,13 +48,19 @@ class WithdrawForm(AidForm):
     )
 
 
-def not_found(form: StatusForm | None = None, code: int = 404, form_errors: list[Any] | None = None) -> tuple[str, int]:
-    """The status form again, saying the codename found nothing (form: as sent, or a blank one)."""
+def not_found(form: StatusForm | None = None, code: int = 404, form_errors: list[Any] | None = None,
+              an_offer: bool = False) -> tuple[str, int]:
+    """The status form again, saying the codename found nothing (form: as sent, or a blank one).
+
+    an_offer: the codename is an offer's (only its holder can know that), so the page points there instead.
+    """
     # Wrong and unknown codenames get the same answer: nothing tells them apart.
     form = form or StatusForm(formdata=None)
     if form_errors is not None:
         form.form_errors = list(form_errors)
-    form.codename.errors = [_("We could not find a request with that codename. Check the words and try again.")]
+    form.codename.errors = [
+        _("This codename is for an offer of help, not a request. Use the link “Check an offer with a codename” below.") if an_offer
+        else _("We could not find a request with that codename. Check the words and try again.")]
     return render_template("public/status.html", form=form, view=None), code
 
 
@@ -63,7 +69,7 @@ def status_page(codename: str, *, answer_form: AnswerForm | None = None, withdra
     """The status page for a codename: status, conversation, answer and withdraw forms."""
     view = conversation.for_requester(get_store(), settings(), codename)
     if view is None:
-        return not_found(status_form)
+        return not_found(status_form, an_offer=offers.offer_status(get_store(), settings(), codename) is not None)
     answer_form = answer_form or AnswerForm(formdata=None, codename=codename)
     withdraw_form = withdraw_form or WithdrawForm(formdata=None, codename=codename)
     return render_template("public/status.html", form=status_form or StatusForm(formdata=None), view=view,
