@@ -58,9 +58,9 @@ def not_found(form: StatusForm | None = None, code: int = 404, form_errors: list
     form = form or StatusForm(formdata=None)
     if form_errors is not None:
         form.form_errors = list(form_errors)
-    form.codename.errors = [
-        _("This codename is for an offer of help, not a request. Use the link “Check an offer with a codename” below.") if an_offer
-        else _("We could not find a request with that codename. Check the words and try again.")]
+    offer = _("This codename is for an offer of help, not a request. Use the link “Check an offer with a codename” below.")
+    form.codename.errors = [offer if an_offer else
+                            _("We could not find a request with that codename. Check the words and try again.")]
     return render_template("public/status.html", form=form, view=None), code
 
 
