@@ -278,3 +278,74 @@ def test_an_offer_codename_typed_into_check_a_request_is_pointed_to_its_page(
     wrong = client.post("/status", data={"csrf_token": hidden(form, "csrf_token"),
                                          "codename": "bako mize tula bako mize tula bako"})
     assert "We could not find a request with that codename." in wrong.get_data(as_text=True)
+
+
+def test_a_request_taken_by_phone_is_sealed_like_any_and_its_slip_gives_the_codename(
+        app: Flask, store: Store, client: FlaskClient) -> None:
+    Auth(client).login()
+    page = client.get("/coordinator/intake").get_data(as_text=True)
+    data = {"csrf_token": hidden(page, "csrf_token"), "form_nonce": hidden(page, "form_nonce"), "category": "food",
+            "area": "east", "need": "PHONEMARK two bags of shopping", "contact": "", "urgency": "today",
+            "channel": "phone", "language": "ar"}
+    missing = client.post("/coordinator/intake", data={**data, "need": ""})
+    assert missing.status_code == 400 and "Tell us what you need." in missing.get_data(as_text=True)
+    slip = client.post("/coordinator/intake", data=data)
+    assert slip.status_code == 201
+    text = slip.get_data(as_text=True)
+    codename = re.search(r'<p class="codename" lang="zxx">([^<]+)</p>', text).group(1)  # type: ignore[union-attr]
+    links = re.findall(r"<a [^>]*>", text.replace('<a class="skip" href="#main">', ""))
+    assert all('target="_blank"' in a for a in links), links  # shown once: no click loses it
+    # The slip in the requester's language (Arabic, right to left); the page around it in the coordinator's.
+    assert '<div lang="ar" dir="rtl">' in text and '<html lang="en"' in text
+    # The same request as one sent from the public form: in the inbox, and its codename checks it.
+    assert "PHONEMARK" in _inbox(client)
+    request_id = request_rows.page(store, 0, 1)[0].id.hex()
+    assert "Taken by phone" in client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
+    requester = app.test_client()
+    form = requester.get("/status").get_data(as_text=True)
+    found = requester.post("/status", data={"csrf_token": hidden(form, "csrf_token"), "codename": codename})
+    assert found.status_code == 200 and "Received, not yet read" in found.get_data(as_text=True)
+    # Sent twice (a double click): one request.
+    assert client.post("/coordinator/intake", data=data).status_code in (200, 409)
+    assert request_rows.count(store) == 1
+    # Only a coordinator takes requests this way.
+    assert app.test_client().get("/coordinator/intake").status_code == 302
+
+
+def test_the_paper_form_prints_in_each_language(client: FlaskClient) -> None:
+    english = client.get("/paper").get_data(as_text=True)
+    assert "Ask for help on paper" in english and "☐ Food" in english and "☐ Today or tomorrow" in english
+    spanish = client.get("/es/paper").get_data(as_text=True)
+    assert '<html lang="es"' in spanish and "☐ Comida" in spanish
+    assert "<form" not in english.split("<main")[1]  # nothing to send: it is for paper
+
+
+def test_a_link_on_a_receipt_asks_first_whether_the_codename_is_written_down(client: FlaskClient) -> None:
+    page = client.post("/es/", data=request_form(client)).get_data(as_text=True)
+    assert 'href="/es/leave?to=/offer/status"' in page and 'href="/es/leave?to=/status"' in page
+    asked = client.get("/es/leave?to=/status")
+    assert asked.status_code == 200 and 'href="/es/status"' in asked.get_data(as_text=True)
+    assert client.get("/leave?to=//evil.example/").status_code == 400
+    assert client.get("/leave?to=https://evil.example/").status_code == 400
+    assert 'href="/offer/status"' in client.get("/").get_data(as_text=True)  # in the navigation of every page
+
+
+def test_the_digest_says_there_is_work_never_what_or_where(settings: Settings, store: Store,
+                                                           client: FlaskClient) -> None:
+    from helpers.cli import run_aidnet
+
+    from aidnet.records.digest import bucket
+    assert [bucket(n) for n in (0, 1, 5, 6, 20, 21, 100, 101)] == [
+        "0", "1-5", "1-5", "6-20", "6-20", "21-100", "21-100", "more than 100"]
+    for i in range(6):
+        _new_request(client, store, f"DIGESTMARK {i}")
+    Auth(client).login()
+    first = request_rows.page(store, 0, 1)[0].id.hex()
+    page = client.get(f"/coordinator/request/{first}").get_data(as_text=True)
+    client.post(f"/coordinator/request/{first}/handler", data={"csrf_token": hidden(page, "csrf_token"), "handler": "1"})
+    done = run_aidnet("digest", "--instance", str(settings.instance))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ("aidnet: new requests: 6-20; nobody handling yet: 1-5; "
+                           "decisions waiting for signatures: 0\n")
+    for word in ("DIGESTMARK", "food", "Food", "north", "North", "7", "6"):
+        assert word not in done.stdout.replace("6-20", "")

@@ -10,7 +10,7 @@ from typing import NoReturn
 
 from ..config import CONFIG_FILE, load_settings
 from ..exports import files, periods, releases
-from ..records import retention
+from ..records import digest, retention
 from .common import CommandError, Progress, open_instance
 
 CommandFactory = Callable[..., argparse.ArgumentParser]
@@ -80,6 +80,13 @@ def cmd_purge(args: argparse.Namespace) -> None:
           f"requests now expire sooner; {report.other} stale sessions and form records removed; WAL checkpointed")
 
 
+def cmd_digest(args: argparse.Namespace) -> None:
+    _settings, store = open_instance(args.instance)
+    with store:
+        lines = digest.digest(store)
+    print("aidnet: " + "; ".join(f"{what}: {count}" for what, count in lines))
+
+
 def register(sub: argparse._SubParsersAction, command: CommandFactory) -> None:  # type: ignore[type-arg]
     export = command("export", help="write the signed anonymized totals of a closed week or month")
     export.add_argument("--period", choices=("week", "month"), default="week",
@@ -93,4 +100,6 @@ def register(sub: argparse._SubParsersAction, command: CommandFactory) -> None: 
     verify.add_argument("--public-key", help="the publisher's export key (hex), as shown on its transparency page")
     verify.set_defaults(func=cmd_export, action="verify")
     command("purge", help="erase what the retention policy says is due").set_defaults(func=cmd_purge)
+    command("digest", help="counts only, in buckets, for a timer to send to the coordinators: never what or where"
+            ).set_defaults(func=cmd_digest)
 

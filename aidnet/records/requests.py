@@ -28,6 +28,7 @@ from .nonces import use_once
 KIND_REQUEST = "request"
 STATUSES = ("new", "in_progress", "fulfilled", "closed")
 URGENCIES = ("today", "this_week", "whenever")
+CHANNELS = ("phone", "in_person", "paper")  # a request a coordinator typed in for someone
 FINISHED = ("fulfilled", "closed")
 # Where a coordinator may move a request by hand, from each status. "allocated" is reached only by a signed
 # allocation, and left by hand only to close the request (a hand-over, itself a decision, fulfils it): going
@@ -63,6 +64,8 @@ class RequestDetails:
     # The codename's reply key (hex): replies are sealed to it. It travels inside the sealed request, so a
     # database writer cannot swap it for their own; requests made before keep it in a clear column.
     reply_key: str = ""
+    # How it came when a coordinator typed it in for the person (CHANNELS); "" for the public form. Sealed.
+    channel: str = ""
 
     def __repr__(self) -> str:  # never let personal content into a traceback
         return "RequestDetails(<sealed>)"
@@ -72,13 +75,16 @@ class RequestDetails:
                 "contact": self.contact, "urgency": self.urgency, "for_someone_else": self.for_someone_else}
         if self.reply_key:
             data["reply_key"] = self.reply_key
+        if self.channel:
+            data["channel"] = self.channel
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> RequestDetails:
         data = json.loads(raw.decode("utf-8"))
         return cls(data["category"], data["area"], data["need"], data["contact"], data["urgency"],
-                   bool(data.get("for_someone_else", False)), str(data.get("reply_key", "")))
+                   bool(data.get("for_someone_else", False)), str(data.get("reply_key", "")),
+                   str(data.get("channel", "")))
 
 
 @dataclass(frozen=True)

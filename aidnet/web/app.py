@@ -22,6 +22,7 @@ from . import (
     hardening,
     health,
     i18n,
+    intake,
     keep,
     labels,
     offers,
@@ -91,9 +92,10 @@ def create_app(settings: Settings, role: str = "all", durability: Durability | N
 
     hardening.install(app, settings.onion_location)
     app.teardown_appcontext(close_store)
-    for blueprint in (health.bp, ask.bp, status.bp, offers.bp, disputes.bp, transparency.bp):
+    for blueprint in (health.bp, ask.bp, status.bp, offers.bp, disputes.bp, transparency.bp, intake.paper_bp):
         app.register_blueprint(blueprint)
     if role == "all":
-        for blueprint in (auth.bp, coordinator.bp, twostep.bp, decisions.bp, allocations.bp, stock.bp, keep.bp):
+        for blueprint in (auth.bp, coordinator.bp, twostep.bp, decisions.bp, allocations.bp, stock.bp, keep.bp,
+                          intake.bp):
             app.register_blueprint(blueprint)
     return app

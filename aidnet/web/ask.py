@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 
@@ -25,8 +25,9 @@ def labelled(kind: str) -> list[tuple[str, str]]:
         settings().labels_in(kind, i18n.current_language()).items()))
 
 
-def _request_form() -> RequestForm:
-    form = RequestForm()
+def request_form(form: RequestForm | None = None) -> RequestForm:
+    """The request form with this page's choices (also typed in by a coordinator: intake.py)."""
+    form = form or RequestForm()
     form.category.choices = labelled("categories")
     form.area.choices = labelled("areas")
     form.urgency.choices = choices_once("urgency", lambda: list(urgency_labels().items()))
@@ -43,14 +44,14 @@ def index() -> str:
     # The same page for everyone in a language but for two tokens: drawn once (prerender.py).
     return prerender.page(
         "request-form",
-        lambda v: render_template("public/index.html", form=blank_form(_request_form(), v)),
+        lambda v: render_template("public/index.html", form=blank_form(request_form(), v)),
         {"csrf": generate_csrf(), "nonce": new_form_nonce()},
     )
 
 
 @bp.post("/")
 def submit() -> tuple[str, int]:
-    form = _request_form()
+    form = request_form()
     if not form.validate_on_submit():
         return render_template("public/index.html", form=form), 400
     details = requests.RequestDetails(
@@ -63,6 +64,15 @@ def submit() -> tuple[str, int]:
     except (ReplayedForm, NotReady) as exc:
         return refused(exc, "request")
     return receipt("public/receipt.html", codename), 201
+
+
+@bp.get("/leave")
+def leave() -> tuple[str, int]:
+    """Between a receipt and any link on it: have you written the codename down? (a plain page, no script)"""
+    to = request.args.get("to", "/")
+    if not to.startswith("/") or to.startswith("//") or "\\" in to or len(to) > 200:
+        return render_template("public/leave.html", to=url_for("ask.index")), 400
+    return render_template("public/leave.html", to=request.script_root + to), 200
 
 
 @bp.get("/favicon.ico")

@@ -12,7 +12,8 @@ the start with a one-line reason.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,21 @@ def use_language(code: str | None) -> bool:
     request.environ[ENVIRON_KEY] = code
     refresh()  # flask-babel may have settled on a locale already
     return True
+
+
+@contextmanager
+def speaking(code: str) -> Iterator[None]:
+    """Render a part of a page in another shipped language (a slip for the requester), then go back."""
+    before = request.environ.get(ENVIRON_KEY)
+    use_language(code)
+    try:
+        yield
+    finally:
+        if before is None:
+            request.environ.pop(ENVIRON_KEY, None)
+        else:
+            request.environ[ENVIRON_KEY] = before
+        refresh()
 
 
 def language_links() -> list[tuple[Language, str, bool]]:
