@@ -192,7 +192,7 @@ def test_the_axe_harness_can_fail(axe_driver: WebDriver, tmp_path: Path) -> None
     assert "label" in found and "html-has-lang" in found
 
 
-OTHER_PUBLIC_PAGES = ["/offer", "/offer/status", "/transparency/"]
+OTHER_PUBLIC_PAGES = ["/offer", "/offer/status", "/transparency/", "/paper", "/leave?to=/status"]
 
 
 @pytest.mark.parametrize("language", list(LANGUAGES))

@@ -123,3 +123,53 @@ def test_request_flow_in_w3m(server: LiveServer, tmp_path: Path, language: str) 
     assert squash(t["tick"]) in squash(shown)
     shown, source = w3m.open(prefix + "/status/withdraw", dict(base, confirm="y"))
     assert squash(t["erased"]) in squash(shown)
+
+
+class W3mCoordinator(W3m):
+    """w3m for the coordinator pages: carries every cookie (the form session and the login)."""
+
+    def __init__(self, base: str, home: Path) -> None:
+        super().__init__(base, home)
+        self.cookies: dict[str, str] = {}
+
+    def open(self, path: str, form: dict[str, str] | None = None) -> tuple[str, str]:
+        args = ["-dump_both"]
+        if self.cookies:
+            args += ["-header", "Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items())]
+        if form is not None:
+            body = self.home / "body"
+            body.write_text(urlencode(form), encoding="ascii")
+            # The answer to a form sets the login cookie on its redirect: stop there and read it, as a
+            # browser would keep it, then open where it points.
+            args += ["-post", str(body), "-o", "follow_redirection=0"]
+        both = self._run([*args, self.base + path])
+        head, _, source = both.partition("\r\n\r\n") if "\r\n\r\n" in both else both.partition("\n\n")
+        for name, value in re.findall(r"^Set-Cookie: ([a-z_]+)=([^;]*)", head, re.MULTILINE | re.IGNORECASE):
+            self.cookies[name] = value
+        moved = re.search(r"^Location: (\S+)", head, re.MULTILINE | re.IGNORECASE)
+        if form is not None and moved:
+            return self.open(moved.group(1).removeprefix(self.base))
+        shown = self._run(["-dump", "-cols", COLUMNS, "-T", "text/html"], stdin=source.encode("utf-8"))
+        return shown, source
+
+
+def test_a_coordinator_works_in_w3m(server: LiveServer, tmp_path: Path) -> None:
+    from helpers.instance import PASSPHRASE
+
+    public = W3m(server.url, tmp_path / "public")
+    (tmp_path / "public").mkdir()
+    _shown, source = public.open("/")
+    public.open("/", {"csrf_token": hidden(source, "csrf_token"), "form_nonce": hidden(source, "form_nonce"),
+                      "category": "food", "area": "north", "need": "W3MMARK soup", "contact": "", "urgency": "today"})
+    w3m = W3mCoordinator(server.url, tmp_path)
+    _shown, source = w3m.open("/coordinator/login?lang=es")
+    w3m.open("/coordinator/login?lang=es", {"csrf_token": hidden(source, "csrf_token"), "handle": "alice",
+                                            "passphrase": PASSPHRASE, "code": ""})
+    shown, source = w3m.open("/coordinator/")
+    flat = squash(shown)
+    assert "Bandeja de entrada" in flat and "W3MMARK" in flat  # in the account's language, the need readable
+    request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", source).group(1)  # type: ignore[union-attr]
+    shown, source = w3m.open(f"/coordinator/request/{request_id}")
+    w3m.open(f"/coordinator/request/{request_id}/handler", {"csrf_token": hidden(source, "csrf_token"), "handler": "1"})
+    shown, _source = w3m.open(f"/coordinator/request/{request_id}")
+    assert "A cargo de alice" in squash(shown)
