@@ -46,6 +46,7 @@ class Filter:
             if self.status not in STATUS_VALUES:
                 raise ValueError("unknown status")
             # As a literal, from the fixed list: SQLite uses a partial index only for a term it can read.
+            # With a handler too, (handler, status, seq) answers it without walking either list.
             terms.append(f"status = '{self.status}'")
         if self.handler is not None:
             terms.append("handler = ?")

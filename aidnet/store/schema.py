@@ -206,6 +206,7 @@ MIGRATIONS = [
     ALTER TABLE requests ADD COLUMN handler INTEGER REFERENCES coordinators(id) ON DELETE SET NULL;
     ALTER TABLE requests ADD COLUMN awaiting INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX requests_by_handler ON requests(handler, seq) WHERE handler IS NOT NULL;
+    CREATE INDEX requests_by_handler_status ON requests(handler, status, seq) WHERE handler IS NOT NULL;
     CREATE INDEX requests_awaiting ON requests(seq) WHERE awaiting = 1;
     CREATE INDEX requests_by_status ON requests(status, seq) WHERE status != 'new';
     ALTER TABLE coordinators ADD COLUMN last_seen_seq INTEGER NOT NULL DEFAULT 0;
