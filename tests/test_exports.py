@@ -116,9 +116,27 @@ def test_noise_is_drawn_once_stored_and_the_budget_is_kept(tmp_path: Path) -> No
     assert made and not made_again and again == first
     data = json.loads(first.manifest)
     assert data["mechanism"].startswith("discrete-laplace") and data["epsilon"] == "1/2"
-    assert data["noise_scale"]["requests"] == "10" and data["cumulative_epsilon"] == {WEEK: "1/2"}
+    assert data["cumulative_epsilon"] == {WEEK: "1/2"} and data["lifetime_epsilon"] == "1"
+    # Every table's scale, pinned: sensitivity / (share × ε), amounts with sensitivity money_clip.
+    assert data["noise_scale"] == {
+        "received": {"total": "4", "rows": "16", "cols": "16"},
+        "allocated": {"total": "64", "rows": "128", "cols": "128"},
+        "fulfilled": {"total": "64", "rows": "128", "cols": "128"},
+        "withdrawn": {"total": "128/3"}, "distributed": {"total": "64"},
+        "offered": {"total": "4", "rows": "8", "cols": "8"},
+        "money_in_count": {"total": "8", "rows": "8"}, "money_in_amount": {"total": "400000", "rows": "400000"},
+        "money_out_count": {"total": "128", "rows": "256"},
+        "money_out_amount": {"total": "6400000", "rows": "12800000"}}
+    # One request's shares over every table it can touch add up to exactly the ε charged.
+    assert sum(sum(levels.values()) for levels in releases.SPLIT.values()) == 1
+    assert all(sum(levels.values()) == 1 for levels in (
+        releases.OFFER_SPLIT["offered"],
+        {k: releases.OFFER_SPLIT["money_in_count"][k] + releases.OFFER_SPLIT["money_in_amount"][k] for k in ("total", "rows")}))
     noisy = table(first.manifest, "received")
-    assert all(v is None or v == 0 or v >= 10 for v in noisy.values())
+    # Only totals are published with noise: the grand total, every category and every area, each its own draw.
+    assert set(noisy) == {("*", "*")} | {(c, "*") for c in settings.categories} | {("*", a) for a in settings.areas}
+    assert all(isinstance(v, int) and v >= 0 for v in noisy.values())
+    assert data["tables"][0]["margin"] == {"total": 9, "rows": 37, "cols": 37}
     month, _ = release(settings, "2026-02")
     assert json.loads(month.manifest)["cumulative_epsilon"][WEEK] == "1"
     # Both releases covering the week spent its budget: nothing more may be drawn from it.
