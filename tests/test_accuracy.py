@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import random
+import os
 import statistics
+import subprocess
+import sys
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -11,30 +14,14 @@ from helpers.exports import WEEK, plant, release
 from helpers.instance import make_instance
 
 from aidnet.config import Settings
-from aidnet.exports import releases
-from aidnet.exports.suppression import ALL, Shape
+from aidnet.exports import accuracy, releases
 from aidnet.store import backup, open_store
 
-SEEDS = 200
-
-
-def month_cells(settings: Settings, n: int, rng: random.Random) -> dict[tuple[str, str], int]:
-    cells = {(c, a): 0 for c in settings.categories for a in settings.areas}
-    keys = sorted(cells)
-    for _ in range(n):
-        cells[rng.choice(keys)] += 1
-    return cells
+SEEDS = accuracy.SEEDS
 
 
 def published_totals(settings: Settings, n: int) -> list[int]:
-    """The published monthly total of requests received, for SEEDS release secrets, true total n."""
-    shape = Shape(tuple(settings.categories), tuple(settings.areas), ("2026-W06",))
-    out = []
-    for seed in range(SEEDS):
-        cells = month_cells(settings, n, random.Random(seed))
-        table = releases._margins_table(settings, seed.to_bytes(32, "big"), "2026-02", "received", shape, cells)
-        out.append(next(v for r, c, v in table["values"] if (r, c) == (ALL, ALL)))
-    return out
+    return accuracy.received_totals(settings, n)
 
 
 def test_monthly_total_of_fifty_requests_is_within_ten_and_unbiased(tmp_path: Path) -> None:
@@ -80,3 +67,19 @@ def test_same_period_same_numbers_after_a_restore(tmp_path: Path) -> None:
     other = make_instance(tmp_path / "b")
     plant(other, WEEK, {("food", "north", "received"): 40, ("rent", "south", "received"): 7})
     assert release(other)[0].manifest != first.manifest
+
+
+def test_the_bench_table_prints_default_and_two_other_settings(tmp_path: Path) -> None:
+    settings = make_instance(tmp_path / "a")
+    lines = accuracy.table_lines(settings, (Fraction(1, 2), Fraction(1, 4), Fraction(1)), seeds=40)
+    assert len(lines) == 6 and lines[2].lstrip().startswith("1/2 ") and lines[4].lstrip().startswith("1 ")
+    assert "± 9" in lines[2]  # the page's margin for the default
+
+
+def test_bench_prints_the_accuracy_table() -> None:
+    bench = Path(__file__).resolve().parent.parent / "bench" / "run.py"
+    done = subprocess.run([sys.executable, str(bench), "--accuracy"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(bench.parent.parent)})
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.strip()[:3] in ("1/2", "1/4", "1  ")]
+    assert [r[0] for r in rows] == ["1/2", "1/4", "1"]
