@@ -44,7 +44,7 @@ from ..config import Settings
 from ..errors import Refused
 from ..sealing import readers
 from ..sealing.readers import current
-from ..store import Store
+from ..store import Store, counters
 from ..store import accounts as account_rows
 from ..store import decision_log as log_rows
 from . import effects
@@ -118,8 +118,13 @@ def propose(store: Store, settings: Settings, keys: KeyPair | None, proposal: di
     problem = pending_problem(state, proposal, signatures, dates.today())
     if problem is not None or proposal.get("by") != (keys.sign_public.hex() if keys else REQUESTER):
         raise DecisionRefused(problem or "a proposal is signed by the one who makes it")
+    kept = None
+    if keys is not None and proposal["type"] in ("allocation", "distribution"):
+        kept = effects.where(store, str(proposal["body"].get("request", "")), keys)
     with store.write() as tx:
         log_rows.insert_proposal(tx, proposal, signatures)
+        if kept is not None and kept != (effects.UNKNOWN, effects.UNKNOWN):
+            counters.keep_where(tx, proposal["id"], *kept)
     return finalize(store, settings, proposal["id"], keys)
 
 
@@ -136,7 +141,7 @@ def _not_twice(store: Store, proposal: dict[str, Any]) -> None:
         raise DecisionRefused("the same decision is already waiting for signatures")
     try:
         effects.check_possible(store, proposal)
-    except effects.HandedOverAlready as exc:
+    except (effects.HandedOverAlready, effects.NotEnoughMoney) as exc:
         raise DecisionRefused(str(exc)) from None
 
 
@@ -233,6 +238,7 @@ def finalize(store: Store, settings: Settings, pid: str, keys: KeyPair | None = 
                 return False  # the offline seal did not hold here: a member in the web finalizes it
             # It can never apply (e.g. the offer went to someone else): close it, say why.
             log_rows.update_proposal(tx, pid, pending.signatures, pending.declines, "refused")
+            counters.take_where(tx, pid)
             refused = str(exc)
         else:
             log_rows.append_record(tx, record)

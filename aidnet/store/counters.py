@@ -38,17 +38,28 @@ def all_counters(store: Store) -> list[tuple[str, str, str, str, int]]:
     )]
 
 
-def bump_money(tx: Tx, week: str, category: str, direction: str, amount: int) -> None:
-    """Add one movement of money (whole minor units, e.g. cents) to the week's total for a category."""
+def bump_money(tx: Tx, week: str, category: str, direction: str, amount: int, count: int = 1) -> None:
+    """Add one movement of money (whole minor units, e.g. cents) to the week's total for a category.
+
+    count 0 adds to the amount only: a request's later payouts, so each request is counted once."""
     if direction not in DIRECTIONS:
         raise ValueError("direction must be 'in' or 'out'")
     if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
         raise ValueError("amount must be a whole number of minor units, at least 0")
+    if count not in (0, 1):
+        raise ValueError("count must be 0 or 1")
     tx.execute(
-        "INSERT INTO money (week, category, direction, amount, count) VALUES (?, ?, ?, ?, 1)"
-        " ON CONFLICT (week, category, direction) DO UPDATE SET amount = amount + excluded.amount, count = count + 1",
-        (week, category, direction, amount),
+        "INSERT INTO money (week, category, direction, amount, count) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (week, category, direction) DO UPDATE SET amount = amount + excluded.amount,"
+        " count = count + excluded.count",
+        (week, category, direction, amount, count),
     )
+
+
+def money_received(store: Store) -> int:
+    """Money recorded as received, in minor units, over every week kept (each gift up to money_clip)."""
+    row = store.conn.execute("SELECT coalesce(sum(amount), 0) FROM money WHERE direction = 'in'").fetchone()
+    return int(row[0])
 
 
 def counters_for(store: Store, weeks: Sequence[str]) -> list[tuple[str, str, str, str, int]]:
@@ -65,3 +76,16 @@ def money_for(store: Store, weeks: Sequence[str]) -> list[tuple[str, str, str, i
         f"SELECT week, category, direction, amount, count FROM money WHERE week IN ({marks(weeks)})",  # noqa: S608  # placeholders only
         tuple(weeks),
     )]
+
+
+def keep_where(tx: Tx, proposal_id: str, category: str, area: str) -> None:
+    """Where a pending allocation or hand-over will count, known when its proposer could read the request."""
+    tx.execute("INSERT OR REPLACE INTO pending_where (proposal_id, category, area) VALUES (?, ?, ?)",
+               (proposal_id, category, area))
+
+
+def take_where(tx: Tx, proposal_id: str) -> tuple[str, str] | None:
+    """The kept (category, area) of a decision, removed as it is read."""
+    row = tx.execute("SELECT category, area FROM pending_where WHERE proposal_id = ?", (proposal_id,)).fetchone()
+    tx.execute("DELETE FROM pending_where WHERE proposal_id = ?", (proposal_id,))
+    return (str(row[0]), str(row[1])) if row else None

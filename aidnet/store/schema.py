@@ -211,6 +211,16 @@ MIGRATIONS = [
     ALTER TABLE coordinators ADD COLUMN last_seen_seq INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE coordinators ADD COLUMN language TEXT;
     """,
+    # issue 14: where an allocation or hand-over will count (category, area), kept when a keyholder who can
+    # read the request proposes it, so a decision made final from offline signatures counts in its real
+    # category, not "unknown"; the row goes when the decision is final or closed
+    """
+    CREATE TABLE pending_where (
+        proposal_id TEXT PRIMARY KEY,
+        category TEXT NOT NULL,
+        area TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 
