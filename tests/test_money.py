@@ -105,3 +105,19 @@ def test_offline_payout_counts_in_its_category_once_per_request_and_handover_cou
     assert counts[("food", "north", "distributed")] == 1 and counts[("food", "north", "fulfilled")] == 1
     assert request_rows.by_id(g.store, bytes.fromhex(request)).status == "fulfilled"
     g.close()
+
+
+def test_the_log_carries_only_the_band_of_an_amount_and_the_balance_the_exact_amount(tmp_path: Path) -> None:
+    g = Group(tmp_path, ["ana"], quorum=1)
+    _receive(g.store, 100)
+    request = _request(g)
+    proposal, final = g.propose("allocation", _money(request, 23), "ana")
+    assert final and effects.balance_cents(g.store) == 7700  # exact: 100 - 23
+    record = next(r for r in g.records() if r["proposal"]["id"] == proposal["id"])
+    assert record["proposal"]["body"]["source"]["amount"] == 50  # 23 is in the band up to 50
+    bundle = offline.export_bundle(g.store)  # what an offline keyholder or an auditor holds
+    assert all(r["proposal"]["body"].get("source", {}).get("amount") in (None, 50) for r in bundle["log"])
+    assert [effects.band(n) for n in (1, 2, 3, 5, 6, 10, 11, 23, 51, 499, 501, 10_000_000)] == \
+        [1, 2, 5, 5, 10, 10, 20, 50, 100, 500, 1000, 10_000_000]
+    assert effects.exact_amount(g.store, proposal) == 23  # the coordinators' pages show the exact amount
+    g.close()

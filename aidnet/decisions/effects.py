@@ -56,8 +56,8 @@ def on_final(store: Store, tx: Tx, settings: Settings, proposal: dict[str, Any],
             request_rows.set_status(tx, request, "allocated" if kind == "allocation" else "fulfilled")
         kept = counters.take_where(tx, str(proposal.get("id", "")))
         category, area = where(store, request_hex, keys)
-        if (category, area) == (UNKNOWN, UNKNOWN) and kept is not None:
-            category, area = kept
+        if (category, area) == (UNKNOWN, UNKNOWN) and kept is not None and kept[0] and kept[1]:
+            category, area = str(kept[0]), str(kept[1])
         event = "allocated" if kind == "allocation" else "distributed"
         if _first(tx, request, event):
             counters.bump(tx, week, category, area, event)
@@ -68,9 +68,11 @@ def on_final(store: Store, tx: Tx, settings: Settings, proposal: dict[str, Any],
         if offer is not None:
             offer_rows.set_offer_status(tx, offer, "allocated")
         if source.get("kind") == "money" and isinstance(source.get("amount"), int):
+            exact = kept[2] if kept is not None and kept[2] else source["amount"]  # else the band: an upper bound
             clip = settings.policy.money_clip
-            before = _paid_cents(store, request_hex) - source["amount"] * 100  # the log holds this one already
-            amount = min(before + source["amount"] * 100, clip) - min(before, clip)
+            before = counters.paid(store, request_hex) * 100
+            counters.record_paid(tx, str(proposal.get("id", "")), request_hex, exact)
+            amount = min(before + exact * 100, clip) - min(before, clip)
             first = request is None or request_rows.count_once(tx, request, "money_out")
             counters.bump_money(tx, week, category, "out", max(0, amount), 1 if first else 0)
     elif kind == "rotate_key":
@@ -88,25 +90,34 @@ def on_final(store: Store, tx: Tx, settings: Settings, proposal: dict[str, Any],
         counters.bump(tx, week, "-", "-", "dispute_resolved")
 
 
-def _money_paid(store: Store) -> dict[str, int]:
-    """Whole units paid out by final money allocations in the log, per request."""
-    paid: dict[str, int] = {}
-    for r in log_rows.records(store):
-        p = r["proposal"]
-        source = p["body"].get("source") or {} if p["type"] == "allocation" else {}
-        if source.get("kind") == "money" and isinstance(source.get("amount"), int):
-            key = str(p["body"].get("request", ""))
-            paid[key] = paid.get(key, 0) + source["amount"]
-    return paid
+BANDS = (1, 2, 5)  # the log carries a money allocation's amount only as the 1-2-5 band it is in (at most)
 
 
-def _paid_cents(store: Store, request_hex: str) -> int:
-    return _money_paid(store).get(request_hex, 0) * 100
+def band(units: int) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50, … that is at least units: what the log says of an amount."""
+    step = 1
+    while True:
+        for b in BANDS:
+            if b * step >= units:
+                return b * step
+        step *= 10
+
+
+def exact_amount(store: Store, proposal: dict[str, Any]) -> int | None:
+    """A money allocation's exact amount as kept at proposal, else the band in the log (an upper bound)."""
+    source = proposal["body"].get("source") or {}
+    if source.get("kind") != "money" or not isinstance(source.get("amount"), int):
+        return None
+    pid = str(proposal.get("id", ""))
+    kept = counters.kept_where(store, pid)
+    if kept is not None and kept[2]:
+        return int(kept[2])
+    return counters.paid_for(store, pid) or int(source["amount"])
 
 
 def balance_cents(store: Store) -> int:
     """Money recorded as received (each gift counted up to money_clip) less every final money allocation."""
-    return counters.money_received(store) - sum(_money_paid(store).values()) * 100
+    return counters.money_received(store) - counters.paid(store) * 100
 
 
 class NotEnoughMoney(Refused):
@@ -133,16 +144,19 @@ def handed_over(store: Store, allocation: str) -> bool:
                for r in log_rows.records(store))
 
 
-def check_possible(store: Store, proposal: dict[str, Any]) -> None:
-    """A Refused if a decision can no longer take effect (checked inside the finalizing write)."""
+def check_possible(store: Store, proposal: dict[str, Any], amount: int | None = None) -> None:
+    """A Refused if a decision can no longer take effect (checked inside the finalizing write).
+
+    amount: a money allocation's exact amount when it is not kept yet (at proposal)."""
     if proposal["type"] == "distribution" and handed_over(store, str(proposal["body"].get("allocation"))):
         raise HandedOverAlready
     if proposal["type"] != "allocation":
         return
     source = proposal["body"].get("source") or {}
-    if source.get("kind") == "money" and isinstance(source.get("amount"), int):
+    amount = amount or exact_amount(store, proposal)
+    if amount is not None:
         available = balance_cents(store)
-        if source["amount"] * 100 > available:
+        if amount * 100 > available:
             raise NotEnoughMoney(f"there is not enough money recorded as received for this allocation "
                                  f"({max(0, available) // 100} available)")
     if source.get("kind") == "offer":

@@ -78,14 +78,41 @@ def money_for(store: Store, weeks: Sequence[str]) -> list[tuple[str, str, str, i
     )]
 
 
-def keep_where(tx: Tx, proposal_id: str, category: str, area: str) -> None:
-    """Where a pending allocation or hand-over will count, known when its proposer could read the request."""
-    tx.execute("INSERT OR REPLACE INTO pending_where (proposal_id, category, area) VALUES (?, ?, ?)",
-               (proposal_id, category, area))
+def keep_where(tx: Tx, proposal_id: str, category: str | None, area: str | None, amount: int | None) -> None:
+    """What a pending allocation or hand-over will count, known when its proposer could read the request."""
+    tx.execute("INSERT OR REPLACE INTO pending_where (proposal_id, category, area, amount) VALUES (?, ?, ?, ?)",
+               (proposal_id, category, area, amount))
 
 
-def take_where(tx: Tx, proposal_id: str) -> tuple[str, str] | None:
-    """The kept (category, area) of a decision, removed as it is read."""
-    row = tx.execute("SELECT category, area FROM pending_where WHERE proposal_id = ?", (proposal_id,)).fetchone()
+def kept_where(store: Store, proposal_id: str) -> tuple[str | None, str | None, int | None] | None:
+    row = store.conn.execute("SELECT category, area, amount FROM pending_where WHERE proposal_id = ?",
+                             (proposal_id,)).fetchone()
+    return (row[0], row[1], row[2]) if row else None
+
+
+def take_where(tx: Tx, proposal_id: str) -> tuple[str | None, str | None, int | None] | None:
+    """The kept (category, area, exact amount) of a decision, removed as it is read."""
+    row = tx.execute("SELECT category, area, amount FROM pending_where WHERE proposal_id = ?", (proposal_id,)).fetchone()
     tx.execute("DELETE FROM pending_where WHERE proposal_id = ?", (proposal_id,))
-    return (str(row[0]), str(row[1])) if row else None
+    return (row[0], row[1], row[2]) if row else None
+
+
+def record_paid(tx: Tx, proposal_id: str, request_hex: str, amount: int) -> None:
+    tx.execute("INSERT OR IGNORE INTO money_paid (proposal_id, request, amount) VALUES (?, ?, ?)",
+               (proposal_id, request_hex, amount))
+
+
+def paid(store: Store, request_hex: str | None = None) -> int:
+    """Whole units paid out by final money allocations (all, or for one request)."""
+    if request_hex is None:
+        row = store.conn.execute("SELECT coalesce(sum(amount), 0) FROM money_paid").fetchone()
+    else:
+        row = store.conn.execute("SELECT coalesce(sum(amount), 0) FROM money_paid WHERE request = ?",
+                                 (request_hex,)).fetchone()
+    return int(row[0])
+
+
+def paid_for(store: Store, proposal_id: str) -> int | None:
+    """The exact amount a final money allocation paid, if kept."""
+    row = store.conn.execute("SELECT amount FROM money_paid WHERE proposal_id = ?", (proposal_id,)).fetchone()
+    return int(row[0]) if row else None
