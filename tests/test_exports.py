@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,44 @@ def test_benchmark_smoke() -> None:
     lines = done.stdout.splitlines()
     assert lines[0].startswith("baseline  cpu") and lines[1].startswith("baseline  db")
     assert sum("x cpu baseline" in line or "x db baseline" in line for line in lines) >= 5
+
+
+@pytest.mark.parametrize(("table_name", "key", "one"), [
+    ("received", ("food", "north"), {("food", "north", "received"): 1}),  # categories × areas
+    ("withdrawn", ("unknown", "unknown"), {("unknown", "unknown", "withdrawn"): 1}),  # one total
+    ("money_in_count", ("food", "all"), {}),  # categories × one column
+])
+def test_without_noise_a_week_of_one_event_is_never_month_minus_the_other_weeks(
+        tmp_path: Path, table_name: str, key: tuple[str, str], one: dict[tuple[str, str, str], int]) -> None:
+    """The month is released before its weeks; a week holding exactly one event stays underivable in every shape."""
+    settings = set_export(make_instance(tmp_path / "p"), noise="false")
+    _, weeks = periods.weeks_of("2026-02")
+    money_one = (("food", "in", 100),) if table_name.startswith("money") else ()
+    plant(settings, weeks[0], one, money=money_one)
+    for week in weeks[1:]:
+        many = {k: 20 for k in one} or {("food", "north", "received"): 20}
+        plant(settings, week, many, money=(("food", "in", 100),) * 20 if money_one else ())
+    month, _ = release(settings, "2026-02")
+    shown = {w: table(release(settings, w)[0].manifest, table_name) for w in weeks[1:]}
+    month_table = table(month.manifest, table_name)
+
+    def value(t: dict[tuple[str, str], int | None]) -> int | None:
+        return t.get(key) if key in t else t.get(("*", "*"))
+
+    later = [value(shown[w]) for w in weeks[1:]]
+    monthly = value(month_table)
+    # If the month and every other week were shown, week 1 would be their difference: 1.
+    assert monthly is None or None in later, (monthly, later)
+
+
+@pytest.mark.parametrize("scale", [Fraction(1, 2), Fraction(1), Fraction(4), Fraction(16), Fraction(64)])
+def test_margin_is_the_smallest_that_holds_nine_times_in_ten(scale: Fraction) -> None:
+    import math
+    p = math.exp(-1 / float(scale))
+
+    def inside(m: int) -> float:  # P(|X| <= m)
+        return 1 - 2 * p ** (m + 1) / (1 + p)
+
+    m = releases.margin(scale)
+    assert inside(m) >= 0.9 and (m == 0 or inside(m - 1) < 0.9)
+    assert (releases.margin(Fraction(4)), releases.margin(Fraction(16))) == (9, 37)
