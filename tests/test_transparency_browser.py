@@ -33,3 +33,31 @@ def test_bars_draw_with_javascript_off(tmp_path: Path) -> None:
             assert len(links) == 3 and all(link.startswith(server.url) for link in links)
     finally:
         server.stop()
+
+
+def test_a_noisy_release_at_320px_in_every_language_is_axe_clean(tmp_path: Path) -> None:
+    """With a real release (noise on: totals with their margins), no WCAG 2.2 AA violation at 320 px, no scroll."""
+    from helpers.browser import make_driver, quit_driver
+    from test_requester_browser import AXE, LANGUAGES, WIDTH, _axe_violations
+
+    settings = make_instance(tmp_path / "instance")
+    plant(settings, WEEK, {("food", "north", "received"): 40, ("rent", "south", "received"): 12})
+    release(settings)
+    server = start_server(settings.instance, tmp_path / "logs")
+    assert AXE.is_file()
+    axe = make_driver(javascript=True)
+    axe.set_script_timeout(60)
+    problems: list[str] = []
+    try:
+        with browser(tmp_path, viewport=(WIDTH, 640)) as driver:
+            for language, prefix in LANGUAGES.items():
+                driver.get(server.url + prefix + "/transparency/")
+                assert "±" in driver.page_source and page_problems(driver.page_source) == []
+                scroll = driver.execute_script("return document.documentElement.scrollWidth")
+                assert scroll <= WIDTH, f"{language}: {scroll}px wide"
+                axe.get(server.url + prefix + "/transparency/")
+                problems += [f"{language}: {v}" for v in _axe_violations(axe)]
+    finally:
+        quit_driver(axe)
+        server.stop()
+    assert problems == []
