@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers.browser import browser
+from helpers.axe import AXE, LANGUAGES, WIDTH, axe_violations
+from helpers.browser import browser, make_driver, quit_driver
 from helpers.exports import WEEK, plant, release, set_export
 from helpers.instance import make_instance
 from helpers.live import start_server
@@ -37,9 +38,6 @@ def test_bars_draw_with_javascript_off(tmp_path: Path) -> None:
 
 def test_a_noisy_release_at_320px_in_every_language_is_axe_clean(tmp_path: Path) -> None:
     """With a real release (noise on: totals with their margins), no WCAG 2.2 AA violation at 320 px, no scroll."""
-    from helpers.browser import make_driver, quit_driver
-    from test_requester_browser import AXE, LANGUAGES, WIDTH, _axe_violations
-
     settings = make_instance(tmp_path / "instance")
     plant(settings, WEEK, {("food", "north", "received"): 40, ("rent", "south", "received"): 12})
     release(settings)
@@ -56,7 +54,7 @@ def test_a_noisy_release_at_320px_in_every_language_is_axe_clean(tmp_path: Path)
                 scroll = driver.execute_script("return document.documentElement.scrollWidth")
                 assert scroll <= WIDTH, f"{language}: {scroll}px wide"
                 axe.get(server.url + prefix + "/transparency/")
-                problems += [f"{language}: {v}" for v in _axe_violations(axe)]
+                problems += [f"{language}: {v}" for v in axe_violations(axe)]
     finally:
         quit_driver(axe)
         server.stop()
