@@ -122,3 +122,21 @@ def test_stream_is_deterministic_uniform_and_keyed() -> None:
     assert all(s.randbelow(1) == 0 for _ in range(5))
     with pytest.raises(ValueError):
         s.randbelow(0)
+
+
+def test_known_answers_so_a_release_draws_the_same_numbers_in_every_version() -> None:
+    """The Stream and the sampler, pinned: a change to either would re-draw an already published period."""
+    s = noise.Stream(b"known answer", "2026-02|received|*|*")
+    assert [s.randbelow(1000) for _ in range(6)] == [960, 994, 764, 641, 209, 676]
+    assert [s.randbelow(2**20) for _ in range(2)] == [88813, 812824]
+    s = noise.Stream(b"known answer", "2026-02|received|*|*")
+    assert [noise.discrete_laplace(Fraction(4), s.randbelow) for _ in range(8)] == [10, -5, -2, -8, 0, -2, 0, -7]
+
+
+def test_scale_for_sensitivity_one_and_fractions() -> None:
+    assert noise.scale_for(Fraction(1, 2), 1) == 2 and noise.scale_for(Fraction(1, 8), 1) == 8
+    assert noise.scale_for(Fraction(1, 64), 50000) == 3200000
+    with pytest.raises(ValueError):
+        noise.scale_for(Fraction(1, 2), 0)
+    with pytest.raises(ValueError):
+        noise.discrete_laplace(Fraction(-1))
