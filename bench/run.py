@@ -41,6 +41,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +55,7 @@ import crypto
 from aidnet import dates
 from aidnet.config import Settings, create_instance, load_settings
 from aidnet.decisions import membership, proposals
-from aidnet.exports import periods, releases
+from aidnet.exports import accuracy, periods, releases
 from aidnet.records import coordinators, retention
 from aidnet.records.requests import KIND_REQUEST, RequestDetails
 from aidnet.records.reseal import reseal_all
@@ -155,6 +156,7 @@ def seal_commit_ceiling(settings: Settings, seconds: float) -> float:
 
 BARE_SERVER = """
 import sys
+from fractions import Fraction
 from pathlib import Path
 from aidnet.config import load_settings
 from aidnet.serve.server import AidnetServer
@@ -550,12 +552,27 @@ def proving(work: Path, count: int, logs: Path) -> tuple[list[str], float]:
     return lines, busy_p99
 
 
+ACCURACY_EPSILONS = (Fraction(1, 2), Fraction(1, 4), Fraction(1))  # the default, then two others
+
+
+def accuracy_table(settings: Settings) -> int:
+    """Print the accuracy table (default ε and two others); 1 if the default misses a target."""
+    for line in accuracy.table_lines(settings, ACCURACY_EPSILONS):
+        say("    " + line)
+    a = accuracy.measure(accuracy.with_epsilon(settings, ACCURACY_EPSILONS[0]))
+    return 0 if a.within_10 >= 0.9 and abs(a.mean_error) <= 2 and a.empty_mean < 3 and a.empty_p95 < 12 else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run: short loads, 1,000 / 2,000 stored")
     parser.add_argument("--seconds", type=float, default=None, help="length of each load (default 10)")
     parser.add_argument("--dir", type=Path, default=None, help="where instances go (default: a temp dir on /var/tmp)")
+    parser.add_argument("--accuracy", action="store_true", help="print only the accuracy table of the published totals")
     args = parser.parse_args()
+    if args.accuracy:
+        with tempfile.TemporaryDirectory(prefix="aidnet-bench-") as folder:
+            return accuracy_table(new_instance(Path(folder), "accuracy"))
     seconds = args.seconds or (2.0 if args.quick else 10.0)
     small, large = (1000, 2000) if args.quick else (10_000, 100_000)
     os.umask(0o077)
@@ -658,6 +675,9 @@ def main() -> int:
         baseline = figures[0][1]
         for label, spent in figures:
             say(f"    {label:<52} {spent:7.1f} s  ({spent / baseline:5.2f} x sqlcipher_export)")
+        say("\n(e2) accuracy of what the export above publishes")
+        if accuracy_table(inbox):
+            failures.append("published totals miss their accuracy targets")
 
         say("\n(f) proving every reader, decision and reply")
         lines, reseal_p99 = proving(work, small, work / "logs-proving")

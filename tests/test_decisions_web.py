@@ -51,6 +51,9 @@ def test_two_keyholders_govern_through_the_pages(app: Flask, settings: Settings,
     # Quorum 2: from now on allocations need both.
     alice.post("/coordinator/decisions/quorum", data={"csrf_token": t, "quorum": "2", "confirm": "y"})
     request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", alice.get("/coordinator/").get_data(as_text=True)).group(1)
+    received = alice.post("/coordinator/stock/", data={"csrf_token": token(alice, "/coordinator/stock/"), "kind": "money",
+                                                       "category": "food", "amount": "30", "note": ""})
+    assert received.status_code == 303  # money received first: an allocation beyond the balance is refused
     pending = alice.post(f"/coordinator/decisions/request/{request_id}/allocate",
                          data={"csrf_token": t, "source": "money", "amount": "30", "note": "NOTEMARK cash at the hall"})
     assert pending.headers["Location"].endswith("saved=pending")

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -116,9 +117,27 @@ def test_noise_is_drawn_once_stored_and_the_budget_is_kept(tmp_path: Path) -> No
     assert made and not made_again and again == first
     data = json.loads(first.manifest)
     assert data["mechanism"].startswith("discrete-laplace") and data["epsilon"] == "1/2"
-    assert data["noise_scale"]["requests"] == "10" and data["cumulative_epsilon"] == {WEEK: "1/2"}
+    assert data["cumulative_epsilon"] == {WEEK: "1/2"} and data["lifetime_epsilon"] == "1"
+    # Every table's scale, pinned: sensitivity / (share × ε), amounts with sensitivity money_clip.
+    assert data["noise_scale"] == {
+        "received": {"total": "4", "rows": "16", "cols": "16"},
+        "allocated": {"total": "64", "rows": "128", "cols": "128"},
+        "fulfilled": {"total": "64", "rows": "128", "cols": "128"},
+        "withdrawn": {"total": "128/3"}, "distributed": {"total": "64"},
+        "offered": {"total": "4", "rows": "8", "cols": "8"},
+        "money_in_count": {"total": "8", "rows": "8"}, "money_in_amount": {"total": "400000", "rows": "400000"},
+        "money_out_count": {"total": "128", "rows": "256"},
+        "money_out_amount": {"total": "6400000", "rows": "12800000"}}
+    # One request's shares over every table it can touch add up to exactly the ε charged.
+    assert sum(sum(levels.values()) for levels in releases.SPLIT.values()) == 1
+    assert all(sum(levels.values()) == 1 for levels in (
+        releases.OFFER_SPLIT["offered"],
+        {k: releases.OFFER_SPLIT["money_in_count"][k] + releases.OFFER_SPLIT["money_in_amount"][k] for k in ("total", "rows")}))
     noisy = table(first.manifest, "received")
-    assert all(v is None or v == 0 or v >= 10 for v in noisy.values())
+    # Only totals are published with noise: the grand total, every category and every area, each its own draw.
+    assert set(noisy) == {("*", "*")} | {(c, "*") for c in settings.categories} | {("*", a) for a in settings.areas}
+    assert all(isinstance(v, int) and v >= 0 for v in noisy.values())
+    assert data["tables"][0]["margin"] == {"total": 9, "rows": 37, "cols": 37}
     month, _ = release(settings, "2026-02")
     assert json.loads(month.manifest)["cumulative_epsilon"][WEEK] == "1"
     # Both releases covering the week spent its budget: nothing more may be drawn from it.
@@ -214,3 +233,44 @@ def test_benchmark_smoke() -> None:
     lines = done.stdout.splitlines()
     assert lines[0].startswith("baseline  cpu") and lines[1].startswith("baseline  db")
     assert sum("x cpu baseline" in line or "x db baseline" in line for line in lines) >= 5
+
+
+@pytest.mark.parametrize(("table_name", "key", "one"), [
+    ("received", ("food", "north"), {("food", "north", "received"): 1}),  # categories × areas
+    ("withdrawn", ("unknown", "unknown"), {("unknown", "unknown", "withdrawn"): 1}),  # one total
+    ("money_in_count", ("food", "all"), {}),  # categories × one column
+])
+def test_without_noise_a_week_of_one_event_is_never_month_minus_the_other_weeks(
+        tmp_path: Path, table_name: str, key: tuple[str, str], one: dict[tuple[str, str, str], int]) -> None:
+    """The month is released before its weeks; a week holding exactly one event stays underivable in every shape."""
+    settings = set_export(make_instance(tmp_path / "p"), noise="false")
+    _, weeks = periods.weeks_of("2026-02")
+    money_one = (("food", "in", 100),) if table_name.startswith("money") else ()
+    plant(settings, weeks[0], one, money=money_one)
+    for week in weeks[1:]:
+        many = {k: 20 for k in one} or {("food", "north", "received"): 20}
+        plant(settings, week, many, money=(("food", "in", 100),) * 20 if money_one else ())
+    month, _ = release(settings, "2026-02")
+    shown = {w: table(release(settings, w)[0].manifest, table_name) for w in weeks[1:]}
+    month_table = table(month.manifest, table_name)
+
+    def value(t: dict[tuple[str, str], int | None]) -> int | None:
+        return t.get(key) if key in t else t.get(("*", "*"))
+
+    later = [value(shown[w]) for w in weeks[1:]]
+    monthly = value(month_table)
+    # If the month and every other week were shown, week 1 would be their difference: 1.
+    assert monthly is None or None in later, (monthly, later)
+
+
+@pytest.mark.parametrize("scale", [Fraction(1, 2), Fraction(1), Fraction(4), Fraction(16), Fraction(64)])
+def test_margin_is_the_smallest_that_holds_nine_times_in_ten(scale: Fraction) -> None:
+    import math
+    p = math.exp(-1 / float(scale))
+
+    def inside(m: int) -> float:  # P(|X| <= m)
+        return 1 - 2 * p ** (m + 1) / (1 + p)
+
+    m = releases.margin(scale)
+    assert inside(m) >= 0.9 and (m == 0 or inside(m - 1) < 0.9)
+    assert (releases.margin(Fraction(4)), releases.margin(Fraction(16))) == (9, 37)

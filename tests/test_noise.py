@@ -68,3 +68,75 @@ def test_scale_for_epsilon_and_sensitivity() -> None:
         noise.scale_for(Fraction(0), 1)
     with pytest.raises(ValueError):
         noise.discrete_laplace(Fraction(0))
+
+
+def _pmf(scale: Fraction, x: int) -> float:
+    p = math.exp(-1 / float(scale))
+    return (1 - p) / (1 + p) * p ** abs(x)
+
+
+@pytest.mark.parametrize("scale", [Fraction(1, 3), Fraction(1, 2), Fraction(1), Fraction(3, 2), Fraction(4), Fraction(10)])
+def test_goodness_of_fit_and_variance_at_fixed_seed(scale: Fraction) -> None:
+    """Chi-square over the values near 0 (tails lumped) and the variance, for scales below, at and above 1.
+
+    A wrong inner step (v = 1, v += 2, u - t*v, a skipped Bernoulli) changes the distribution far
+    beyond these bounds; the draws come from a fixed-seed Stream, so the test is exact and repeatable.
+    """
+    n = 6000
+    stream = noise.Stream(b"fixed seed for the sampler test", str(scale))
+    draws = [noise.discrete_laplace(scale, stream.randbelow) for _ in range(n)]
+    m = max(1, int(2 * scale))
+    observed = Counter(max(-m - 1, min(m + 1, x)) for x in draws)
+    tail = sum(_pmf(scale, x) for x in range(m + 1, m + 200))
+    chi2 = 0.0
+    for x in range(-m - 1, m + 2):
+        expected = n * (tail if abs(x) == m + 1 else _pmf(scale, x))
+        chi2 += (observed[x] - expected) ** 2 / expected
+    df = 2 * m + 2
+    assert chi2 < df + 6 * math.sqrt(2 * df), (chi2, df)  # far out in the tail of chi-square(df)
+    p = math.exp(-1 / float(scale))
+    variance = 2 * p / (1 - p) ** 2
+    mean_square = sum(x * x for x in draws) / n
+    assert abs(mean_square - variance) < 0.12 * variance + 0.01, (mean_square, variance)
+    assert abs(sum(draws) / n) < 4 * math.sqrt(variance / n) + 0.01
+
+
+@pytest.mark.parametrize("gamma", [Fraction(3, 2), Fraction(5, 2), Fraction(1), Fraction(1, 5)])
+def test_bernoulli_exp_above_one_and_below(gamma: Fraction) -> None:
+    stream = noise.Stream(b"bernoulli", str(gamma))
+    n = 8000
+    hits = sum(noise.bernoulli_exp(gamma, stream.randbelow) for _ in range(n))
+    expected = math.exp(-float(gamma))
+    assert abs(hits / n - expected) < 4 * math.sqrt(expected * (1 - expected) / n), (hits / n, expected)
+
+
+def test_stream_is_deterministic_uniform_and_keyed() -> None:
+    a, b = noise.Stream(b"k", "2026-02|received|*|*"), noise.Stream(b"k", "2026-02|received|*|*")
+    assert [a.randbelow(1000) for _ in range(50)] == [b.randbelow(1000) for _ in range(50)]
+    other = noise.Stream(b"k", "2026-02|received|food|*")
+    assert [other.randbelow(1000) for _ in range(50)] != [noise.Stream(b"k", "2026-02|received|*|*").randbelow(1000)
+                                                          for _ in range(50)]
+    s = noise.Stream(b"u", "x")
+    counts = Counter(s.randbelow(7) for _ in range(7000))
+    assert set(counts) == set(range(7)) and all(abs(c - 1000) < 150 for c in counts.values())
+    assert all(s.randbelow(1) == 0 for _ in range(5))
+    with pytest.raises(ValueError):
+        s.randbelow(0)
+
+
+def test_known_answers_so_a_release_draws_the_same_numbers_in_every_version() -> None:
+    """The Stream and the sampler, pinned: a change to either would re-draw an already published period."""
+    s = noise.Stream(b"known answer", "2026-02|received|*|*")
+    assert [s.randbelow(1000) for _ in range(6)] == [960, 994, 764, 641, 209, 676]
+    assert [s.randbelow(2**20) for _ in range(2)] == [88813, 812824]
+    s = noise.Stream(b"known answer", "2026-02|received|*|*")
+    assert [noise.discrete_laplace(Fraction(4), s.randbelow) for _ in range(8)] == [10, -5, -2, -8, 0, -2, 0, -7]
+
+
+def test_scale_for_sensitivity_one_and_fractions() -> None:
+    assert noise.scale_for(Fraction(1, 2), 1) == 2 and noise.scale_for(Fraction(1, 8), 1) == 8
+    assert noise.scale_for(Fraction(1, 64), 50000) == 3200000
+    with pytest.raises(ValueError):
+        noise.scale_for(Fraction(1, 2), 0)
+    with pytest.raises(ValueError):
+        noise.discrete_laplace(Fraction(-1))

@@ -138,3 +138,26 @@ def test_a_lone_small_cell_gets_a_partner_not_a_give_away() -> None:
     # The classic rectangle: the small cell and three partners, every total still shown.
     assert hidden == {("a", "x"), ("a", "y"), ("b", "x"), ("b", "y")}
     assert not exposed([(WEEKS[:1], values, hidden)], ("a", "b"), ("x", "y"), 10)
+
+
+def test_shapes_publish_exactly_their_totals() -> None:
+    """Which totals each shape publishes, pinned: two columns get row totals, one column none, one cell none."""
+    two = Shape(("a", "b"), ("x", "y"), WEEKS[:1])
+    assert two.items() == [("a", "x"), ("a", "y"), ("b", "x"), ("b", "y"), ("a", ALL), ("b", ALL),
+                           (ALL, "x"), (ALL, "y"), (ALL, ALL)]
+    assert len(two.lines()) == 2 + 2 + 2
+    column = Shape(("a", "b"), ("all",), WEEKS[:1])
+    assert column.items() == [("a", "all"), ("b", "all"), (ALL, "all"), (ALL, ALL)]
+    cells = [("a", "all"), ("b", "all")]
+    assert column.lines() == [(cells, (ALL, "all")), (cells, (ALL, ALL))]
+    row = Shape(("a",), ("x", "y"), WEEKS[:1])
+    assert row.items() == [("a", "x"), ("a", "y"), ("a", ALL), (ALL, ALL)]
+    assert row.lines() == [([("a", "x"), ("a", "y")], ("a", ALL)), ([("a", "x"), ("a", "y")], (ALL, ALL))]
+    one = Shape(("u",), ("u",), WEEKS[:1])
+    assert one.items() == [("u", "u")] and one.lines() == []
+    values = with_totals(two, {("a", "x"): 3, ("a", "y"): 20, ("b", "x"): 20, ("b", "y"): 20})
+    assert values[("a", ALL)] == 23 and values[(ALL, "x")] == 23 and values[(ALL, ALL)] == 63
+    hidden = plan(two, values, 10)
+    # The 3 is withheld, and so is enough of its row, column and totals that no subtraction gives it.
+    assert ("a", "x") in hidden and not line_problems(two, values, hidden, 10)
+    assert not exposed([(WEEKS[:1], values, hidden)], ("a", "b"), ("x", "y"), 10)

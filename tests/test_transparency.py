@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -62,3 +63,18 @@ def test_page_in_other_languages(client: FlaskClient, settings: Settings, prefix
     release(settings, WEEK, TODAY + dt.timedelta(days=1))
     page = client.get(f"{prefix}/transparency/")
     assert page.status_code == 200 and not page_problems(page.get_data(as_text=True))
+
+
+def test_noisy_release_shows_each_total_with_its_margin(client: FlaskClient, settings: Settings) -> None:
+    plant(settings, WEEK, {("food", "north", "received"): 40, ("rent", "south", "received"): 10})
+    row, _ = release(settings)
+    data = json.loads(row.manifest)
+    received = next(t for t in data["tables"] if t["name"] == "received")
+    total = next(v for r, c, v in received["values"] if (r, c) == ("*", "*"))
+    html = client.get("/transparency/").get_data(as_text=True)
+    assert f"Total: about {total}, ± 9" in html
+    assert html.count(", ± 37") == len(settings.categories) + len(settings.areas)  # every category and area of it
+    assert "Requests received by area" in html and "<table" not in html  # no cross-table: only totals are drawn
+    assert "<svg" not in html.lower() and "<script" not in html.lower() and " style=" not in html.lower()
+    page = client.get("/transparency/")
+    assert not page_problems(html) and not header_problems(dict(page.headers), True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers.browser import browser
+from helpers.axe import AXE, LANGUAGES, WIDTH, axe_violations
+from helpers.browser import browser, make_driver, quit_driver
 from helpers.exports import WEEK, plant, release, set_export
 from helpers.instance import make_instance
 from helpers.live import start_server
@@ -33,3 +34,28 @@ def test_bars_draw_with_javascript_off(tmp_path: Path) -> None:
             assert len(links) == 3 and all(link.startswith(server.url) for link in links)
     finally:
         server.stop()
+
+
+def test_a_noisy_release_at_320px_in_every_language_is_axe_clean(tmp_path: Path) -> None:
+    """With a real release (noise on: totals with their margins), no WCAG 2.2 AA violation at 320 px, no scroll."""
+    settings = make_instance(tmp_path / "instance")
+    plant(settings, WEEK, {("food", "north", "received"): 40, ("rent", "south", "received"): 12})
+    release(settings)
+    server = start_server(settings.instance, tmp_path / "logs")
+    assert AXE.is_file()
+    axe = make_driver(javascript=True)
+    axe.set_script_timeout(60)
+    problems: list[str] = []
+    try:
+        with browser(tmp_path, viewport=(WIDTH, 640)) as driver:
+            for language, prefix in LANGUAGES.items():
+                driver.get(server.url + prefix + "/transparency/")
+                assert "±" in driver.page_source and page_problems(driver.page_source) == []
+                scroll = driver.execute_script("return document.documentElement.scrollWidth")
+                assert scroll <= WIDTH, f"{language}: {scroll}px wide"
+                axe.get(server.url + prefix + "/transparency/")
+                problems += [f"{language}: {v}" for v in axe_violations(axe)]
+    finally:
+        quit_driver(axe)
+        server.stop()
+    assert problems == []

@@ -2,8 +2,14 @@
 
 Runs inside the finalizing write transaction, so the record and its effects
 commit together or not at all. Category and area are read from the sealed
-request only when the finalizing keyholder's keys are at hand; a signature
-brought from offline finalizes without keys, and the counter says "unknown".
+request when the finalizing keyholder's keys are at hand; a signature
+brought from offline finalizes without keys, and then the category and area
+kept when the proposer (who could read the request) proposed it are used
+(counters.keep_where); only when neither is known does the counter say "unknown".
+
+Money paid out is counted once per request (its first payout), and its amount
+is clipped per request at money_clip over all its payouts, so one request moves
+the published money tables by at most one payout of money_clip.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from ..store import requests as request_rows
 UNKNOWN = "unknown"
 
 
-def _where(store: Store, request_hex: str, keys: KeyPair | None) -> tuple[str, str]:
+def where(store: Store, request_hex: str, keys: KeyPair | None) -> tuple[str, str]:
+    """(category, area) of a request, read with these keys; "unknown" without them."""
     if keys is None:
         return UNKNOWN, UNKNOWN
     opened = open_request(store, keys, request_hex)
@@ -47,16 +54,27 @@ def on_final(store: Store, tx: Tx, settings: Settings, proposal: dict[str, Any],
         request = parse_id(request_hex)
         if request is not None:
             request_rows.set_status(tx, request, "allocated" if kind == "allocation" else "fulfilled")
-        category, area = _where(store, request_hex, keys)
+        kept = counters.take_where(tx, str(proposal.get("id", "")))
+        category, area = where(store, request_hex, keys)
+        if (category, area) == (UNKNOWN, UNKNOWN) and kept is not None and kept[0] and kept[1]:
+            category, area = str(kept[0]), str(kept[1])
         event = "allocated" if kind == "allocation" else "distributed"
         if _first(tx, request, event):
             counters.bump(tx, week, category, area, event)
+        if kind == "distribution" and _first(tx, request, "fulfilled"):
+            counters.bump(tx, week, category, area, "fulfilled")  # a final hand-over fulfils the request
         source = body.get("source") or {}
         offer = parse_id(str(source.get("ref") or "")) if source.get("kind") == "offer" else None
         if offer is not None:
             offer_rows.set_offer_status(tx, offer, "allocated")
         if source.get("kind") == "money" and isinstance(source.get("amount"), int):
-            counters.bump_money(tx, week, category, "out", settings.policy.movement_cents(source["amount"]))
+            exact = kept[2] if kept is not None and kept[2] else source["amount"]  # else the band: an upper bound
+            clip = settings.policy.money_clip
+            before = counters.paid(store, request_hex) * 100
+            counters.record_paid(tx, str(proposal.get("id", "")), request_hex, exact)
+            amount = min(before + exact * 100, clip) - min(before, clip)
+            first = request is None or request_rows.count_once(tx, request, "money_out")
+            counters.bump_money(tx, week, category, "out", max(0, amount), 1 if first else 0)
     elif kind == "rotate_key":
         # The account's new keys, kept aside at proposal time, take over now that the rotation is final.
         member = body.get("member") or {}
@@ -70,6 +88,42 @@ def on_final(store: Store, tx: Tx, settings: Settings, proposal: dict[str, Any],
         counters.bump(tx, week, "-", "-", "dispute_raised")
     elif kind == "resolution":
         counters.bump(tx, week, "-", "-", "dispute_resolved")
+
+
+BANDS = (1, 2, 5)  # the log carries a money allocation's amount only as the 1-2-5 band it is in (at most)
+
+
+def band(units: int) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50, … that is at least units: what the log says of an amount."""
+    step = 1
+    while True:
+        for b in BANDS:
+            if b * step >= units:
+                return b * step
+        step *= 10
+
+
+def exact_amount(store: Store, proposal: dict[str, Any]) -> int | None:
+    """A money allocation's exact amount as kept at proposal, else the band in the log (an upper bound)."""
+    source = proposal["body"].get("source") or {}
+    if source.get("kind") != "money" or not isinstance(source.get("amount"), int):
+        return None
+    pid = str(proposal.get("id", ""))
+    kept = counters.kept_where(store, pid)
+    if kept is not None and kept[2]:
+        return int(kept[2])
+    return counters.paid_for(store, pid) or int(source["amount"])
+
+
+def balance_cents(store: Store) -> int:
+    """Money recorded as received (each gift counted up to money_clip) less every final money allocation."""
+    return counters.money_received(store) - counters.paid(store) * 100
+
+
+class NotEnoughMoney(Refused):
+    """A money allocation larger than the money recorded as received and not yet allocated."""
+
+    reason = "there is not enough money recorded as received for this allocation"
 
 
 class OfferGone(Refused):
@@ -90,13 +144,21 @@ def handed_over(store: Store, allocation: str) -> bool:
                for r in log_rows.records(store))
 
 
-def check_possible(store: Store, proposal: dict[str, Any]) -> None:
-    """A Refused if a decision can no longer take effect (checked inside the finalizing write)."""
+def check_possible(store: Store, proposal: dict[str, Any], amount: int | None = None) -> None:
+    """A Refused if a decision can no longer take effect (checked inside the finalizing write).
+
+    amount: a money allocation's exact amount when it is not kept yet (at proposal)."""
     if proposal["type"] == "distribution" and handed_over(store, str(proposal["body"].get("allocation"))):
         raise HandedOverAlready
     if proposal["type"] != "allocation":
         return
     source = proposal["body"].get("source") or {}
+    amount = amount or exact_amount(store, proposal)
+    if amount is not None:
+        available = balance_cents(store)
+        if amount * 100 > available:
+            raise NotEnoughMoney(f"there is not enough money recorded as received for this allocation "
+                                 f"({max(0, available) // 100} available)")
     if source.get("kind") == "offer":
         offer = parse_id(str(source.get("ref") or ""))
         if offer is None or offer_rows.offer_status(store, offer) != "open":

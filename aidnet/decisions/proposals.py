@@ -44,7 +44,7 @@ from ..config import Settings
 from ..errors import Refused
 from ..sealing import readers
 from ..sealing.readers import current
-from ..store import Store
+from ..store import Store, counters
 from ..store import accounts as account_rows
 from ..store import decision_log as log_rows
 from . import effects
@@ -111,16 +111,41 @@ def new_proposal(kind: str, body: dict[str, Any], by: KeyPair | None = None, pid
 
 
 def propose(store: Store, settings: Settings, keys: KeyPair | None, proposal: dict[str, Any]) -> bool:
-    """Store a proposal signed by its proposer (if any) and make it final if that is enough."""
+    """Store a proposal signed by its proposer (if any) and make it final if that is enough.
+
+    A money allocation's exact amount is kept outside the log (counters.keep_where); the log carries only
+    its 1-2-5 band, so whoever holds the log cannot read the exact amounts the releases add noise to.
+    """
     state = current(store)
-    _not_twice(store, proposal)
+    kept = _keep(store, keys, proposal)
+    _not_twice(store, proposal, kept[2] if kept else None)
     signatures = [sign_proposal(proposal, keys.sign_seed, state, today=dates.today())] if keys else []
     problem = pending_problem(state, proposal, signatures, dates.today())
     if problem is not None or proposal.get("by") != (keys.sign_public.hex() if keys else REQUESTER):
         raise DecisionRefused(problem or "a proposal is signed by the one who makes it")
     with store.write() as tx:
         log_rows.insert_proposal(tx, proposal, signatures)
+        if kept is not None:
+            counters.keep_where(tx, proposal["id"], *kept)
     return finalize(store, settings, proposal["id"], keys)
+
+
+def _keep(store: Store, keys: KeyPair | None, proposal: dict[str, Any]) -> tuple[str | None, str | None, int | None] | None:
+    """What to keep beside a new allocation or hand-over; coarsens a money amount in the proposal itself."""
+    if proposal["type"] not in ("allocation", "distribution"):
+        return None
+    category = area = None
+    if keys is not None:
+        found = effects.where(store, str(proposal["body"].get("request", "")), keys)
+        if found != (effects.UNKNOWN, effects.UNKNOWN):
+            category, area = found
+    source = proposal["body"].get("source") or {}
+    amount = None
+    if proposal["type"] == "allocation" and source.get("kind") == "money" and isinstance(source.get("amount"), int) \
+            and not isinstance(source.get("amount"), bool) and source["amount"] >= 1:
+        amount = source["amount"]
+        source["amount"] = effects.band(amount)
+    return (category, area, amount) if category or amount else None
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -130,13 +155,15 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return bare(a) == bare(b)
 
 
-def _not_twice(store: Store, proposal: dict[str, Any]) -> None:
+def _not_twice(store: Store, proposal: dict[str, Any], amount: int | None = None) -> None:
     """DecisionRefused for a decision already waiting for signatures, or a hand-over already recorded."""
-    if any(_same(p.proposal, proposal) for p in log_rows.proposals(store)):
+    exact = amount or effects.exact_amount(store, proposal)
+    if any(_same(p.proposal, proposal) and effects.exact_amount(store, p.proposal) == exact
+           for p in log_rows.proposals(store)):
         raise DecisionRefused("the same decision is already waiting for signatures")
     try:
-        effects.check_possible(store, proposal)
-    except effects.HandedOverAlready as exc:
+        effects.check_possible(store, proposal, amount)
+    except (effects.HandedOverAlready, effects.NotEnoughMoney) as exc:
         raise DecisionRefused(str(exc)) from None
 
 
@@ -233,6 +260,7 @@ def finalize(store: Store, settings: Settings, pid: str, keys: KeyPair | None = 
                 return False  # the offline seal did not hold here: a member in the web finalizes it
             # It can never apply (e.g. the offer went to someone else): close it, say why.
             log_rows.update_proposal(tx, pid, pending.signatures, pending.declines, "refused")
+            counters.take_where(tx, pid)
             refused = str(exc)
         else:
             log_rows.append_record(tx, record)

@@ -8,8 +8,21 @@ anything that would reveal them are withheld (aidnet.suppression). The result
 is stored, so exporting the same period again returns the same bytes, and
 the privacy budget it spent is written to a ledger in the same transaction.
 
-Privacy unit: one request (offers: one offer; money: one movement of at most
-`money_clip` minor units). Other modules feed the tables by bumping counter
+With noise on, the cross-table of cells is not published: each table's grand
+total, category totals and area totals are each their own noisy draw (never
+a sum of clipped cells), with a share of the release's ε fixed in SPLIT.
+Noise is derived from the release secret (see release_secret) and the
+period, table and figure, so a period can only ever be drawn as the same
+numbers, even after a restore. Without noise, every cell is published and
+small ones are withheld (aidnet.suppression).
+
+Privacy unit: one request (offers: one offer, their own unit). A request
+moves each request event's counter by at most one (count-once guard) and is
+counted in money paid out at most once, so in one release it costs at most
+Σ SPLIT = ε. Each week's releases together spend at most week_budget, and
+every event of a request falls in one week, so over its whole life, across
+every table and release, a request costs at most week_budget.
+Other modules feed the tables by bumping counter
 events named in REQUEST_EVENTS / OFFER_EVENTS (aidnet.store.counters.bump)
 and money with aidnet.store.counters.bump_money.
 """
@@ -18,9 +31,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
+import math
+import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -44,30 +59,73 @@ MONEY_COLUMN = "all"
 UNKNOWN = "unknown"
 
 
+# Shares of a release's ε for the unit "one request" (they add up to 1), per table and level:
+# "total" is the grand total, "rows" every category total, "cols" every area total. One request
+# moves one figure of each level of a table by one (money amounts: by at most money_clip).
+# The headline, requests received, gets most: its monthly total is within ±10 nine times in ten.
+SPLIT: dict[str, dict[str, Fraction]] = {
+    "received": {"total": Fraction(1, 2), "rows": Fraction(1, 8), "cols": Fraction(1, 8)},
+    "allocated": {"total": Fraction(1, 32), "rows": Fraction(1, 64), "cols": Fraction(1, 64)},
+    "fulfilled": {"total": Fraction(1, 32), "rows": Fraction(1, 64), "cols": Fraction(1, 64)},
+    "distributed": {"total": Fraction(1, 32)},
+    "withdrawn": {"total": Fraction(3, 64)},
+    "money_out_count": {"total": Fraction(1, 64), "rows": Fraction(1, 128)},
+    "money_out_amount": {"total": Fraction(1, 64), "rows": Fraction(1, 128)},
+}
+# Offers and money received are other units (one offer; one gift), each with the whole ε.
+OFFER_SPLIT = {"offered": {"total": Fraction(1, 2), "rows": Fraction(1, 4), "cols": Fraction(1, 4)},
+               "money_in_count": {"total": Fraction(1, 4), "rows": Fraction(1, 4)},
+               "money_in_amount": {"total": Fraction(1, 4), "rows": Fraction(1, 4)}}
+MARGIN_LEVEL = Fraction(9, 10)  # the page's "± m": the noise stays within m nine times in ten
+
+
+def level_scales(settings: Settings, table: str) -> dict[str, Fraction]:
+    """Noise scale of each published level of a table: sensitivity / (share × ε)."""
+    eps = settings.policy.epsilon
+    shares = SPLIT.get(table) or OFFER_SPLIT[table]
+    sensitivity = settings.policy.money_clip if table.endswith("_amount") else 1
+    return {level: noise.scale_for(eps * share, sensitivity) for level, share in shares.items()}
+
+
+def margin(scale: Fraction, level: Fraction = MARGIN_LEVEL) -> int:
+    """The smallest m with P(|X| <= m) >= level for discrete-Laplace noise of this scale."""
+    p = math.exp(-1 / float(scale))
+    # P(|X| > m) = 2 p^(m+1) / (1 + p)
+    tail = float(1 - level) * (1 + p) / 2
+    return max(0, math.ceil(math.log(tail) / math.log(p) - 1 - 1e-9))
+
+
+def release_secret(settings: Settings) -> bytes:
+    """The secret the noise is drawn from: derived from the export signing key, so it lives where that
+    key lives (the instance folder, never the database) and a restore brings back the same numbers."""
+    key = files.load_or_create_key(settings.instance)
+    return hmac.new(bytes(key), b"aidnet release noise v1", hashlib.sha256).digest()
+
+
 class ExportError(Refused):
     """A one-line reason an export cannot be made."""
 
 
-@dataclass(frozen=True)
-class Scales:
-    request: Fraction
-    offer: Fraction
-    money_count: Fraction
-    money_amount: Fraction
-
-    def of(self, table: str) -> Fraction:
-        if table in REQUEST_EVENTS:
-            return self.request
-        if table in OFFER_EVENTS:
-            return self.offer
-        return self.money_amount if table.endswith("_amount") else self.money_count
+# Beside the export key, outside the database and its backups: every period ever published and its
+# manifest's SHA-256. A restored database cannot publish other numbers for a period already published.
+PUBLISHED_FILE = "published.sha256"
 
 
-def scales(settings: Settings) -> Scales:
-    eps = settings.policy.epsilon
-    # Money: half the budget to how many movements, half to how much.
-    return Scales(request=noise.scale_for(eps, len(REQUEST_EVENTS)), offer=noise.scale_for(eps, len(OFFER_EVENTS)),
-                  money_count=noise.scale_for(eps / 2, 1), money_amount=noise.scale_for(eps / 2, settings.policy.money_clip))
+def _published(settings: Settings) -> dict[str, str]:
+    path = settings.instance / PUBLISHED_FILE
+    if not path.exists():
+        return {}
+    pairs = (line.split(" ", 1) for line in path.read_text(encoding="ascii").splitlines() if " " in line)
+    return {period: digest for period, digest in pairs}
+
+
+def _remember_published(settings: Settings, period: str, digest: str) -> None:
+    path = settings.instance / PUBLISHED_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="ascii") as out:
+        out.write(f"{period} {digest}\n")
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def _shape(settings: Settings, table: str, weeks: tuple[str, ...]) -> Shape:
@@ -134,20 +192,37 @@ def _small_weeks(store: Store, settings: Settings, covered: tuple[str, ...]) -> 
     return found
 
 
-def _noisy(cells: dict[Item, int], scale: Fraction | None) -> dict[Item, int]:
-    if scale is None:
-        return dict(cells)
-    return {item: max(0, value + noise.discrete_laplace(scale)) for item, value in sorted(cells.items())}
+def _margins_table(settings: Settings, secret: bytes, period: str, table: str, shape: Shape,
+                   cells: dict[Item, int]) -> dict[str, Any]:
+    """Grand total, category totals and area totals, each its own draw; no cells (the noise would swamp them)."""
+    scales_ = level_scales(settings, table)
+    items: list[tuple[str, Item]] = [("total", (ALL, ALL))]
+    if "rows" in scales_:
+        items += [("rows", (r, ALL)) for r in shape.rows]
+    if "cols" in scales_:
+        items += [("cols", (ALL, c)) for c in shape.cols]
+    values = []
+    for level, (r, c) in items:
+        stream = noise.Stream(secret, f"{period}|{table}|{r}|{c}")
+        true = sum(v for (x, y), v in cells.items() if r in (ALL, x) and c in (ALL, y))
+        values.append([r, c, max(0, true + noise.discrete_laplace(scales_[level], stream.randbelow))])
+    return {"name": table, "rows": list(shape.rows), "cols": list(shape.cols), "values": values,
+            "noise_scale": {level: str(x) for level, x in scales_.items()},
+            "margin": {level: margin(x) for level, x in scales_.items()}}
 
 
 def _tables(settings: Settings, cells: dict[str, dict[Item, int]], weeks: tuple[str, ...],
-            earlier: dict[str, list[Earlier]], protect: dict[str, list[suppression.Functional]]) -> Iterator[dict[str, Any]]:
+            earlier: dict[str, list[Earlier]], protect: dict[str, list[suppression.Functional]],
+            secret: bytes | None = None, period: str = "") -> Iterator[dict[str, Any]]:
+    if secret is not None:
+        for table in TABLES:
+            yield _margins_table(settings, secret, period, table, _shape(settings, table, weeks), cells[table])
+        return
     k = settings.policy.k
-    s = scales(settings) if settings.policy.noise else None
     hidden_money: dict[str, set[Item]] = {}
     for table in TABLES:
         shape = _shape(settings, table, weeks)
-        values = suppression.with_totals(shape, _noisy(cells[table], s.of(table) if s else None))
+        values = suppression.with_totals(shape, dict(cells[table]))
         if table.endswith("_amount"):
             # An amount is shown exactly when its count of movements is.
             hidden = hidden_money[table.replace("_amount", "_count")]
@@ -168,7 +243,6 @@ def _cumulative(store: Store, weeks: tuple[str, ...]) -> dict[str, Fraction]:
 def _manifest(settings: Settings, period: str, kind: str, weeks: tuple[str, ...], tables: list[dict[str, Any]],
               cumulative: dict[str, Fraction]) -> dict[str, Any]:
     p = settings.policy
-    s = scales(settings)
     manifest: dict[str, Any] = {
         "schema": files.SCHEMA,
         "period": period,
@@ -178,12 +252,18 @@ def _manifest(settings: Settings, period: str, kind: str, weeks: tuple[str, ...]
         "epsilon": str(p.epsilon) if p.noise else "0",
         "cumulative_epsilon": {w: str(e) for w, e in cumulative.items()},
         "week_budget": str(p.week_budget),
-        "privacy_unit": "one request; offers: one offer; money: one movement, amounts in minor units",
-        "noise_scale": {"requests": str(s.request), "offers": str(s.offer), "money_count": str(s.money_count),
-                        "money_amount": str(s.money_amount)} if p.noise else {},
+        "privacy_unit": "one request (all its events and money paid out, counted once); offers: one offer; "
+                        "money received: one gift; amounts in minor units, at most money_clip each",
+        "noise_scale": {t: {lv: str(x) for lv, x in level_scales(settings, t).items()} for t in TABLES} if p.noise else {},
+        "budget_split": {t: {lv: str(x) for lv, x in shares.items()} for t, shares in {**SPLIT, **OFFER_SPLIT}.items()}
+        if p.noise else {},
+        "lifetime_epsilon": str(p.week_budget) if p.noise else "0",
+        "margin_level": str(MARGIN_LEVEL) if p.noise else "",
         "threshold_k": p.k,
-        "rounding": "integer noise; negative results shown as 0; totals are sums of the noisy cells",
-        "suppression": f"values from 1 to {p.k - 1}, and values that would let one be worked out, are '{files.WITHHELD}'",
+        "rounding": ("integer noise; each total is its own draw, never a sum of cells; negative results shown as 0"
+                     if p.noise else "exact counts; totals are sums of the cells"),
+        "suppression": ("none: cells are not published, and every published total carries noise" if p.noise else
+                        f"values from 1 to {p.k - 1}, and values that would let one be worked out, are '{files.WITHHELD}'"),
         "categories": dict(settings.categories),
         "areas": dict(settings.areas),
         "tables": tables,
@@ -220,8 +300,10 @@ def make_release(store: Store, settings: Settings, period: str, today: dt.date,
         cells = _true_cells(store, settings, weeks)
         earlier, covered = _earlier(store, weeks)
         protect = {} if settings.policy.noise else _small_weeks(store, settings, covered)
+        secret = release_secret(settings) if settings.policy.noise else None
         tables = []
-        for table in _tables(settings, cells, weeks, earlier, protect):  # suppression is the slow part, table by table
+        # suppression is the slow part, table by table
+        for table in _tables(settings, cells, weeks, earlier, protect, secret, period):
             tables.append(table)
             if progress is not None:
                 progress(len(tables), len(TABLES))
@@ -229,6 +311,13 @@ def make_release(store: Store, settings: Settings, period: str, today: dt.date,
         csv_bytes = files.render_csv(manifest)
         manifest["csv_sha256"] = hashlib.sha256(csv_bytes).hexdigest()
         manifest_bytes = files.canonical_json(manifest)
+        digest = hashlib.sha256(manifest_bytes).hexdigest()
+        before = _published(settings).get(period)
+        if before is not None and before != digest:
+            raise ExportError(f"{period} was published before with other numbers (is this a restored backup?); "
+                              "a published period is never released again")
+        if before is None:
+            _remember_published(settings, period, digest)
         row = ReleaseRow(period=period, kind=kind, last_week=weeks[-1], manifest=manifest_bytes, csv=csv_bytes,
                          signature=files.sign(key, manifest_bytes))
         release_rows.save_release(tx, row, [(w, str(eps)) for w in weeks] if eps else [])

@@ -38,17 +38,28 @@ def all_counters(store: Store) -> list[tuple[str, str, str, str, int]]:
     )]
 
 
-def bump_money(tx: Tx, week: str, category: str, direction: str, amount: int) -> None:
-    """Add one movement of money (whole minor units, e.g. cents) to the week's total for a category."""
+def bump_money(tx: Tx, week: str, category: str, direction: str, amount: int, count: int = 1) -> None:
+    """Add one movement of money (whole minor units, e.g. cents) to the week's total for a category.
+
+    count 0 adds to the amount only: a request's later payouts, so each request is counted once."""
     if direction not in DIRECTIONS:
         raise ValueError("direction must be 'in' or 'out'")
     if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
         raise ValueError("amount must be a whole number of minor units, at least 0")
+    if count not in (0, 1):
+        raise ValueError("count must be 0 or 1")
     tx.execute(
-        "INSERT INTO money (week, category, direction, amount, count) VALUES (?, ?, ?, ?, 1)"
-        " ON CONFLICT (week, category, direction) DO UPDATE SET amount = amount + excluded.amount, count = count + 1",
-        (week, category, direction, amount),
+        "INSERT INTO money (week, category, direction, amount, count) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (week, category, direction) DO UPDATE SET amount = amount + excluded.amount,"
+        " count = count + excluded.count",
+        (week, category, direction, amount, count),
     )
+
+
+def money_received(store: Store) -> int:
+    """Money recorded as received, in minor units, over every week kept (each gift up to money_clip)."""
+    row = store.conn.execute("SELECT coalesce(sum(amount), 0) FROM money WHERE direction = 'in'").fetchone()
+    return int(row[0])
 
 
 def counters_for(store: Store, weeks: Sequence[str]) -> list[tuple[str, str, str, str, int]]:
@@ -65,3 +76,43 @@ def money_for(store: Store, weeks: Sequence[str]) -> list[tuple[str, str, str, i
         f"SELECT week, category, direction, amount, count FROM money WHERE week IN ({marks(weeks)})",  # noqa: S608  # placeholders only
         tuple(weeks),
     )]
+
+
+def keep_where(tx: Tx, proposal_id: str, category: str | None, area: str | None, amount: int | None) -> None:
+    """What a pending allocation or hand-over will count, known when its proposer could read the request."""
+    tx.execute("INSERT OR REPLACE INTO pending_where (proposal_id, category, area, amount) VALUES (?, ?, ?, ?)",
+               (proposal_id, category, area, amount))
+
+
+def kept_where(store: Store, proposal_id: str) -> tuple[str | None, str | None, int | None] | None:
+    row = store.conn.execute("SELECT category, area, amount FROM pending_where WHERE proposal_id = ?",
+                             (proposal_id,)).fetchone()
+    return (row[0], row[1], row[2]) if row else None
+
+
+def take_where(tx: Tx, proposal_id: str) -> tuple[str | None, str | None, int | None] | None:
+    """The kept (category, area, exact amount) of a decision, removed as it is read."""
+    row = tx.execute("SELECT category, area, amount FROM pending_where WHERE proposal_id = ?", (proposal_id,)).fetchone()
+    tx.execute("DELETE FROM pending_where WHERE proposal_id = ?", (proposal_id,))
+    return (row[0], row[1], row[2]) if row else None
+
+
+def record_paid(tx: Tx, proposal_id: str, request_hex: str, amount: int) -> None:
+    tx.execute("INSERT OR IGNORE INTO money_paid (proposal_id, request, amount) VALUES (?, ?, ?)",
+               (proposal_id, request_hex, amount))
+
+
+def paid(store: Store, request_hex: str | None = None) -> int:
+    """Whole units paid out by final money allocations (all, or for one request)."""
+    if request_hex is None:
+        row = store.conn.execute("SELECT coalesce(sum(amount), 0) FROM money_paid").fetchone()
+    else:
+        row = store.conn.execute("SELECT coalesce(sum(amount), 0) FROM money_paid WHERE request = ?",
+                                 (request_hex,)).fetchone()
+    return int(row[0])
+
+
+def paid_for(store: Store, proposal_id: str) -> int | None:
+    """The exact amount a final money allocation paid, if kept."""
+    row = store.conn.execute("SELECT amount FROM money_paid WHERE proposal_id = ?", (proposal_id,)).fetchone()
+    return int(row[0]) if row else None

@@ -66,7 +66,7 @@ class ReplyRow:
 
 _COLUMNS = "seq, id, envelope, status, expires_day, reply_public, handler, awaiting"
 # Bits of requests.counted: which events this request has already added to the counters.
-EVENT_BITS = {"in_progress": 1, "allocated": 2, "fulfilled": 4, "closed": 8, "distributed": 16}
+EVENT_BITS = {"in_progress": 1, "allocated": 2, "fulfilled": 4, "closed": 8, "distributed": 16, "money_out": 32}
 
 
 def _row(r: Any) -> RequestRow:

@@ -212,6 +212,23 @@ MIGRATIONS = [
     ALTER TABLE coordinators ADD COLUMN last_seen_seq INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE coordinators ADD COLUMN language TEXT;
     """,
+    # issue 14: where an allocation or hand-over will count (category, area) and a money allocation's exact
+    # amount, kept at proposal (the proposer can read the request), so a decision made final from offline
+    # signatures counts in its real category; the row goes when the decision is final or closed. The log
+    # itself carries only a coarse band of the amount; exact amounts paid stay here, for the balance.
+    """
+    CREATE TABLE pending_where (
+        proposal_id TEXT PRIMARY KEY,
+        category TEXT,
+        area TEXT,
+        amount INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE money_paid (
+        proposal_id TEXT PRIMARY KEY,
+        request TEXT NOT NULL,
+        amount INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

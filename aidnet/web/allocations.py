@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, g
 from flask_babel import gettext as _
 
+from ..decisions import effects
 from ..records.requests import open_request
 from ..sealing.readers import current
 from .auth import login_required
@@ -32,6 +33,11 @@ def allocate(request_id: str) -> Any:
         valid = False
     if valid and kind == "money" and not form.amount.data:
         form.amount.errors = [_("Give the amount of money.")]
+        valid = False
+    if valid and kind == "money" and form.amount.data * 100 > effects.balance_cents(get_store()):
+        available = max(0, effects.balance_cents(get_store())) // 100
+        form.amount.errors = [_("There is not enough money for this: %(available)s is recorded as received and "
+                                "not yet allocated. Record the money received first.", available=available)]
         valid = False
     if not valid:
         return render_request(request_id, code=400, allocation_form_sent=form)

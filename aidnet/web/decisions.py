@@ -14,7 +14,7 @@ from crypto.log import QUORUM_TYPES, REQUESTER, pending_problem
 from crypto.logschema import is_id
 
 from .. import dates
-from ..decisions import keyholder, membership, offline, proposals
+from ..decisions import effects, keyholder, membership, offline, proposals
 from ..decisions.notes import open_note, seal_note
 from ..decisions.proposals import DecisionRefused
 from ..records import reseal as records_reseal
@@ -110,7 +110,7 @@ def _summary(proposal: dict[str, Any], state: Any) -> str:
         text = str(_("request %(seq)s", seq=row.seq if row else "?"))
         source = body.get("source") or {}
         if source.get("kind") == "money":
-            text += " ← " + str(_("money: %(n)s", n=source.get("amount")))
+            text += " ← " + str(_("money: %(n)s", n=effects.exact_amount(get_store(), proposal)))  # the log: its band
         elif source.get("kind") == "offer":
             text += " ← " + str(_("offer %(ref)s", ref=str(source.get("ref", ""))[:8]))
         elif source.get("kind") == "stock":

@@ -29,6 +29,13 @@ class Bar:
     label: str
     value: int | None
     width: int  # 0..BAR_STEPS
+    margin: int | None = None  # "± m" for a noisy figure
+
+
+def _bars(labels: list[str], values: list[int | None], margin: int | None) -> list[Bar]:
+    top = max([v for v in values if v is not None] + [1])
+    return [Bar(label, v, 0 if v is None else (v * BAR_STEPS + top // 2) // top, margin)
+            for label, v in zip(labels, values, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,8 @@ class TableView:
     col_totals: list[int | None]
     total: int | None
     bars: list[Bar]
+    margins: dict[str, int]  # noisy releases: "total", "rows", "cols" -> ± m; then only totals are published
+    area_bars: list[Bar]
 
 
 def _titles() -> dict[str, str]:
@@ -74,16 +83,26 @@ def _table(table: dict[str, Any], data: dict[str, Any]) -> TableView:
             r = rows[0]
         return values.get((r, c))
 
-    row_totals = [get(r, ALL) for r in rows]
-    top = max([v for v in row_totals if v is not None] + [1])
-    bars = [Bar(cat.get(r, r), v, 0 if v is None else (v * BAR_STEPS + top // 2) // top)
-            for r, v in zip(rows, row_totals, strict=True)]
+    margins: dict[str, int] = {k: int(v) for k, v in table.get("margin", {}).items()}
+    title = _titles().get(table["name"], table["name"])
+    if margins:  # noisy: only the totals were drawn, each with its own margin
+        has_rows, has_cols = "rows" in margins, "cols" in margins
+        return TableView(
+            name=table["name"], title=title, rows=[], cols=[], col_totals=[],
+            total=values.get((ALL, ALL)),
+            bars=_bars([cat.get(r, r) for r in rows], [values.get((r, ALL)) for r in rows], margins["rows"])
+            if has_rows and len(rows) > 1 else [],
+            margins=margins,
+            area_bars=_bars([areas.get(c, c) for c in cols], [values.get((ALL, c)) for c in cols], margins["cols"])
+            if has_cols and len(cols) > 1 else [],
+        )
     return TableView(
-        name=table["name"], title=_titles().get(table["name"], table["name"]),
+        name=table["name"], title=title,
         rows=[(cat.get(r, r), [get(r, c) for c in cols], get(r, ALL)) for r in rows],
         cols=[areas.get(c, c) for c in cols] if not single else [],
         col_totals=[get(ALL, c) for c in cols] if not single else [],
-        total=get(ALL, ALL), bars=bars,
+        total=get(ALL, ALL), bars=_bars([cat.get(r, r) for r in rows], [get(r, ALL) for r in rows], None),
+        margins={}, area_bars=[],
     )
 
 

@@ -1,0 +1,123 @@
+"""Honest money: no allocation beyond the balance, on any path; offline payouts and hand-overs count where they belong."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from helpers.group import Group, details
+from helpers.pagecheck import page_problems
+from helpers.pages import Auth, hidden, request_form
+
+import crypto
+from aidnet import dates
+from aidnet.decisions import effects, keyholder, offline, proposals
+from aidnet.records.requests import submit_request
+from aidnet.store import Store, counters
+from aidnet.store import decision_log as log_rows
+from aidnet.store import requests as request_rows
+
+
+def _request(g: Group) -> str:
+    submit_request(g.store, g.settings, details(), secrets.token_hex(16))
+    return request_rows.page(g.store, 0, 1)[0].id.hex()
+
+
+def _receive(store: Store, units: int, category: str = "food") -> None:
+    with store.write() as tx:  # as the stock form records money received
+        counters.bump_money(tx, dates.this_week(), category, "in", units * 100)
+
+
+def _counts(store: Store) -> dict[tuple[str, str, str], int]:
+    return {(c, a, e): n for _w, c, a, e, n in counters.counters_for(store, (dates.this_week(),))}
+
+
+def _money_out(store: Store) -> list[tuple[str, int, int]]:
+    return [(c, amount, n) for _w, c, d, amount, n in counters.money_for(store, (dates.this_week(),)) if d == "out"]
+
+
+def _money(request: str, units: int) -> dict[str, object]:
+    return {"request": request, "source": {"kind": "money", "ref": None, "amount": units}}
+
+
+def test_money_allocation_of_20_with_nothing_received_is_refused_on_the_page(client: FlaskClient, auth: Auth,
+                                                                            store: Store) -> None:
+    client.post("/", data=request_form(client, need="rent this month"))
+    auth.login()
+    request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", client.get("/coordinator/").get_data(as_text=True)).group(1)
+    page = client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
+    sent = client.post(f"/coordinator/decisions/request/{request_id}/allocate",
+                       data={"csrf_token": hidden(page, "csrf_token"), "source": "money", "amount": "20", "note": "KEEP"})
+    body = sent.get_data(as_text=True)
+    assert sent.status_code == 400 and page_problems(body) == []
+    assert "There is not enough money for this: 0 is recorded as received and not yet allocated." in body
+    assert "KEEP" in body and log_rows.proposals(store) == []
+    _receive(store, 20)
+    again = client.post(f"/coordinator/decisions/request/{request_id}/allocate",
+                        data={"csrf_token": hidden(page, "csrf_token"), "source": "money", "amount": "20", "note": ""})
+    assert again.status_code == 303 and again.headers["Location"].endswith("saved=final")
+    assert effects.balance_cents(store) == 0
+
+
+def test_beyond_the_balance_cannot_become_final_by_signing_or_offline(tmp_path: Path) -> None:
+    g = Group(tmp_path, ["ana", "ben"], quorum=2)
+    request = _request(g)
+    with pytest.raises(proposals.DecisionRefused, match="not enough money"):
+        g.propose("allocation", _money(request, 20), "ana")  # nothing received: refused at once
+    _receive(g.store, 30)
+    first, _ = g.propose("allocation", _money(request, 20), "ana")
+    second, _ = g.propose("allocation", _money(_request(g), 20), "ana")
+    third, _ = g.propose("allocation", _money(_request(g), 15), "ana")
+    assert g.sign(first["id"], "ben")  # final: 10 is left
+    with pytest.raises(proposals.DecisionRefused, match=r"not enough money .*\(10 available\)"):
+        g.sign(second["id"], "ben")  # signed in the web: refused and closed
+    # Offline: ben signs the third from a bundle; brought back, it is refused too, never final.
+    bundle = offline.export_bundle(g.store)
+    signed = keyholder.sign_pending(bundle, crypto.log.verify(bundle["log"]), g.keys["ben"], [third["id"]])
+    assert offline.import_signatures(g.store, g.settings, signed) == (0, 1, 0)
+    waiting = {p.proposal["id"] for p in log_rows.proposals(g.store)}
+    final = {r["proposal"]["id"] for r in g.records()}
+    assert first["id"] in final and not {second["id"], third["id"]} & (waiting | final)  # closed, never final
+    assert effects.balance_cents(g.store) == 1000
+    g.close()
+
+
+def test_offline_payout_counts_in_its_category_once_per_request_and_handover_counts_fulfilled(tmp_path: Path) -> None:
+    g = Group(tmp_path, ["ana", "ben"], quorum=2)
+    request = _request(g)  # food, north
+    _receive(g.store, 900)
+    pids = [g.propose("allocation", _money(request, units), "ana")[0]["id"] for units in (400, 300)]
+    for pid in pids:  # one bundle each: a seal is for one place in the log
+        bundle = offline.export_bundle(g.store)
+        signed = keyholder.sign_pending(bundle, crypto.log.verify(bundle["log"]), g.keys["ben"], [pid])
+        assert offline.import_signatures(g.store, g.settings, signed) == (1, 0, 1)  # final without keys at hand
+    assert _counts(g.store)[("food", "north", "allocated")] == 1
+    assert not [k for k in _counts(g.store) if "unknown" in k]
+    # Two payouts for one request: counted once, the amount clipped at money_clip (500 units) per request.
+    assert _money_out(g.store) == [("food", g.settings.policy.money_clip, 1)]
+    allocation = pids[0]
+    handover, _ = g.propose("distribution", {"request": request, "allocation": allocation}, "ana")
+    assert g.sign(handover["id"], "ben")
+    counts = _counts(g.store)
+    assert counts[("food", "north", "distributed")] == 1 and counts[("food", "north", "fulfilled")] == 1
+    assert request_rows.by_id(g.store, bytes.fromhex(request)).status == "fulfilled"
+    g.close()
+
+
+def test_the_log_carries_only_the_band_of_an_amount_and_the_balance_the_exact_amount(tmp_path: Path) -> None:
+    g = Group(tmp_path, ["ana"], quorum=1)
+    _receive(g.store, 100)
+    request = _request(g)
+    proposal, final = g.propose("allocation", _money(request, 23), "ana")
+    assert final and effects.balance_cents(g.store) == 7700  # exact: 100 - 23
+    record = next(r for r in g.records() if r["proposal"]["id"] == proposal["id"])
+    assert record["proposal"]["body"]["source"]["amount"] == 50  # 23 is in the band up to 50
+    bundle = offline.export_bundle(g.store)  # what an offline keyholder or an auditor holds
+    assert all(r["proposal"]["body"].get("source", {}).get("amount") in (None, 50) for r in bundle["log"])
+    assert [effects.band(n) for n in (1, 2, 3, 5, 6, 10, 11, 23, 51, 499, 501, 10_000_000)] == \
+        [1, 2, 5, 5, 10, 10, 20, 50, 100, 500, 1000, 10_000_000]
+    assert effects.exact_amount(g.store, proposal) == 23  # the coordinators' pages show the exact amount
+    g.close()
