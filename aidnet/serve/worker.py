@@ -134,6 +134,7 @@ class ReadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships no 
         self.in_pool: dict[bool, int] = {False: 0, True: 0}  # by "is a coordinator connection"
         self.wants_accept = False  # what gunicorn's own loop last asked for: False once it is stopping
         self.listening: set[Any] = set()
+        self.roles: dict[Any, bool] = {}  # listening socket -> is it the coordinator port
         self.coordinator_pool: futures.ThreadPoolExecutor | None = None
         self.reading: dict[Any, float] = {}  # connection -> when its request started
         self.lingering: dict[Any, list[float]] = {}  # half-closed socket -> [when to close it, bytes drained]
@@ -179,11 +180,13 @@ class ReadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships no 
         # gunicorn's own test (asked to accept, room for another connection), plus a free thread
         # for that port. A worker that is stopping (SIGTERM, or its master gone) never opens again.
         room = self.nr_conns < self.worker_connections
-        for listener in self.sockets:
-            try:
-                coordinator = self._is_coordinator(listener.getsockname())
-            except OSError:
-                continue
+        if not self.roles:  # which listener is which, asked of each socket once
+            for listener in self.sockets:
+                try:
+                    self.roles[listener] = self._is_coordinator(listener.getsockname())
+                except OSError:
+                    continue
+        for listener, coordinator in self.roles.items():
             want = self.alive and self.wants_accept and room and self.has_free_thread(coordinator)
             if want and listener not in self.listening:
                 listener.setblocking(False)
