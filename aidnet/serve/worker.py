@@ -213,17 +213,23 @@ class ReadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships no 
 
     def on_client_socket_readable(self, conn: Any, client: Any) -> None:
         """A kept-alive connection has its next request coming: read it here, not in a thread."""
-        self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
-        self._read_request(conn, b"")
-        self._on_bytes(conn, client)
+        # Still registered for the kept-alive wait: read what is there first (usually the whole
+        # request), and only a request still incomplete switches to the reading callback.
+        self._start_request(conn, b"")
+        self._on_bytes(conn, client)  # complete: unregistered and handed over; client gone: dropped
+        if conn in self.reading:
+            self.poller.modify(conn.sock, selectors.EVENT_READ, partial(self._on_bytes, conn))
 
-    def _read_request(self, conn: Any, already: bytes) -> None:
+    def _start_request(self, conn: Any, already: bytes) -> None:
         conn.pending = bytearray(already)
         conn.close_after = False
         conn.headers_at = None
         conn.data_ready = True  # gthread's own wait for a first byte is never needed again
         self.reading[conn] = time.monotonic()
+
+    def _read_request(self, conn: Any, already: bytes) -> None:
+        self._start_request(conn, already)
         if already and self._maybe_complete(conn):
             return
         conn.sock.setblocking(False)
