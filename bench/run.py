@@ -47,6 +47,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -516,7 +517,7 @@ def proving(work: Path, count: int, logs: Path) -> tuple[list[str], float]:
 # (g) slow clients
 
 
-def slow_clients(settings: Settings, seconds: float, logs: Path, attackers: int) -> dict[str, float]:
+def slow_clients(settings: Settings, seconds: float, logs: Path, attackers: int) -> dict[str, Any]:
     """4 clients submitting and two probes, with `attackers` slow connections on the public port (0: none)."""
     coordinator_port = free_port()
     server = start_server(settings.instance, logs, extra=("--coordinator-port", str(coordinator_port)))
@@ -551,7 +552,8 @@ def slow_clients(settings: Settings, seconds: float, logs: Path, attackers: int)
             "healthz_p99": percentile([t for _, t in probes.healthz], 0.99) * 1000,
             "login_p99": percentile([t for _, t in probes.login], 0.99) * 1000,
             "late": late(probes.healthz) + late(probes.login), "probes": len(probes.healthz) + len(probes.login),
-            "held_min": min(held), "held_max": max(held), "cut": attack.cut if attack else 0}
+            "held_min": min(held), "held_max": max(held), "cut": attack.cut if attack else 0,
+            "what": f"statuses {dict(sorted(result.statuses.items()))}, connection errors {result.connection_errors}"}
 
 
 def slow_section(work: Path, failures: list[str]) -> None:
@@ -565,6 +567,8 @@ def slow_section(work: Path, failures: list[str]) -> None:
             f"healthz p99 {r['healthz_p99']:6.1f} ms   login p99 {r['login_p99']:6.1f} ms   "
             f"{r['late']:.0f} of {r['probes']:.0f} probes late (>= 1 s) or failed   "
             f"{r['rate']:5.1f} submissions/s, {r['errors']:.0f} errors")
+        if r["errors"]:
+            say(f"        errors: {r['what']}")
     say(f"    during the attack vs without: submissions x{attacked['rate'] / calm['rate']:.2f}, "
         f"healthz p99 x{attacked['healthz_p99'] / calm['healthz_p99']:.2f}")
     if attacked["late"] or attacked["errors"]:
