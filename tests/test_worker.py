@@ -131,6 +131,11 @@ def test_a_request_is_complete_only_with_all_its_headers_and_body() -> None:
     assert request_state(chunked)[0] == "waiting"
     assert request_state(chunked + b"0\r\n\r\n")[0] == "complete"
     assert request_state(b"GET /" + b"a" * 40000)[0] == "too big"
+    # Bad chunk framing goes to the parser at once, which answers 400 (nothing to wait for).
+    bad = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    assert request_state(bad)[0] == "refuse now"
+    assert request_state(chunked[:-2] + b"XX")[0] == "refuse now"
+    assert request_state(chunked + b"3\r\nabc\r\n0\r\nTrailer: x\r\n\r\n")[0] == "complete"
 
 
 def test_the_coordinator_port_keeps_accepting_while_every_public_thread_is_busy() -> None:

@@ -94,10 +94,9 @@ def request_state(data: bytes | bytearray) -> tuple[str, int]:
     if chunked:
         if lengths:
             return _REFUSE_NOW, head_size  # both framings: the parser refuses it
-        tail = bytes(data[head_size:])
-        if tail.startswith(b"0\r\n\r\n") or tail.endswith(b"\r\n0\r\n\r\n"):
-            return _COMPLETE, head_size
-        return (_TOO_BIG if body > BODY_MAX_BYTES + CHUNKED_SLACK_BYTES else _WAITING), head_size
+        if body > BODY_MAX_BYTES + CHUNKED_SLACK_BYTES:
+            return _TOO_BIG, head_size
+        return _chunked_state(bytes(data[head_size:])), head_size
     if not lengths:
         return _COMPLETE, head_size
     if len(set(lengths)) != 1 or not lengths[0].isdigit():
@@ -106,6 +105,35 @@ def request_state(data: bytes | bytearray) -> tuple[str, int]:
     if announced > BODY_MAX_BYTES:
         return _REFUSE_NOW, head_size
     return (_COMPLETE if body >= announced else _WAITING), head_size
+
+
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _chunked_state(body: bytes) -> str:
+    """Whether a chunked body is all in: complete, waiting, refuse now (bad framing), or too big."""
+    pos = total = 0
+    while True:
+        eol = body.find(b"\r\n", pos)
+        if eol < 0:
+            return _TOO_BIG if len(body) - pos > 1024 else _WAITING
+        size_text = body[pos:eol].split(b";", 1)[0].strip()
+        if not size_text or len(size_text) > 8 or not set(size_text) <= _HEX:
+            return _REFUSE_NOW  # the parser answers 400 from this line alone
+        size = int(size_text, 16)
+        total += size
+        if total > BODY_MAX_BYTES:
+            return _TOO_BIG
+        pos = eol + 2
+        if size == 0:  # the last chunk, then trailers (usually none) and an empty line
+            if body[pos:pos + 2] == b"\r\n" or body.find(b"\r\n\r\n", pos) >= 0:
+                return _COMPLETE
+            return _TOO_BIG if len(body) - pos > 8192 else _WAITING
+        if len(body) < pos + size + 2:
+            return _WAITING
+        if body[pos + size:pos + size + 2] != b"\r\n":
+            return _REFUSE_NOW
+        pos += size + 2
 
 
 def _set_backstop(sock: socket.socket) -> None:
