@@ -18,7 +18,12 @@ Prints, for this machine, in one run:
       (against hashing the same chain without checking a signature), re-sealing 10,000 open requests
       after a member leaves, and the p99 of submissions while that re-seal runs (against the p99 of the
       same load with no re-seal, both with 4 clients); a signed reply sealed to three readers and the
-      requester, against a request sealed to three.
+      requester, against a request sealed to three;
+  (g) slow clients: 64 connections on the public port each sending one byte every 2 s (headers, or a
+      body announced as 60,000 bytes) for 30 s: how many were held open, the p99 of /healthz (public
+      port) and of the login page (coordinator port), and submissions/s of 4 clients through the forms,
+      against the same 4 clients and probes with no slow connection, in the same run.
+      `--only slow` runs (b)'s first row and (g) alone.
 
 Everything talks to 127.0.0.1 only and cleans up after itself. The load
 clients run in this process, on the same cores as the server: the figures
@@ -43,6 +48,7 @@ import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -50,6 +56,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from helpers.instance import add_coordinator
 from helpers.live import LiveServer, free_port, start_server
 from helpers.loadtools import LoadResult, Requester, run_load
+from helpers.slowclients import Probes, SlowAttack
 
 import crypto
 from aidnet import dates
@@ -563,12 +570,75 @@ def accuracy_table(settings: Settings) -> int:
     return 0 if a.within_10 >= 0.9 and abs(a.mean_error) <= 2 and a.empty_mean < 3 and a.empty_p95 < 12 else 1
 
 
+# (g) slow clients
+
+
+def slow_clients(settings: Settings, seconds: float, logs: Path, attackers: int) -> dict[str, Any]:
+    """4 clients submitting and two probes, with `attackers` slow connections on the public port (0: none)."""
+    coordinator_port = free_port()
+    server = start_server(settings.instance, logs, extra=("--coordinator-port", str(coordinator_port)))
+    port = int(server.url.rsplit(":", 1)[1])
+    attack = SlowAttack(port, count=attackers) if attackers else None
+    probes = Probes(port, coordinator_port)
+    result, stop = LoadResult(), threading.Event()
+    try:
+        if attack:
+            attack.start()
+            time.sleep(2.5)  # every slow connection open and sending
+        probes.start()
+        threads = run_load(lambda: server.url, 4, stop, result, tag="slow")
+        started = time.perf_counter()
+        time.sleep(seconds)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        elapsed = time.perf_counter() - started
+        probes.stop()
+        held = list(attack.held[1:]) if attack else [0]
+        if attack:
+            attack.stop()
+    finally:
+        server.stop()
+
+    def late(samples: list[tuple[int, float]]) -> int:
+        return sum(1 for status, t in samples if status != 200 or t >= 1.0)
+
+    return {"rate": len(result.receipts) / elapsed, "errors": result.connection_errors + sum(
+                n for s, n in result.statuses.items() if s != 201),
+            "healthz_p99": percentile([t for _, t in probes.healthz], 0.99) * 1000,
+            "login_p99": percentile([t for _, t in probes.login], 0.99) * 1000,
+            "late": late(probes.healthz) + late(probes.login), "probes": len(probes.healthz) + len(probes.login),
+            "held_min": min(held), "held_max": max(held), "cut": attack.cut if attack else 0,
+            "what": f"statuses {dict(sorted(result.statuses.items()))}, connection errors {result.connection_errors}"}
+
+
+def slow_section(work: Path, failures: list[str]) -> None:
+    seconds = 30.0
+    say(f"\n(g) slow clients: 64 connections, a byte every 2 s, {seconds:.0f} s; 4 clients submitting; "
+        "probes every 0.25 s")
+    calm = slow_clients(new_instance(work, "slow0"), seconds, work / "logs-slow0", 0)
+    attacked = slow_clients(new_instance(work, "slow1"), seconds, work / "logs-slow1", 64)
+    for label, r in (("no slow connection (baseline)", calm), ("64 slow connections        ", attacked)):
+        say(f"    {label}: held {r['held_min']:.0f}-{r['held_max']:.0f} (cut off and reopened {r['cut']:.0f})   "
+            f"healthz p99 {r['healthz_p99']:6.1f} ms   login p99 {r['login_p99']:6.1f} ms   "
+            f"{r['late']:.0f} of {r['probes']:.0f} probes late (>= 1 s) or failed   "
+            f"{r['rate']:5.1f} submissions/s, {r['errors']:.0f} errors")
+        if r["errors"]:
+            say(f"        errors: {r['what']}")
+    say(f"    during the attack vs without: submissions x{attacked['rate'] / calm['rate']:.2f}, "
+        f"healthz p99 x{attacked['healthz_p99'] / calm['healthz_p99']:.2f}")
+    if attacked["late"] or attacked["errors"]:
+        failures.append("a probe late or a submission failed under slow clients")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run: short loads, 1,000 / 2,000 stored")
     parser.add_argument("--seconds", type=float, default=None, help="length of each load (default 10)")
     parser.add_argument("--dir", type=Path, default=None, help="where instances go (default: a temp dir on /var/tmp)")
     parser.add_argument("--accuracy", action="store_true", help="print only the accuracy table of the published totals")
+    parser.add_argument("--only", choices=["slow"], default=None,
+                        help="slow: only (b)'s first row and (g), the slow-client figures")
     args = parser.parse_args()
     if args.accuracy:
         with tempfile.TemporaryDirectory(prefix="aidnet-bench-") as folder:
@@ -583,6 +653,16 @@ def main() -> int:
             f"load average before={os.getloadavg()[0]:.2f}  clients={CLIENTS}  {seconds:.0f} s per load")
         say(f"disk: {work}  fsync of 4 KiB = {fsync_ms(work):.2f} ms")
         shim = build_shim(work)
+
+        if args.only == "slow":
+            ceiling = seal_commit_ceiling(new_instance(work, "ceiling"), seconds)
+            r = end_to_end(new_instance(work, "e2e0"), seconds, work / "logs-e2e0", {"AIDNET_GROUP_COMMIT": "on"})
+            say(f"\n(b) end to end, {CLIENTS} clients, group commit on: {r['rate']:6.0f} /s = "
+                f"{r['rate'] / ceiling:4.0%} of the seal+commit ceiling ({ceiling:.0f} /s)   p50 {r['p50']:5.1f} ms  "
+                f"p99 {r['p99']:6.1f} ms   5xx {r['errors']:.0f}  other non-201 {r['other']:.0f}")
+            slow_section(work, failures)
+            say("slow clients: " + ("held" if not failures else "MISSED: " + "; ".join(failures)))
+            return 1 if failures else 0
 
         say("\n(a) ceiling")
         ceiling = seal_commit_ceiling(new_instance(work, "ceiling"), seconds)
@@ -685,6 +765,8 @@ def main() -> int:
             say("    " + line)
         if reseal_p99 >= TARGETS["p99_ms"]:
             failures.append(f"p99 during a re-seal {reseal_p99:.0f} ms >= 100 ms")
+
+        slow_section(work, failures)
 
         say(f"\nload average after={os.getloadavg()[0]:.2f}")
         say("targets: >=40% of ceiling, p99 < 100 ms (and during a re-seal), inbox < 50 ms at 100,000, "

@@ -213,8 +213,9 @@ def test_erasure_through_a_real_server_leaves_the_marker_nowhere(tmp_path: Path)
         inbox = c.get("/coordinator/").body
         request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", inbox).group(1)
         assert answer_marker in c.get(f"/coordinator/request/{request_id}").body
-        erased = c.post("/es/status/withdraw", {"csrf_token": hidden(sent.body, "csrf_token"), "codename": codename,
-                                                "confirm": "y"})
+        # The CSRF secret is new since the coordinator login in this browser: a fresh page's token.
+        fresh = hidden(c.get("/es/status").body, "csrf_token")
+        erased = c.post("/es/status/withdraw", {"csrf_token": fresh, "codename": codename, "confirm": "y"})
         assert erased.status == 200 and "Tu solicitud se borró" in erased.body
         assert c.get(f"/coordinator/request/{request_id}").status == 404
         files = [p for folder in (settings.instance, server.tmpdir) for p in folder.rglob("*") if p.is_file()]

@@ -17,14 +17,15 @@ from helpers.pages import hidden
 
 from aidnet.config import ConfigError, Settings, load_settings
 from aidnet.serve.server import QuietLogger, server_options
-from aidnet.serve.worker import FreeThreadWorker
+from aidnet.serve.worker import ReadFirstWorker
 from aidnet.web.app import create_app
 
 
 def test_server_defaults_fit_a_small_box() -> None:
     opts = server_options("127.0.0.1", 8080, 2)
     assert opts["bind"] == ["127.0.0.1:8080"]
-    assert opts["worker_class"] is FreeThreadWorker and opts["workers"] == 2
+    assert issubclass(opts["worker_class"], ReadFirstWorker) and opts["workers"] == 2
+    assert server_options("127.0.0.1", 8080, 2, coordinator_port=8081)["worker_class"].coordinator_port == 8081
     assert opts["max_requests"] > 0 and 0 < opts["max_requests_jitter"] < opts["max_requests"]
     assert opts["graceful_timeout"] > 0 and opts["timeout"] > 0
     assert opts["limit_request_line"] <= 4094 and opts["limit_request_fields"] <= 50

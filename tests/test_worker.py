@@ -1,4 +1,4 @@
-"""The server's worker takes a new connection only while one of its threads is free (aidnet/worker.py)."""
+"""The server's worker: a new connection only while a thread is free, requests read whole first (serve/worker.py)."""
 
 from __future__ import annotations
 
@@ -13,22 +13,33 @@ from typing import Any
 import pytest
 from gunicorn.config import Config
 
-from aidnet.serve.worker import FreeThreadWorker
+from aidnet.serve.worker import ReadFirstWorker, request_state, worker_class_for
 
 
 class _Conn:
-    closed = False
+    """Stands in for gunicorn's connection: a real socket, closed (or half-closed to drain) when done."""
+
+    def __init__(self) -> None:
+        self.sock, self.peer = socket.socketpair()
+
+    @property
+    def closed(self) -> bool:
+        try:
+            self.peer.setblocking(False)
+            return self.peer.recv(1) == b""  # the worker shut its side: no more answer is coming
+        except BlockingIOError:
+            return False
 
     def close(self, graceful: bool = False) -> None:
-        self.closed = True
+        self.sock.close()
 
 
 @pytest.fixture
-def worker() -> Iterator[tuple[FreeThreadWorker, socket.socket, dict[_Conn, threading.Event]]]:
+def worker() -> Iterator[tuple[ReadFirstWorker, socket.socket, dict[_Conn, threading.Event]]]:
     cfg = Config()
     cfg.set("threads", 2)
     listener = socket.create_server(("127.0.0.1", 0))
-    w = FreeThreadWorker(0, 0, [listener], None, 30, cfg, logging.getLogger("test"))
+    w = ReadFirstWorker(0, 0, [listener], None, 30, cfg, logging.getLogger("test"))
     w.tpool, w.poller = futures.ThreadPoolExecutor(max_workers=2), selectors.DefaultSelector()
     w.method_queue.init()
     answered: dict[_Conn, threading.Event] = {}
@@ -41,6 +52,9 @@ def worker() -> Iterator[tuple[FreeThreadWorker, socket.socket, dict[_Conn, thre
     yield w, listener, answered
     for event in answered.values():
         event.set()
+    for conn in answered:
+        conn.sock.close()
+        conn.peer.close()
     w.tpool.shutdown(wait=True)
     w.poller.close()
     w.method_queue.close()
@@ -48,7 +62,7 @@ def worker() -> Iterator[tuple[FreeThreadWorker, socket.socket, dict[_Conn, thre
     w.tmp.close()
 
 
-def _listening(w: FreeThreadWorker, listener: socket.socket) -> bool:
+def _listening(w: ReadFirstWorker, listener: socket.socket) -> bool:
     try:
         w.poller.get_key(listener)
     except KeyError:
@@ -56,7 +70,7 @@ def _listening(w: FreeThreadWorker, listener: socket.socket) -> bool:
     return True
 
 
-def _new_request(w: FreeThreadWorker, answered: dict[_Conn, threading.Event]) -> _Conn:
+def _new_request(w: ReadFirstWorker, answered: dict[_Conn, threading.Event]) -> _Conn:
     conn = _Conn()
     answered[conn] = threading.Event()
     w.nr_conns += 1
@@ -64,7 +78,7 @@ def _new_request(w: FreeThreadWorker, answered: dict[_Conn, threading.Event]) ->
     return conn
 
 
-def _answer(w: FreeThreadWorker, answered: dict[Any, threading.Event], conn: _Conn) -> None:
+def _answer(w: ReadFirstWorker, answered: dict[Any, threading.Event], conn: _Conn) -> None:
     answered[conn].set()
     for _ in range(200):  # the pool thread hands the finished request to the main thread's queue
         w.method_queue.run_callbacks(None)
@@ -81,13 +95,13 @@ def test_a_worker_with_every_thread_busy_stops_accepting_until_one_is_free(worke
     first = _new_request(w, answered)
     assert _listening(w, listener)  # one of two threads still free
     second = _new_request(w, answered)
-    assert not _listening(w, listener) and w.in_pool == 2  # both busy: leave new connections to another worker
+    assert not _listening(w, listener) and w.in_pool[False] == 2  # both busy: leave new connections to another worker
     w.set_accept_enabled(True)  # gunicorn's own loop asking again changes nothing while both are busy
     assert not _listening(w, listener)
     _answer(w, answered, first)
-    assert _listening(w, listener) and w.in_pool == 1
+    assert _listening(w, listener) and w.in_pool[False] == 1
     _answer(w, answered, second)
-    assert _listening(w, listener) and w.in_pool == 0
+    assert _listening(w, listener) and w.in_pool[False] == 0
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "master gone"])
@@ -101,4 +115,57 @@ def test_a_stopping_worker_does_not_start_accepting_again(worker: Any, how: str)
         w.set_accept_enabled(False)
     _answer(w, answered, first)
     _answer(w, answered, second)
-    assert not _listening(w, listener) and w.in_pool == 0
+    assert not _listening(w, listener) and w.in_pool[False] == 0
+
+
+def test_a_request_is_complete_only_with_all_its_headers_and_body() -> None:
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+    assert request_state(b"GET / HTTP/1.1\r\nHost: x\r\n")[0] == "waiting"
+    assert request_state(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")[0] == "complete"
+    assert request_state(head + b"abcd")[0] == "waiting"
+    assert request_state(head + b"abcde")[0] == "complete"
+    # Beyond the 64 KiB limit the app answers 413 from the headers alone: no reason to wait for the body.
+    assert request_state(b"POST / HTTP/1.1\r\nContent-Length: 70000\r\n\r\n")[0] == "refuse now"
+    assert request_state(b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")[0] == "refuse now"
+    chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n"
+    assert request_state(chunked)[0] == "waiting"
+    assert request_state(chunked + b"0\r\n\r\n")[0] == "complete"
+    assert request_state(b"GET /" + b"a" * 40000)[0] == "too big"
+    # Bad chunk framing goes to the parser at once, which answers 400 (nothing to wait for).
+    bad = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    assert request_state(bad)[0] == "refuse now"
+    assert request_state(chunked[:-2] + b"XX")[0] == "refuse now"
+    assert request_state(chunked + b"3\r\nabc\r\n0\r\nTrailer: x\r\n\r\n")[0] == "complete"
+
+
+def test_the_coordinator_port_keeps_accepting_while_every_public_thread_is_busy() -> None:
+    cfg = Config()
+    cfg.set("threads", 2)
+    public, coordinator = socket.create_server(("127.0.0.1", 0)), socket.create_server(("127.0.0.1", 0))
+    cls = worker_class_for(coordinator.getsockname()[1])
+    w = cls(0, 0, [public, coordinator], None, 30, cfg, logging.getLogger("test"))
+    w.tpool, w.poller = futures.ThreadPoolExecutor(max_workers=2), selectors.DefaultSelector()
+    w.coordinator_pool = futures.ThreadPoolExecutor(max_workers=1)
+    w.method_queue.init()
+    release = threading.Event()
+    conns = [_Conn() for _ in range(2)]
+    try:
+        w.handle = lambda conn: release.wait(10) and False
+        w.set_accept_enabled(True)
+        for conn in conns:  # both public threads taken, say by two clients the app is slow to answer
+            conn.server = public.getsockname()
+            w.nr_conns += 1
+            w.enqueue_req(conn)
+        assert not _listening(w, public) and _listening(w, coordinator)
+    finally:
+        release.set()
+        w.tpool.shutdown(wait=True)
+        w.coordinator_pool.shutdown(wait=True)
+        w.poller.close()
+        w.method_queue.close()
+        for conn in conns:
+            conn.sock.close()
+            conn.peer.close()
+        public.close()
+        coordinator.close()
+        w.tmp.close()

@@ -30,6 +30,10 @@ HANDLE_MAX = 40
 THROTTLE_WINDOW_SECONDS = 900
 THROTTLE_PER_HANDLE = 5
 THROTTLE_GLOBAL = 100
+# Beyond either limit, an existing handle still has this many attempts checked each minute, so
+# guesses by others cannot lock its owner out; Argon2 work stays bounded by (accounts x this)
+# a minute, because attempts at unknown handles are then refused without any Argon2 at all.
+THROTTLED_CHECKS_PER_MINUTE = 2
 
 
 class LoginFailed(Refused):
@@ -39,9 +43,9 @@ class LoginFailed(Refused):
 
 
 class Throttled(Refused):
-    """Too many failed logins recently."""
+    """Too many failed logins recently, and this attempt was not checked (or was checked and wrong)."""
 
-    reason = "too many wrong attempts; wait 15 minutes"
+    reason = "too many wrong attempts; wait a minute"
 
 
 class HandleTaken(Refused):
@@ -99,16 +103,34 @@ def login(store: Store, settings: Settings, handle: str, passphrase: str, code: 
 
     Returns the cookie value (token + session key). A wrong code fails exactly
     like a wrong passphrase: same error, same throttle.
+
+    Over the per-handle or the global limit, an existing handle still gets
+    THROTTLED_CHECKS_PER_MINUTE attempts checked each minute: a right passphrase
+    gets in, a wrong one is answered Throttled. Attempts beyond that, and every
+    attempt at an unknown handle while over a limit, are refused without Argon2.
     """
-    window = int(time.time() // THROTTLE_WINDOW_SECONDS)
+    now_seconds = time.time()
+    window = int(now_seconds // THROTTLE_WINDOW_SECONDS)
     # Throttle by handle (hashed, so unknown handles typed by anyone are not kept) and in all.
     handle_key = _hash(handle.encode("utf-8", "replace"), b"aidnet-throttle")
     # Each attempt is counted before the expensive check, in one write: attempts sent all at
     # once cannot all slip under the limit. A successful one gives its count back.
     with store.write() as tx:
-        over = (account_rows.throttle_hit(tx, handle_key, window) > THROTTLE_PER_HANDLE
-                | (account_rows.throttle_hit(tx, b"all", window) > THROTTLE_GLOBAL))
-    if over:
+        per_handle = account_rows.throttle_hit(tx, handle_key, window)
+        in_all = account_rows.throttle_hit(tx, b"all", window)
+        # Parenthesised comparisons joined by `or`: `a > 5 | (b > 100)` once parsed as `a > (5 | bool)`
+        # and the global limit never applied.
+        over = (per_handle > THROTTLE_PER_HANDLE) or (in_all > THROTTLE_GLOBAL)
+        checked_over = False
+        if over:
+            # Over a limit, an unknown handle costs no Argon2 at all: that is what keeps the work bounded.
+            row = account_rows.by_handle(store, handle) if valid_handle(handle) else None
+            if row is not None:
+                # One counter per handle per minute, kept under the window so the window's sweep clears it.
+                minute = int(now_seconds // 60).to_bytes(8, "big")
+                slot_key = _hash(handle_key + minute, b"aidnet-thr-min")
+                checked_over = account_rows.throttle_hit(tx, slot_key, window) <= THROTTLED_CHECKS_PER_MINUTE
+    if over and not checked_over:
         raise Throttled
     row = account_rows.by_handle(store, handle) if valid_handle(handle) else None
     try:
@@ -120,6 +142,8 @@ def login(store: Store, settings: Settings, handle: str, passphrase: str, code: 
     except (crypto.CryptoError, totp.WrongCode) as exc:
         if not isinstance(exc, totp.WrongCode):
             totp.burn_recovery_cost(settings, code)  # a right passphrase must not show in the timing
+        if over:
+            raise Throttled from None
         raise LoginFailed from None
     token = secrets.token_bytes(TOKEN_SIZE)
     session_key = crypto.new_session_key()

@@ -28,7 +28,7 @@ from gunicorn.glogging import Logger
 from ..config import PID_FILE, Settings
 from ..store import Durability
 from ..web.app import create_app
-from .worker import FreeThreadWorker
+from .worker import worker_class_for
 
 _IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\b[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}\b")
 
@@ -151,7 +151,9 @@ def server_options(host: str, port: int, workers: int, coordinator_port: int | N
     options: dict[str, Any] = {
         "bind": binds,
         "workers": workers,
-        "worker_class": FreeThreadWorker,  # gthread, accepting only with a thread free (worker.py)
+        # gthread that reads each request whole before a thread sees it, with the coordinator
+        # port's threads its own, accepting only with a thread free (worker.py).
+        "worker_class": worker_class_for(coordinator_port),
         "threads": THREADS,
         "accesslog": None,
         "errorlog": "-",
