@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.axe import AXE, WIDTH
+from helpers.axe import axe_violations as _axe_violations
 from helpers.browser import browser, click_and_wait, make_driver, quit_driver
 from helpers.instance import PASSPHRASE
 from helpers.live import Client, LiveServer, serve_new_instance
@@ -20,7 +22,6 @@ from helpers.pagecheck import page_problems
 from helpers.pages import hidden, reply_data
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from test_requester_browser import AXE, WIDTH, _axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 

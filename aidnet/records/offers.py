@@ -98,16 +98,26 @@ def withdraw_offer(store: Store, settings: Settings, codename: str) -> bool:
     return True
 
 
+def _opened(row: offer_rows.SealedRow, keys: KeyPair) -> OpenOffer:
+    try:
+        details: OfferDetails | None = OfferDetails.from_bytes(
+            crypto.open_envelope(row.envelope, row.id, KIND_OFFER, keys.box_secret))
+    except (crypto.CryptoError, ValueError, KeyError):
+        details = None
+    return OpenOffer(row.id.hex(), row.seq, row.status, details)
+
+
 def open_offers(store: Store, keys: KeyPair) -> list[OpenOffer]:
-    out = []
-    for row in offer_rows.open_offers(store):
-        try:
-            details: OfferDetails | None = OfferDetails.from_bytes(
-                crypto.open_envelope(row.envelope, row.id, KIND_OFFER, keys.box_secret))
-        except (crypto.CryptoError, ValueError, KeyError):
-            details = None
-        out.append(OpenOffer(row.id.hex(), row.seq, row.status, details))
-    return out
+    return [_opened(row, keys) for row in offer_rows.open_offers(store)]
+
+
+def offer_by_id(store: Store, keys: KeyPair, offer_hex: str) -> OpenOffer | None:
+    """One offer, open or not, opened with these keys; None if the id is not an offer's (or it is gone)."""
+    try:
+        row = offer_rows.offer_by_id(store, bytes.fromhex(offer_hex))
+    except ValueError:
+        return None
+    return _opened(row, keys) if row else None
 
 
 def best_matches(offers: list[OpenOffer], category: str | None, area: str | None) -> list[tuple[OpenOffer, int]]:

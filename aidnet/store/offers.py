@@ -41,6 +41,11 @@ def open_offers(store: Store, limit: int = 200) -> list[SealedRow]:
     return [SealedRow(*r) for r in rows]
 
 
+def offer_by_id(store: Store, id: bytes) -> SealedRow | None:
+    row = store.conn.execute("SELECT seq, id, envelope, status FROM offers WHERE id = ?", (id,)).fetchone()
+    return SealedRow(*row) if row else None
+
+
 def offer_status(store: Store, id: bytes) -> str | None:
     row = store.conn.execute("SELECT status FROM offers WHERE id = ?", (id,)).fetchone()
     return str(row[0]) if row else None

@@ -17,6 +17,7 @@ from .. import dates
 from ..decisions import effects, keyholder, membership, offline, proposals
 from ..decisions.notes import open_note, seal_note
 from ..decisions.proposals import DecisionRefused
+from ..records import offers as offer_records
 from ..records import reseal as records_reseal
 from ..records.requests import open_request
 from ..sealing import reseal as sealing_reseal
@@ -107,15 +108,19 @@ def _summary(proposal: dict[str, Any], state: Any) -> str:
                      m=len(state.members), q=state.quorum))
     if kind in ("allocation", "distribution"):
         row = open_request(get_store(), g.session.keys, str(body.get("request", "")))
-        text = str(_("request %(seq)s", seq=row.seq if row else "?"))
+        seq = row.seq if row else "?"
         source = body.get("source") or {}
-        if source.get("kind") == "money":
-            text += " ← " + str(_("money: %(n)s", n=effects.exact_amount(get_store(), proposal)))  # the log: its band
-        elif source.get("kind") == "offer":
-            text += " ← " + str(_("offer %(ref)s", ref=str(source.get("ref", ""))[:8]))
-        elif source.get("kind") == "stock":
-            text += " ← " + str(_("stock"))
-        return text
+        if kind == "distribution":
+            return str(_("request %(seq)s: the help allocated to it was handed over", seq=seq))
+        if source.get("kind") == "money":  # the exact amount kept in the database; the log holds its band
+            return str(_("request %(seq)s gets money: %(n)s", seq=seq, n=effects.exact_amount(get_store(), proposal)))
+        if source.get("kind") == "offer":
+            offer = offer_records.offer_by_id(get_store(), g.session.keys, str(source.get("ref", "")))
+            if offer is None or offer.details is None:
+                return str(_("request %(seq)s gets an offer that is gone or not sealed to you", seq=seq))
+            return str(_("request %(seq)s gets offer %(offer)s: %(what)s", seq=seq, offer=offer.seq,
+                         what=offer.details.what[:80]))
+        return str(_("request %(seq)s gets something from stock (the note says what and how much)", seq=seq))
     if kind == "dispute":
         return str(_("against decision %(id)s", id=str(body.get("decision", ""))[:8]))
     if kind == "resolution":
