@@ -752,3 +752,94 @@ def test_a_card_or_rotation_signature_in_capitals_is_refused_though_it_decodes()
     assert not cards.rotation_signature_valid(ANA_SIGN, new, cards.rotation_signature(ANA, new).upper())
     upper = nacl.signing.SigningKey(ANA.sign_seed).sign(cards.rotation_message(ANA_SIGN.upper(), new)).signature.hex()
     assert not cards.rotation_signature_valid(ANA_SIGN.upper(), new, upper)
+
+
+# --- what the second mutation run left -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field,value", [("text", 5), ("handle", 5), ("day", "7"), ("day", True)])
+def test_a_reply_its_author_signed_with_a_field_of_the_wrong_type_is_no_reply(field: str, value: Any) -> None:
+    fields: dict[str, Any] = {"handle": "ana", "text": "text", "day": 7}
+    fields[field] = value
+    payload = replies.signed_payload(ANA, fields["handle"], bytes(16), bytes(16), fields["text"], fields["day"])
+    assert replies.read_payload(payload, bytes(16), bytes(16)) is None
+
+
+def test_depth_counts_only_brackets_and_braces() -> None:
+    assert strictjson.depth("X[X]X") == 1 and strictjson.depth("XX") == 0
+
+
+def test_an_envelope_binds_ids_of_any_length_a_field_can_carry() -> None:
+    long_id = bytes(40_000)
+    sealed = crypto.seal(b"x", long_id, "request", [ANA.box_public], parent=long_id)
+    assert crypto.open_envelope(sealed, long_id, "request", ANA.box_secret, long_id) == b"x"
+
+
+def test_a_frame_of_only_its_length_is_an_empty_payload() -> None:
+    assert envelope.unpad(bytes(4)) == b""
+    with pytest.raises(crypto.DecryptionError):
+        envelope.unpad(bytes(3))
+
+
+def test_a_purpose_label_may_be_16_bytes_and_no_more() -> None:
+    assert len(crypto.blake2b(b"", b"p" * 16)) == 32
+    with pytest.raises(ValueError):
+        crypto.blake2b(b"", b"p" * 17)
+
+
+def test_a_seal_on_a_record_with_a_negative_place_is_not_valid() -> None:
+    record = {"seq": 1, "prev": "22" * 32, "day": 101, "proposal": {"id": ID}, "signatures": []}
+    seal = log.seal_record(record, "11" * 32, ANA.sign_seed)
+    assert not log.seal_valid({**record, "seal": seal, "day": -1}, "11" * 32)
+    assert not log.seal_valid({**record, "seal": seal, "seq": -1}, "11" * 32)
+
+
+def test_a_signature_naming_a_head_this_log_never_had_does_not_hold_though_signed() -> None:
+    state = _found({"ana": ANA})
+    proposal, _ = _pending(state, "set_quorum", {"quorum": 1})
+    elsewhere = LogState(seq=0, genesis=state.genesis, head="33" * 32, hashes=frozenset({"33" * 32}))
+    signature = sign_proposal(proposal, ANA.sign_seed, elsewhere, today=101)
+    assert log.signature_valid(proposal, signature, elsewhere)
+    assert not log.signature_valid(proposal, signature, state)
+
+
+def test_a_sealed_genesis_needs_a_card_for_every_founder_and_each_founder_once() -> None:
+    proposal = _genesis_proposal({"ana": ANA}, 1, True)
+    proposal["body"]["members"][0].pop("card_sig")
+    with pytest.raises(LogError, match="without a card"):
+        apply(LogState(), new_record(LogState(), proposal, [sign_proposal(proposal, ANA.sign_seed)], 100))
+    twice = _genesis_proposal({"ana": ANA}, 1, True)
+    twice["body"]["members"] *= 2
+    with pytest.raises(LogError, match="a quorum"):
+        apply(LogState(), new_record(LogState(), twice, [sign_proposal(twice, ANA.sign_seed)], 100))
+
+
+def test_a_founder_signs_the_founding_whatever_term_the_group_gives_them() -> None:
+    proposal = _genesis_proposal({"ana": ANA}, 1, True)
+    proposal["body"]["members"][0]["until"] = 50  # ends before the founding day
+    state = apply(LogState(), new_record(LogState(), proposal, [sign_proposal(proposal, ANA.sign_seed)], 100))
+    assert state.members[ANA_SIGN].until == 50
+    assert state.decisions == {proposal["id"]: "genesis"}
+
+
+def test_a_lapsed_member_neither_counts_toward_a_quorum_nor_seals() -> None:
+    state = _found({"ana": ANA, "ben": BEN}, quorum=2)
+    ben = BEN.sign_public.hex()
+    state = apply(state, _record(state, "renew_member", {"sign": ben, "until": 101}, [ANA, BEN]))
+    with pytest.raises(LogError, match="1 of 2"):
+        apply(state, _record(state, "set_quorum", {"quorum": 1}, [ANA, BEN], day=102))
+    allocation = _record(state, "allocation", {"request": ID, "source": {"kind": "stock"}}, [ANA, BEN])
+    state = apply(state, allocation)
+    proposal = {"id": secrets.token_hex(16), "type": "dispute", "day": 102, "by": "requester",
+                "body": {"decision": allocation["proposal"]["id"], "raised_by": "requester"}}
+    with pytest.raises(LogError, match="sealed by someone"):
+        apply(state, new_record(state, proposal, [], 102, sealer=BEN))
+    assert apply(state, new_record(state, proposal, [], 102, sealer=ANA)).open_disputes
+
+
+def test_a_quorum_decision_is_sealed_only_by_one_of_its_signers() -> None:
+    state = _found({"ana": ANA, "ben": BEN}, quorum=1)
+    record = _record(state, "set_quorum", {"quorum": 1}, [ANA])
+    resealed = {**record, "seal": log.seal_record(record, state.genesis, BEN.sign_seed)}
+    with pytest.raises(LogError, match="sealed by someone"):
+        apply(state, resealed)

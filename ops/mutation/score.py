@@ -9,10 +9,13 @@ or a string a function returns as a reason a person reads (`return "…"`): what
 same, only the words differ. That is decided here from the code, by comparing each mutant function
 with its original in mutmut's `mutants/` tree, never by a hand list.
 
-A mutant is *equivalent* when it changes nothing anyone can observe; each such judgement is written in
-TARGET.toml as a `[[tool.aidnet-mutation.equivalent]]` entry with the function, the mutated line as
-mutmut writes it, and why. An entry that no longer matches a surviving mutant is reported, so the list
-cannot quietly go stale. alive.txt receives every other mutant that no test killed.
+A mutant that changes only words too, but through a variable this cannot follow (the `where` a message
+starts with), and a mutant that is *equivalent* (it changes nothing anyone can observe) are judged by a
+person: each judgement is an entry in TARGET.toml, `[[tool.aidnet-mutation.message]]` or
+`[[tool.aidnet-mutation.equivalent]]`, with the function, the mutated line as mutmut writes it (this
+prints both for every mutant left alive) and why. An entry matches a surviving mutant only; one that
+matches none is reported, so the list cannot quietly go stale. alive.txt receives every other mutant
+that no test killed.
 """
 
 from __future__ import annotations
@@ -85,8 +88,8 @@ def classify(name: str, cache: dict[str, Any]) -> tuple[str, str]:
 
 def main(config_path: str, results_path: str, alive_path: str) -> int:
     config = tomllib.loads(Path(config_path).read_text(encoding="utf-8"))
-    equivalent = {(e["function"], e["line"]): e["why"]
-                  for e in config.get("tool", {}).get("aidnet-mutation", {}).get("equivalent", [])}
+    judged = config.get("tool", {}).get("aidnet-mutation", {})
+    verdicts = {(e["function"], e["line"]): kind for kind in ("message", "equivalent") for e in judged.get(kind, [])}
     states: collections.Counter[str] = collections.Counter()
     per_module: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     alive, used = [], set()
@@ -100,14 +103,15 @@ def main(config_path: str, results_path: str, alive_path: str) -> int:
         module = function.rpartition(".")[0]
         if kind == "message":
             verdict = "message"
-        elif state in ALIVE and (function, line) in equivalent:
-            verdict = "equivalent"
+        elif state in ALIVE and (function, line) in verdicts:
+            verdict = verdicts[function, line]
             used.add((function, line))
         elif state == "killed":
             verdict = "killed"
         elif state in ALIVE:
             verdict = "alive"
             alive.append(name)
+            print(f"alive: {name}\n  function = {function!r}\n  line = {line!r}")
         else:
             verdict = state  # e.g. "not checked": counted against the score below
         states[verdict] += 1
@@ -123,8 +127,8 @@ def main(config_path: str, results_path: str, alive_path: str) -> int:
     for module in sorted(per_module):
         print(f"{module}: {score(per_module[module])}")
     print(f"score: {score(states)}")
-    for function, line in sorted(set(equivalent) - used):
-        print(f"stale equivalent entry (no such surviving mutant): {function}: {line}")
+    for function, line in sorted(set(verdicts) - used):
+        print(f"stale {verdicts[function, line]} entry (no such surviving mutant): {function}: {line}")
     return 0
 
 
