@@ -8,6 +8,7 @@ stored would stop verifying: change the code, not the answer.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import unicodedata
 from typing import Any
@@ -648,15 +649,25 @@ def test_a_signature_made_without_a_day_counts_from_the_proposal_s_own_day() -> 
     lambda r: {**r, "day": -1}, lambda r: {**r, "day": True}, lambda r: {**r, "proposal": {**r["proposal"], "day": -1}},
     lambda r: {**r, "seq": True}, lambda r: {**r, "seq": "1"}, lambda r: {**r, "prev": 5},
     lambda r: {**r, "proposal": {**r["proposal"], "id": 5}}, lambda r: {**r, "proposal": {**r["proposal"], "type": 5}},
-    lambda r: {**r, "proposal": {**r["proposal"], "id": "x"}},
     lambda r: {**r, "extra": 1}, lambda r: {k: v for k, v in r.items() if k != "prev"},
+    lambda r: {**r, "proposal": {**r["proposal"], "extra": 1}}, lambda r: {**r, "signatures": {}},
+    lambda r: {**r, "signatures": ""},
 ])
 def test_a_record_of_the_wrong_shape_is_refused_as_malformed(change: Any) -> None:
     state = _found({"ana": ANA})
     record = _record(state, "set_quorum", {"quorum": 1}, [ANA])
     assert apply(state, record).seq == 1
-    with pytest.raises(LogError, match="malformed|unexpected fields"):
+    with pytest.raises(LogError) as refused:
         apply(state, change(record))
+    assert re.fullmatch(r"record 1: (malformed( \((KeyError|TypeError)\))?|unexpected fields)", str(refused.value))
+
+
+@pytest.mark.parametrize("pid,why", [("x", "malformed id"), (5, "malformed"), (["x"], "malformed")])
+def test_a_record_whose_id_is_not_an_id_is_refused_as_such(pid: Any, why: str) -> None:
+    state = _found({"ana": ANA})
+    record = _record(state, "set_quorum", {"quorum": 1}, [ANA])
+    with pytest.raises(LogError, match=f"^record 1: {why}$"):
+        apply(state, {**record, "proposal": {**record["proposal"], "id": pid}})
 
 
 @pytest.mark.parametrize("by", ["zz", 5, "REQUESTER"])

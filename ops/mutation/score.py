@@ -82,6 +82,7 @@ def classify(name: str, cache: dict[str, Any]) -> tuple[str, str]:
                 break
         if line:
             break
+    line = line.replace(mutant.name, base)  # a mutated def line names the mutant; the entry names the function
     kind = "message" if places and all(_message_only(trail) for trail, _ in places) else "other"
     return kind, line
 
