@@ -43,7 +43,7 @@ from .cards import Card, card_signature_valid, rotation_signature_valid
 from .errors import CryptoError
 from .hashing import blake2b
 from .keys import KeyPair
-from .logschema import SchemaError, check_body, check_member, is_id, is_key
+from .logschema import SchemaError, check_body, check_member, is_id, is_key, is_signature
 
 VERSION = 2
 SIGNATURE_CONTEXT = b"aidnet-log-v1 sign "
@@ -145,7 +145,7 @@ def _day(value: Any) -> bool:
 def _well_formed(signature: Any) -> bool:
     return (isinstance(signature, Mapping) and set(signature) in ({"signer", "sig", "seen"},
                                                                   {"signer", "sig", "seen", "until"})
-            and is_key(signature["signer"]) and isinstance(signature["sig"], str) and len(signature["sig"]) == 128
+            and is_key(signature["signer"]) and is_signature(signature["sig"])
             and (signature["seen"] == "" or is_key(signature["seen"]))
             and ("until" not in signature or _day(signature["until"])))
 

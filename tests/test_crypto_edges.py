@@ -854,3 +854,13 @@ def test_a_quorum_decision_is_sealed_only_by_one_of_its_signers() -> None:
     resealed = {**record, "seal": log.seal_record(record, state.genesis, BEN.sign_seed)}
     with pytest.raises(LogError, match="sealed by someone"):
         apply(state, resealed)
+
+
+def test_a_log_signature_is_written_one_way_only() -> None:
+    """The same signature in capitals is refused: a signature has one spelling (lower-case hex), as cards do."""
+    from crypto.log import _well_formed
+
+    good = {"signer": "a" * 64, "sig": "b" * 128, "seen": ""}
+    assert _well_formed(good)
+    assert not _well_formed({**good, "sig": "B" * 128})
+    assert not _well_formed({**good, "sig": "b" * 127 + "g"})

@@ -121,3 +121,11 @@ def test_the_log_carries_only_the_band_of_an_amount_and_the_balance_the_exact_am
         [1, 2, 5, 5, 10, 10, 20, 50, 100, 500, 1000, 10_000_000]
     assert effects.exact_amount(g.store, proposal) == 23  # the coordinators' pages show the exact amount
     g.close()
+
+
+def test_offers_and_stock_shows_the_money_not_yet_allocated(client: FlaskClient, auth: Auth, store: Store) -> None:
+    auth.login()
+    assert "Recorded as received and not yet allocated: 0 " in client.get("/coordinator/stock/").get_data(as_text=True)
+    _receive(store, 35)
+    page = client.get("/coordinator/stock/").get_data(as_text=True)
+    assert "Recorded as received and not yet allocated: 35 " in page and page_problems(page) == []

@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import IntegerField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from ..decisions import effects
 from ..records import offers
 from .auth import login_required
 from .connections import get_store, settings
@@ -48,4 +49,5 @@ def stock() -> Any:
             return redirect(url_for("stock.stock", saved=1), code=303)
         code = 400
     return render_template("coordinator/stock.html", form=form, offers=offers.open_offers(get_store(), g.session.keys),
-                           s=settings(), kinds=dict(offer_kinds()), logout_form=EmptyForm(), notice=notice), code
+                           s=settings(), kinds=dict(offer_kinds()), logout_form=EmptyForm(), notice=notice,
+                           balance=effects.balance_cents(get_store()) // 100), code
