@@ -246,13 +246,19 @@ def test_the_allocation_form_says_what_each_offer_is_and_puts_the_fitting_ones_f
     for category, area, what in [("food", "south", "OFFA soup pot"), ("medicine", "north", "OFFB paracetamol"),
                                  ("food", "north", "OFFC 10 kg rice"), ("rent", "east", "OFFD bus fare")]:
         offers.submit_offer(store, settings, offers.OfferDetails("goods", category, area, what, ""), secrets.token_hex(8))
+    offers.record_stock(store, settings, "goods", "food", 5, "STOCKMARK rice bags")
+    offers.record_stock(store, settings, "goods", "food", 7, "")
+    offers.record_stock(store, settings, "goods", "medicine", 3, "")
     request_id = _new_request(client, store)  # food, north
     Auth(client).login()
+    # Offers and stock lists what came in, opened for the reader.
+    stock_page = client.get("/coordinator/stock/").get_data(as_text=True)
+    assert "STOCKMARK rice bags" in stock_page and stock_page.count('<td data-label="Amount">') == 3
     page = client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
     select = re.search(r'<select[^>]*name="source".*?</select>', page, re.S)
     assert select
     labels = re.findall(r"<option[^>]*>([^<]*)</option>", select.group(0))
-    assert labels[:2] == ["Money", "Stock"]
+    assert labels[:2] == ["Money (not yet allocated: 0)", "Stock (received: Food 12, Medicine 3)"]
     # Same category and area, then same category, then the rest (newest first): each in words.
     assert labels[2] == "Fits this request: Offer 3: OFFC 10 kg rice (Goods (food, clothes, things); Food, North)"
     assert [label.split("OFF")[1][0] for label in labels[2:]] == ["C", "A", "D", "B"]

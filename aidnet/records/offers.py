@@ -131,6 +131,41 @@ def best_matches(offers: list[OpenOffer], category: str | None, area: str | None
     return sorted(scored, key=lambda pair: (-pair[1], -pair[0].seq))
 
 
+@dataclass(frozen=True, repr=False)
+class StockEntry:
+    """Goods or money recorded as received, opened for a coordinator (what the note says stays sealed at rest)."""
+
+    seq: int
+    kind: str
+    category: str
+    amount: int
+    note: str
+
+    def __repr__(self) -> str:
+        return "StockEntry(<sealed>)"
+
+
+def stock_received(store: Store, keys: KeyPair, limit: int = 200) -> list[StockEntry | None]:
+    """The newest stock and money received, opened with these keys (None where they cannot open one)."""
+    out: list[StockEntry | None] = []
+    for row in offer_rows.stock_rows(store, limit):
+        try:
+            d = json.loads(crypto.open_envelope(row.envelope, row.id, KIND_STOCK, keys.box_secret).decode("utf-8"))
+            out.append(StockEntry(row.seq, str(d["kind"]), str(d["category"]), int(d["amount"]), str(d["note"])))
+        except (crypto.CryptoError, ValueError, KeyError, TypeError):
+            out.append(None)
+    return out
+
+
+def stock_totals(entries: list[StockEntry | None]) -> dict[tuple[str, str], int]:
+    """Received amounts summed by (kind, category), from the entries given."""
+    totals: dict[tuple[str, str], int] = {}
+    for e in entries:
+        if e is not None:
+            totals[(e.kind, e.category)] = totals.get((e.kind, e.category), 0) + e.amount
+    return totals
+
+
 def record_stock(store: Store, settings: Settings, kind: str, category: str, amount: int, note: str) -> None:
     """Goods or money received: details sealed, amount and category only as counters."""
     if kind not in STOCK_KINDS:

@@ -15,7 +15,8 @@ from flask_babel import gettext as _
 
 from ..decisions.notes import open_note
 from ..records import conversation
-from ..records.offers import best_matches, open_offers
+from ..decisions import effects
+from ..records.offers import best_matches, open_offers, stock_received, stock_totals
 from ..records.requests import OpenRequest, handlers, next_statuses, open_request
 from ..store import decision_log as log_rows
 from .connections import get_store, settings
@@ -56,7 +57,11 @@ def allocation_form(opened: OpenRequest | None = None) -> AllocationForm:
             if fit == 2:
                 label = _("Fits this request: %(offer)s", offer=label)
         offers.append((f"offer:{offer.id}", label))
-    form.source.choices = [("money", _("Money")), ("stock", _("Stock"))] + offers
+    received = stock_totals(stock_received(get_store(), g.session.keys))
+    goods = ", ".join(f"{categories.get(c, c)} {n}" for (kind, c), n in sorted(received.items()) if kind == "goods")
+    money = _("Money (not yet allocated: %(n)s)", n=effects.balance_cents(get_store()) // 100)
+    stock = _("Stock (received: %(what)s)", what=goods) if goods else _("Stock (nothing recorded yet)")
+    form.source.choices = [("money", money), ("stock", stock)] + offers
     return form
 
 

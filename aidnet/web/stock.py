@@ -50,4 +50,5 @@ def stock() -> Any:
         code = 400
     return render_template("coordinator/stock.html", form=form, offers=offers.open_offers(get_store(), g.session.keys),
                            s=settings(), kinds=dict(offer_kinds()), logout_form=EmptyForm(), notice=notice,
-                           balance=effects.balance_cents(get_store()) // 100), code
+                           balance=effects.balance_cents(get_store()) // 100,
+                           received=offers.stock_received(get_store(), g.session.keys)), code
