@@ -13,9 +13,9 @@ from typing import Any
 from flask import abort, g, render_template
 from flask_babel import gettext as _
 
+from ..decisions import effects
 from ..decisions.notes import open_note
 from ..records import conversation
-from ..decisions import effects
 from ..records.offers import best_matches, open_offers, stock_received, stock_totals
 from ..records.requests import OpenRequest, handlers, next_statuses, open_request
 from ..store import decision_log as log_rows
