@@ -858,9 +858,7 @@ def test_a_quorum_decision_is_sealed_only_by_one_of_its_signers() -> None:
 
 def test_a_log_signature_is_written_one_way_only() -> None:
     """The same signature in capitals is refused: a signature has one spelling (lower-case hex), as cards do."""
-    from crypto.log import _well_formed
-
-    good = {"signer": "a" * 64, "sig": "b" * 128, "seen": ""}
-    assert _well_formed(good)
-    assert not _well_formed({**good, "sig": "B" * 128})
-    assert not _well_formed({**good, "sig": "b" * 127 + "g"})
+    proposal = {"id": "0" * 32, "type": "set_quorum", "body": {"quorum": 1}}
+    signature = crypto.log.sign_proposal(proposal, bytes(32))
+    assert crypto.log.signature_valid(proposal, signature)
+    assert not crypto.log.signature_valid(proposal, {**signature, "sig": signature["sig"].upper()})
