@@ -355,3 +355,14 @@ def test_the_digest_says_there_is_work_never_what_or_where(settings: Settings, s
                            "decisions waiting for signatures: 0\n")
     for word in ("DIGESTMARK", "food", "Food", "north", "North", "7", "6"):
         assert word not in done.stdout.replace("6-20", "")
+
+
+def test_a_stock_allocation_says_how_many(store: Store, client: FlaskClient) -> None:
+    request_id = _new_request(client, store)
+    Auth(client).login()
+    page = client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
+    sent = client.post(f"/coordinator/decisions/request/{request_id}/allocate",
+                       data={"csrf_token": hidden(page, "csrf_token"), "source": "stock", "amount": "4", "note": ""})
+    assert sent.status_code == 303
+    seq = request_rows.by_id(store, bytes.fromhex(request_id)).seq  # type: ignore[union-attr]
+    assert f"request {seq} gets 4 from stock" in client.get("/coordinator/decisions/").get_data(as_text=True)

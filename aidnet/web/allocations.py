@@ -41,7 +41,8 @@ def allocate(request_id: str) -> Any:
         valid = False
     if not valid:
         return render_request(request_id, code=400, allocation_form_sent=form)
-    source = {"kind": kind, "ref": ref or None, "amount": form.amount.data if kind == "money" else None}
+    # Money: the amount paid; stock: how many are given, if the coordinator says (an offer is given whole).
+    source = {"kind": kind, "ref": ref or None, "amount": form.amount.data if kind in ("money", "stock") else None}
     return propose_decision("allocation", {"request": request_id, "source": source}, form.note.data or "")
 
 

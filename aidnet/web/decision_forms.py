@@ -44,7 +44,7 @@ class QuorumForm(AidForm):
 
 class AllocationForm(AidForm):
     source = SelectField(_l("Give from"), validate_choice=False, validators=[DataRequired()])
-    amount = IntegerField(_l("Amount of money (whole units, if money)"),
+    amount = IntegerField(_l("Amount (whole units of money, or how many from stock)"),
                           validators=[Optional(), NumberRange(min=1, max=10_000_000)])
     note = TextAreaField(_l("Note for the keyholders (sealed)"),
                          validators=[Optional(), Length(max=NOTE_MAX), no_control_characters])

@@ -120,6 +120,8 @@ def _summary(proposal: dict[str, Any], state: Any) -> str:
                 return str(_("request %(seq)s gets an offer that is gone or not sealed to you", seq=seq))
             return str(_("request %(seq)s gets offer %(offer)s: %(what)s", seq=seq, offer=offer.seq,
                          what=offer.details.what[:80]))
+        if isinstance(source.get("amount"), int):
+            return str(_("request %(seq)s gets %(n)s from stock", seq=seq, n=source["amount"]))
         return str(_("request %(seq)s gets something from stock (the note says what and how much)", seq=seq))
     if kind == "dispute":
         return str(_("against decision %(id)s", id=str(body.get("decision", ""))[:8]))
