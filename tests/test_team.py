@@ -301,6 +301,8 @@ def test_a_request_taken_by_phone_is_sealed_like_any_and_its_slip_gives_the_code
     codename = re.search(r'<p class="codename" lang="zxx">([^<]+)</p>', text).group(1)  # type: ignore[union-attr]
     links = re.findall(r"<a [^>]*>", text.replace('<a class="skip" href="#main">', ""))
     assert all('target="_blank"' in a for a in links), links  # shown once: no click loses it
+    forms = re.findall(r"<form [^>]*>", text)
+    assert forms and all('target="_blank"' in f for f in forms), forms  # log out and language buttons too
     # The slip in the requester's language (Arabic, right to left); the page around it in the coordinator's.
     assert '<div lang="ar" dir="rtl">' in text and '<html lang="en"' in text
     # The same request as one sent from the public form: in the inbox, and its codename checks it.
