@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.axe import AXE, WIDTH
-from helpers.axe import axe_violations as _axe_violations
+from helpers.axe import AXE, WIDTH, axe_violations
 from helpers.browser import browser, click_and_wait, make_driver, quit_driver
 from helpers.instance import PASSPHRASE
 from helpers.live import Client, LiveServer, serve_new_instance
@@ -118,7 +117,7 @@ def test_axe_finds_no_wcag22_violation_on_any_coordinator_page(server: LiveServe
     problems: list[str] = []
     for path in pages:
         axe_driver.get(server.url + path)
-        problems += [f"{language} {path}: {v}" for v in _axe_violations(axe_driver)]
+        problems += [f"{language} {path}: {v}" for v in axe_violations(axe_driver)]
     assert problems == []
 
 

@@ -10,12 +10,12 @@ axe scan at WCAG 2.2 A/AA on every page.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers.axe import AXE, LANGUAGES, WIDTH, axe_violations
 from helpers.browser import browser, click_and_wait, make_driver, quit_driver
 from helpers.instance import PASSPHRASE
 from helpers.live import Client, LiveServer, serve_new_instance
@@ -27,11 +27,6 @@ from selenium.webdriver.support.ui import Select
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
-ROOT = Path(__file__).resolve().parent.parent
-AXE = ROOT / ".venv-test" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
-LANGUAGES = {"en": "", "es": "/es", "fr": "/fr", "ar": "/ar"}
-WIDTH = 320
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 
 
 @pytest.fixture(scope="module")
@@ -159,25 +154,13 @@ def test_requester_flow_js_off_at_320px(server: LiveServer, coordinator: Client,
     assert len(seen) == 9
 
 
-def _axe_violations(driver: WebDriver) -> list[str]:
-    driver.execute_script(AXE.read_text(encoding="utf-8"))
-    result = driver.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}, resultTypes: ['violations']})"
-        ".then(r => done(JSON.stringify(r.violations))).catch(e => done(JSON.stringify([{id: 'axe-error', "
-        "help: String(e), nodes: []}])));",
-        WCAG_TAGS,
-    )
-    return [f"{v['id']}: {v['help']} ({[n.get('target') for n in v['nodes']][:3]})" for v in json.loads(result)]
-
-
 @pytest.mark.parametrize("language", list(LANGUAGES))
 def test_axe_finds_no_wcag22_violation_on_any_requester_page(server: LiveServer, coordinator: Client,
                                                                axe_driver: WebDriver, language: str) -> None:
     problems: list[str] = []
 
     def check(name: str) -> None:
-        problems.extend(f"{language} {name}: {v}" for v in _axe_violations(axe_driver))
+        problems.extend(f"{language} {name}: {v}" for v in axe_violations(axe_driver))
 
     walk_requester_flow(axe_driver, server.url, LANGUAGES[language], coordinator, check)
     assert problems == []
@@ -188,7 +171,7 @@ def test_the_axe_harness_can_fail(axe_driver: WebDriver, tmp_path: Path) -> None
     page = tmp_path / "bad.html"
     page.write_text("<!doctype html><html><head><title>x</title></head><body><input type=text></body></html>")
     axe_driver.get(page.as_uri())
-    found = " ".join(_axe_violations(axe_driver))
+    found = " ".join(axe_violations(axe_driver))
     assert "label" in found and "html-has-lang" in found
 
 
@@ -208,5 +191,5 @@ def test_other_public_pages_in_every_language(server: LiveServer, driver: WebDri
         scroll = driver.execute_script("return document.documentElement.scrollWidth")
         assert scroll <= WIDTH, f"{path}: {scroll}px wide at {WIDTH}px"
         axe_driver.get(server.url + prefix + path)
-        problems += [f"{language} {path}: {v}" for v in _axe_violations(axe_driver)]
+        problems += [f"{language} {path}: {v}" for v in axe_violations(axe_driver)]
     assert problems == []
