@@ -366,13 +366,7 @@ def _logged_in(server: LiveServer) -> Requester:
 
 
 def inbox_times(server: LiveServer, pages: list[int], repeats: int) -> dict[int, list[float]]:
-    person = Requester(lambda: server.url)
-    status, page = person._send("GET", "/coordinator/login")
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]*)"', page)
-    assert status == 200 and token
-    status, _ = person._send("POST", "/coordinator/login",
-                             {"csrf_token": token.group(1), "handle": "alice", "passphrase": PASSPHRASE})
-    assert status == 303, status
+    person = _logged_in(server)
     times: dict[int, list[float]] = {p: [] for p in pages}
     for _ in range(repeats):
         for number in pages:
