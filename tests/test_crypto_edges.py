@@ -187,7 +187,8 @@ def test_a_blob_of_only_a_header_and_salt_is_read_and_fails_to_open() -> None:
         crypto.unwrap_with_passphrase(header + bytes(16), "anything")
 
 
-def test_a_blob_at_the_highest_costs_allowed_is_tried(monkeypatch: pytest.MonkeyPatch) -> None:
+def _argon2_stand_in(monkeypatch: pytest.MonkeyPatch) -> list[keys.Argon2Params]:
+    """Argon2 replaced by a stand-in that records the parameters it was asked for (no real cost paid)."""
     tried: list[keys.Argon2Params] = []
 
     def fake(secret: bytes, salt: bytes, params: keys.Argon2Params, length: int = 32) -> bytes:
@@ -195,6 +196,11 @@ def test_a_blob_at_the_highest_costs_allowed_is_tried(monkeypatch: pytest.Monkey
         return bytes(32)
 
     monkeypatch.setattr(keys, "argon2id", fake)
+    return tried
+
+
+def test_a_blob_at_the_highest_costs_allowed_is_tried(monkeypatch: pytest.MonkeyPatch) -> None:
+    tried = _argon2_stand_in(monkeypatch)
     header = keys.PASS_HEADER.pack(b"AK", 1, keys.ARGON2_MAX_MEMORY_KIB, keys.ARGON2_MAX_TIME_COST, 16)
     with pytest.raises(crypto.DecryptionError):
         crypto.unwrap_with_passphrase(header + bytes(16 + 80), "anything")
@@ -202,13 +208,7 @@ def test_a_blob_at_the_highest_costs_allowed_is_tried(monkeypatch: pytest.Monkey
 
 
 def test_wrapping_without_params_uses_the_rfc_9106_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    tried: list[keys.Argon2Params] = []
-
-    def fake(secret: bytes, salt: bytes, params: keys.Argon2Params, length: int = 32) -> bytes:
-        tried.append(params)
-        return bytes(32)
-
-    monkeypatch.setattr(keys, "argon2id", fake)
+    tried = _argon2_stand_in(monkeypatch)
     blob = crypto.wrap_with_passphrase(ANA, "pass")
     assert tried == [keys.Argon2Params()]
     assert keys.PASS_HEADER.unpack(blob[:keys.PASS_HEADER.size]) == (b"AK", 1, 64 * 1024, 3, 4)
