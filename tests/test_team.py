@@ -12,7 +12,7 @@ from helpers.pages import Auth, hidden, request_form
 
 from aidnet.config import Settings
 from aidnet.decisions import proposals
-from aidnet.records import offers
+from aidnet.records import offers, requests
 from aidnet.store import Store
 from aidnet.store import decision_log as log_rows
 from aidnet.store import requests as request_rows
@@ -307,8 +307,13 @@ def test_a_request_taken_by_phone_is_sealed_like_any_and_its_slip_gives_the_code
     assert '<div lang="ar" dir="rtl">' in text and '<html lang="en"' in text
     # The same request as one sent from the public form: in the inbox, and its codename checks it.
     assert "PHONEMARK" in _inbox(client)
-    request_id = request_rows.page(store, 0, 1)[0].id.hex()
+    row = request_rows.page(store, 0, 1)[0]
+    request_id = row.id.hex()
     assert "Taken by phone" in client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
+    # Nothing says who typed it: no handler set, no account inside the sealed request, nothing in the log.
+    opened = requests.open_row(row, account_keys(store))
+    assert row.handler is None and opened.details is not None and opened.details.channel == "phone"
+    assert b"alice" not in opened.details.to_bytes() and log_rows.records(store)[1:] == []
     requester = app.test_client()
     form = requester.get("/status").get_data(as_text=True)
     found = requester.post("/status", data={"csrf_token": hidden(form, "csrf_token"), "codename": codename})

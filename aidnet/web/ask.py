@@ -14,7 +14,7 @@ from . import i18n, prerender
 from .connections import get_store, settings
 from .forms import RequestForm, blank_form, choices_once, new_form_nonce
 from .labels import urgency_labels
-from .pages import refused
+from .pages import refused, site_path
 
 bp = Blueprint("ask", __name__)
 
@@ -70,7 +70,7 @@ def submit() -> tuple[str, int]:
 def leave() -> tuple[str, int]:
     """Between a receipt and any link on it: have you written the codename down? (a plain page, no script)"""
     to = request.args.get("to", "/")
-    if not to.startswith("/") or to.startswith("//") or "\\" in to or len(to) > 200:
+    if not site_path(to):
         return render_template("public/leave.html", to=url_for("ask.index")), 400
     return render_template("public/leave.html", to=request.script_root + to), 200
 

@@ -17,6 +17,7 @@ from .auth import login_required
 from .connections import get_store, settings
 from .forms import EmptyForm, HandlerForm, ReplyForm, StatusChangeForm
 from .labels import status_labels, urgency_labels
+from .pages import site_path
 from .request_page import handler_choices, render_request, status_choices
 
 bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
@@ -75,7 +76,7 @@ def choose_language() -> Any:
     coordinators.set_language(get_store(), g.session.coordinator.id, code)
     back = request.form.get("next", "")
     # Only a page of this site's coordinator area: never a redirect elsewhere.
-    if not back.startswith("/coordinator/") or back.startswith("//") or "\\" in back:
+    if not site_path(back, "/coordinator/"):
         back = url_for("coordinator.inbox")
     return redirect(back, code=303)
 

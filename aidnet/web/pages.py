@@ -40,3 +40,9 @@ def not_ready(what: str) -> tuple[str, int]:
 def refused(exc: ReplayedForm | NotReady, what: str) -> tuple[str, int]:
     """The page for a public form's refusal: sent twice (409), or nobody to seal to yet (503)."""
     return already_received(what) if isinstance(exc, ReplayedForm) else not_ready(what)
+
+
+def site_path(path: str, under: str = "/") -> bool:
+    """Whether path is a path of this site under `under`, safe to send a browser to: never another host
+    ("//host", "/\\host", which browsers read as one), never a URL with a scheme."""
+    return path.startswith(under) and not path.startswith("//") and "\\" not in path and len(path) <= 200
