@@ -177,6 +177,8 @@ def test_claim_hand_over_and_filter(app: Flask, settings: Settings, store: Store
     waiting = _inbox(alice, "?waiting=1")
     assert "CLAIMTWO" in waiting and "CLAIMONE" not in waiting
     assert "CLAIMONE" in _inbox(alice, "?status=new") and "CLAIMONE" not in _inbox(alice, "?status=closed")
+    offered = re.findall(r'<option value="([a-z_]*)"', re.search(r'<select id="f-status".*?</select>', waiting, re.S).group(0))  # type: ignore[union-attr]
+    assert offered == ["", *request_rows.STATUS_VALUES]  # every stored status can be filtered on, nothing else
     # A value no form offers is refused, not guessed at.
     assert alice.get("/coordinator/?status=gone").status_code == 400
     assert alice.get("/coordinator/?who=carol").status_code == 400

@@ -61,8 +61,7 @@ def inbox() -> Any:
     handlers = {r.id: r.handle for r in account_rows.all_accounts(store)}
     return render_template("coordinator/inbox.html", rows=rows, page=page, more=more, waiting=waiting,
                            labels=status_labels(), urgency=urgency_labels(), logout_form=EmptyForm(), s=settings(),
-                           last_seen=last, fresh=fresh, handlers=handlers, kept=kept, only=only,
-                           statuses=status_labels())
+                           last_seen=last, fresh=fresh, handlers=handlers, kept=kept, only=only)
 
 
 @bp.post("/language")
