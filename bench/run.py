@@ -17,13 +17,14 @@ Prints, for this machine, in one run:
   (f) what proving every reader, decision and reply costs: verifying a log of 10,000 decisions
       (against hashing the same chain without checking a signature), re-sealing 10,000 open requests
       after a member leaves, and the p99 of submissions while that re-seal runs (against the p99 of the
-      same load with no re-seal, both with 4 clients); a signed reply sealed to three readers and the
-      requester, against a request sealed to three;
+      same load with no re-seal, both with 4 clients), then the re-seal after the next membership change
+      once those records are sealed to period keys (one secret per period), against that first re-seal;
+      a signed reply sealed to three readers and the requester, against a request sealed to three;
   (g) slow clients: 64 connections on the public port each sending one byte every 2 s (headers, or a
       body announced as 60,000 bytes) for 30 s: how many were held open, the p99 of /healthz (public
       port) and of the login page (coordinator port), and submissions/s of 4 clients through the forms,
       against the same 4 clients and probes with no slow connection, in the same run.
-      `--only slow` runs (b)'s first row and (g) alone.
+      `--only slow` runs (b)'s first row and (g) alone; `--only proving` runs (f) alone.
 
 Everything talks to 127.0.0.1 only and cleans up after itself. The load
 clients run in this process, on the same cores as the server: the figures
@@ -70,6 +71,7 @@ from aidnet.sealing.readers import recipients as readers_now
 from aidnet.serve.server import DEFAULT_WORKERS, THREADS
 from aidnet.store import accounts as account_rows
 from aidnet.store import backup, counters, open_store
+from aidnet.store import periods as period_rows
 from aidnet.store import requests as request_rows
 from aidnet.store.connection import connect, fsync_path
 from crypto.cards import make_card
@@ -535,6 +537,17 @@ def proving(work: Path, count: int, logs: Path) -> tuple[list[str], float]:
                  f"({float(seconds) / int(done) * 1000:.2f} ms a record: {count:,} stored, the rest sent by the load)")
     lines.append(f"submissions, 4 clients, during that re-seal:  p99 {busy_p99:5.1f} ms  {busy_n / spent:5.0f} /s  "
                  f"5xx {busy_errors}   (no re-seal: p99 {quiet_p99:5.1f} ms  {quiet_n / 10:5.0f} /s)")
+    # The same records, now sealed to period keys: the next membership change re-seals one secret per period.
+    with open_store(settings) as store:
+        dee = coordinators.add_coordinator(store, settings, "dee", PASSPHRASE)
+        proposals.propose(store, settings, alice, proposals.new_proposal(
+            "add_member", {"member": membership.member_from_account(dee)}, alice))
+        period_count = len(period_rows.every(store))
+    again = subprocess.run([sys.executable, "-c", RESEAL_SCRIPT, str(settings.instance), PASSPHRASE],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    lines.append(f"re-seal after the next change, the same {int(again[0]):,} records on period keys:  "
+                 f"{float(again[2]):6.2f} s   ({period_count} period secrets sealed again, each row only checked; "
+                 f"x{float(again[2]) / float(seconds):.3f} the re-seal of every row above)")
     readers = [k.box_public for k in (alice, *others.values())]
     codename = crypto.derive_codename(crypto.generate_codename(), settings.codename_salt)
     details = RequestDetails("food", "north", "x" * 120, "", "this_week", reply_key=codename.reply_public.hex())
@@ -631,8 +644,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=None, help="length of each load (default 10)")
     parser.add_argument("--dir", type=Path, default=None, help="where instances go (default: a temp dir on /var/tmp)")
     parser.add_argument("--accuracy", action="store_true", help="print only the accuracy table of the published totals")
-    parser.add_argument("--only", choices=["slow"], default=None,
-                        help="slow: only (b)'s first row and (g), the slow-client figures")
+    parser.add_argument("--only", choices=["slow", "proving"], default=None,
+                        help="slow: only (b)'s first row and (g), the slow-client figures; proving: only (f)")
     args = parser.parse_args()
     if args.accuracy:
         with tempfile.TemporaryDirectory(prefix="aidnet-bench-") as folder:
@@ -657,6 +670,13 @@ def main() -> int:
             slow_section(work, failures)
             say("slow clients: " + ("held" if not failures else "MISSED: " + "; ".join(failures)))
             return 1 if failures else 0
+
+        if args.only == "proving":
+            say("\n(f) proving every reader, decision and reply")
+            lines, _p99 = proving(work, small, work / "logs-proving")
+            for line in lines:
+                say("    " + line)
+            return 0
 
         say("\n(a) ceiling")
         ceiling = seal_commit_ceiling(new_instance(work, "ceiling"), seconds)

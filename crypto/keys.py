@@ -11,7 +11,8 @@ from __future__ import annotations
 import struct
 import threading
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import nacl.exceptions
 import nacl.public
@@ -20,6 +21,7 @@ import nacl.signing
 import nacl.utils
 from argon2.low_level import Type, hash_secret_raw
 
+from .envelope import Keyring
 from .errors import DecryptionError, KeyFormatError
 
 # RFC 9106, second recommended option: Argon2id, t=3, m=64 MiB, p=4.
@@ -51,10 +53,19 @@ class Argon2Params:
 
 @dataclass(frozen=True, repr=False)
 class KeyPair:
-    """A coordinator's secrets: X25519 (reading) and Ed25519 seed (signing)."""
+    """A coordinator's secrets: X25519 (reading) and Ed25519 seed (signing).
+
+    periods, if given, finds the period secret a version 3 envelope's hint names (crypto.periods), opened
+    with box_secret: what opener() hands to open_envelope. It is no part of the keys themselves.
+    """
 
     box_secret: bytes
     sign_seed: bytes
+    periods: Callable[[bytes], bytes | None] | None = field(default=None, compare=False)
+
+    def opener(self) -> Keyring:
+        """What records are opened with: this box secret, and the period secrets it opens."""
+        return Keyring(self.box_secret, self.periods)
 
     def __repr__(self) -> str:  # never print secrets, even in a traceback
         return "KeyPair(<secret>)"

@@ -6,7 +6,7 @@ the decision stays verifiable; a note shown beside a decision must match it.
 
 from __future__ import annotations
 
-from .envelope import open_envelope
+from .envelope import Keyring, open_envelope
 from .errors import CryptoError
 from .hashing import blake2b
 
@@ -18,7 +18,7 @@ def note_hash(envelope: bytes) -> str:
     return blake2b(envelope, b"aidnet-note").hex()
 
 
-def open_note(proposal_id: str, note: str | None, envelope: bytes | None, secret_key: bytes,
+def open_note(proposal_id: str, note: str | None, envelope: bytes | None, secret_key: bytes | Keyring,
               parent: bytes = b"") -> str | None:
     """The note's text if envelope matches the hash the decision carries and the key opens it; else None.
 

@@ -736,7 +736,7 @@ def test_what_is_not_an_envelope_has_no_version_and_no_recipients() -> None:
     assert envelope.recipient_count(sealed[:header_end + envelope.TAG_SIZE]) == 2  # as short as it may be
     for cut in (header_end + envelope.TAG_SIZE - 1, header_end, header_end - envelope.TAG_SIZE, 4):
         assert envelope.recipient_count(sealed[:cut]) == 0 and envelope.version_of(sealed[:cut]) == 0
-    for bad in (b"XE" + sealed[2:], b"AE\x03" + sealed[3:], b"AE\x02\x00" + sealed[4:], b"", b"AE\x02"):
+    for bad in (b"XE" + sealed[2:], b"AE\x04" + sealed[3:], b"AE\x02\x00" + sealed[4:], b"", b"AE\x02"):
         assert envelope.version_of(bad) == 0 and envelope.recipient_count(bad) == 0
         with pytest.raises(crypto.DecryptionError):
             crypto.open_envelope(bad, bytes(16), "request", ANA.box_secret)

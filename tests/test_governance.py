@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.group import Group, details, opens
+from helpers.group import Group, details, opens, reader
 from helpers.instance import PASSPHRASE, add_coordinator, make_instance
 
 import crypto
@@ -74,8 +74,8 @@ def test_removal_and_reseal_shut_the_removed_key_out(group: Group) -> None:
     assert resealed >= 3 and skipped == 0
     for row in request_rows.page(group.store, 0, 100):
         with pytest.raises(crypto.DecryptionError):
-            crypto.open_envelope(row.envelope, row.id, requests.KIND_REQUEST, group.keys["cai"].box_secret)
-        assert crypto.open_envelope(row.envelope, row.id, requests.KIND_REQUEST, group.keys["ben"].box_secret)
+            crypto.open_envelope(row.envelope, row.id, requests.KIND_REQUEST, reader(group.store, group.keys["cai"]))
+        assert crypto.open_envelope(row.envelope, row.id, requests.KIND_REQUEST, reader(group.store, group.keys["ben"]))
 
 
 def test_a_removal_in_another_process_is_caught_at_commit(group: Group) -> None:

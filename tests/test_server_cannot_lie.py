@@ -19,7 +19,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from helpers.cli import run_aidnet
-from helpers.group import Group, details
+from helpers.group import Group, details, reader
 from helpers.instance import PASSPHRASE, account_keys, add_coordinator, make_instance, send_reply
 from helpers.pages import Auth, hidden, reply_data, request_form
 
@@ -306,7 +306,7 @@ def test_a_removal_made_final_offline_reseals_when_a_keyholder_next_signs_in(
     for table in sealed_rows.SEALED_TABLES:
         for _rowid, record_id, envelope, parent, _column in sealed_rows.sealed_records(store, table):
             with pytest.raises(crypto.DecryptionError):
-                crypto.open_envelope(envelope, record_id, sealed_rows.SEALED_TABLES[table].kind, cai.box_secret,
+                crypto.open_envelope(envelope, record_id, sealed_rows.SEALED_TABLES[table].kind, reader(store, cai),
                                      parent)
 
 
@@ -391,7 +391,7 @@ def test_a_request_made_before_takes_its_reply_key_in_at_the_reseal(settings: Se
     assert reseal_all(store, account_keys(store))[1] == 0
     row = request_rows.by_id(store, request_id)
     assert row is not None and row.reply_public == b""  # the column is emptied once the key is inside
-    assert crypto.envelope.version_of(row.envelope) == 2
+    assert crypto.envelope.version_of(row.envelope) == crypto.envelope.VERSION_3
     with store.write() as tx:
         tx.execute("UPDATE requests SET reply_public = ? WHERE id = ?", (crypto.generate_keypair().box_public, row.id))
     assert send_reply(store, settings, request_id.hex(), "second reply")
@@ -518,9 +518,9 @@ def test_a_reseal_rewrites_old_envelopes_in_the_new_form(settings: Settings, sto
     assert seen is not None and [m.text for m in seen.messages] == ["an answer of before"]  # version 1 opens
     assert reseal_all(store, account_keys(store)) == (2, 0)
     row = request_rows.by_id(store, request_id)
-    assert row is not None and crypto.envelope.version_of(row.envelope) == 2 and row.reply_public == b""
+    assert row is not None and crypto.envelope.version_of(row.envelope) == crypto.envelope.VERSION_3 and row.reply_public == b""
     (_aid, answer_envelope, _after), = request_rows.answers_for(store, request_id)
-    assert crypto.envelope.version_of(answer_envelope) == 2
+    assert crypto.envelope.version_of(answer_envelope) == crypto.envelope.VERSION_3
     with pytest.raises(crypto.DecryptionError):  # now bound to its request: not openable as a loose answer
         crypto.open_envelope(answer_envelope, answer_id, conversation.KIND_ANSWER, keys.reply_secret)
     seen = conversation.for_requester(store, settings, codename)
@@ -555,9 +555,9 @@ def test_the_reseal_covers_every_table_with_an_envelope(tmp_path: Path) -> None:
         spec = sealed_rows.SEALED_TABLES[table]
         for _rowid, record_id, envelope, parent, _column in sealed_rows.sealed_records(g.store, table):
             with pytest.raises(crypto.DecryptionError):
-                crypto.open_envelope(envelope, record_id, spec.kind, cai.box_secret, parent)
-            assert crypto.envelope.version_of(envelope) == 2
-            assert crypto.open_envelope(envelope, record_id, spec.kind, g.keys["ben"].box_secret, parent)
+                crypto.open_envelope(envelope, record_id, spec.kind, reader(g.store, cai), parent)
+            assert crypto.envelope.version_of(envelope) == crypto.envelope.VERSION_3  # sealed to the period key
+            assert crypto.open_envelope(envelope, record_id, spec.kind, reader(g.store, g.keys["ben"]), parent)
     g.close()
 
 

@@ -77,7 +77,8 @@ def cmd_purge(args: argparse.Namespace) -> None:
         report = retention.purge(store, settings, progress=progress)
     progress.finish()
     print(f"purged {report.requests} requests and {report.offers} offers; {report.shortened} finished or withdrawn "
-          f"requests now expire sooner; {report.other} stale sessions and form records removed; WAL checkpointed")
+          f"requests now expire sooner; {report.other} stale sessions and form records removed; "
+          f"{report.period_keys} period keys destroyed; WAL checkpointed")
 
 
 def cmd_digest(args: argparse.Namespace) -> None:

@@ -6,7 +6,9 @@ receives only signatures, which anyone can check against the log.
 
 Bundle (JSON, version 2): {"v": 2, "log": [records], "pending": [{"proposal",
 "signatures"}], "sealed": [{"table", "kind", "id", "parent", "envelope"}],
-"notes": {proposal id: {"parent", "envelope"}}}; ids hex, envelopes base64.
+"notes": {proposal id: {"parent", "envelope"}}, "periods": [{"hint", "public", "sealed"}]}; ids, hints
+and public keys hex, envelopes and sealed period secrets base64. A record sealed to a period key is opened
+with the period secret the bundle carries, if it is sealed to your key.
 Read strictly (crypto.strictjson). The tool remembers, beside the key file,
 the last head of each group's log it verified, and refuses a bundle whose
 log does not extend it: a server cannot hand it a log with records cut off.
@@ -145,13 +147,27 @@ def _b64(text: Any) -> bytes:
     return base64.b64decode(str(text), validate=True)
 
 
+def _opener(bundle: dict[str, Any], keys: KeyPair) -> crypto.Keyring:
+    """keys' box secret, and the period secrets the bundle carries that are sealed to it."""
+    periods: dict[bytes, bytes] = {}
+    items = bundle.get("periods", [])
+    for item in items if isinstance(items, list) else []:
+        try:
+            hint, public, sealed = bytes.fromhex(item["hint"]), bytes.fromhex(item["public"]), _b64(item["sealed"])
+            periods[hint] = crypto.periods.open_secret(hint, public, sealed, keys.box_secret)
+        except (crypto.CryptoError, KeyError, ValueError, TypeError):
+            continue
+    return crypto.Keyring(keys.box_secret, periods.get)
+
+
 def open_records(bundle: dict[str, Any], keys: KeyPair) -> list[dict[str, Any]]:
     """Every sealed record in the bundle this key opens, decrypted (locally)."""
     opened = []
+    opener = _opener(bundle, keys)
     for item in bundle.get("sealed", []):
         try:
             payload = crypto.open_envelope(_b64(item["envelope"]), bytes.fromhex(item["id"]), item["kind"],
-                                           keys.box_secret, bytes.fromhex(item.get("parent", "")))
+                                           opener, bytes.fromhex(item.get("parent", "")))
         except (crypto.CryptoError, KeyError, ValueError, TypeError):
             continue
         opened.append({"table": item.get("table"), "id": item["id"], "text": payload.decode("utf-8", "replace")})
@@ -168,7 +184,7 @@ def open_note(bundle: dict[str, Any], proposal: dict[str, Any], keys: KeyPair) -
         envelope, parent = _b64(entry["envelope"]), bytes.fromhex(str(entry.get("parent", "")))
     except (KeyError, ValueError):
         return None
-    return open_note_envelope(pid, proposal.get("body", {}).get("note"), envelope, keys.box_secret, parent)
+    return open_note_envelope(pid, proposal.get("body", {}).get("note"), envelope, _opener(bundle, keys), parent)
 
 
 def fingerprint(member: Member | Card) -> str:

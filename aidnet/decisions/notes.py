@@ -7,7 +7,6 @@ stays verifiable.
 
 from __future__ import annotations
 
-import crypto
 from crypto import KeyPair
 from crypto.notes import NOTE_KIND, note_hash
 from crypto.notes import open_note as open_note_envelope
@@ -35,8 +34,7 @@ def seal_note(store: Store, pid: str, text: str, request_hex: str | None = None)
         return note_hash(envelope)
 
     # Bound to the request it hangs on (its parent): moved to another request's decision it no longer opens.
-    return sealed_write(store, lambda readers: crypto.seal(text.encode("utf-8"), bytes.fromhex(pid), NOTE_KIND,
-                                                           readers, tied or b""), write)
+    return sealed_write(store, lambda to: to.seal(text.encode("utf-8"), bytes.fromhex(pid), NOTE_KIND, tied or b""), write)
 
 
 def open_note(store: Store, pid: str, note: str | None, keys: KeyPair) -> str | None:
@@ -45,4 +43,4 @@ def open_note(store: Store, pid: str, note: str | None, keys: KeyPair) -> str | 
     if found is None:
         return None
     envelope, parent = found
-    return open_note_envelope(pid, note, envelope, keys.box_secret, parent)
+    return open_note_envelope(pid, note, envelope, keys.opener(), parent)

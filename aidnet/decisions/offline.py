@@ -1,4 +1,4 @@
-"""Offline keyholders: a bundle out (the log, pending proposals, sealed records), signatures back in.
+"""Offline keyholders: a bundle out (the log, pending proposals, sealed records, period keys), signatures back in.
 
 The server never sees an offline keyholder's private key: it hands out what
 is sealed, still sealed, and takes back signatures that anyone can check
@@ -14,6 +14,7 @@ from ..config import Settings
 from ..errors import Refused
 from ..store import Store
 from ..store import decision_log as log_rows
+from ..store import periods as period_rows
 from ..store import sealed as sealed_rows
 from .proposals import add_signature
 
@@ -29,9 +30,11 @@ def export_bundle(store: Store) -> dict[str, Any]:
                            "envelope": base64.b64encode(envelope).decode("ascii")})
     notes = {pid: {"envelope": base64.b64encode(envelope).decode("ascii"), "parent": parent.hex()}
              for pid, envelope, parent in log_rows.all_notes(store)}
+    periods = [{"hint": k.hint.hex(), "public": k.public.hex(), "sealed": base64.b64encode(k.sealed).decode("ascii")}
+               for k in period_rows.every(store)]
     return {"v": 2, "log": log_rows.records(store),
             "pending": [{"proposal": p.proposal, "signatures": p.signatures} for p in log_rows.proposals(store)],
-            "sealed": sealed, "notes": notes}
+            "sealed": sealed, "notes": notes, "periods": periods}
 
 
 def import_signatures(store: Store, settings: Settings, items: list[dict[str, Any]]) -> tuple[int, int, int]:

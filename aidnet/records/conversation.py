@@ -72,14 +72,15 @@ class Conversation:
     messages: list[Message]
 
 
-def _open_text(envelope: bytes, record_id: bytes, kind: str, secret: bytes, parent: bytes) -> str | None:
+def _open_text(envelope: bytes, record_id: bytes, kind: str, secret: bytes | crypto.Keyring, parent: bytes) -> str | None:
     try:
         return crypto.open_envelope(envelope, record_id, kind, secret, parent).decode("utf-8")
     except (crypto.CryptoError, UnicodeDecodeError):
         return None
 
 
-def _reply(store: Store, request: bytes, reply_id: bytes, envelope: bytes, secret: bytes, members: set[str]) -> Message:
+def _reply(store: Store, request: bytes, reply_id: bytes, envelope: bytes, secret: bytes | crypto.Keyring,
+           members: set[str]) -> Message:
     """A reply as a reader sees it: proven only if signed by its author, who is a current member."""
     try:
         payload = crypto.open_envelope(envelope, reply_id, KIND_REPLY, secret, request)
@@ -92,7 +93,7 @@ def _reply(store: Store, request: bytes, reply_id: bytes, envelope: bytes, secre
                    proven=signed.by in members)
 
 
-def _thread(store: Store, request: bytes, secret: bytes) -> list[Message]:
+def _thread(store: Store, request: bytes, secret: bytes | crypto.Keyring) -> list[Message]:
     """Replies and answers in the order they were written (an answer says how many replies it followed)."""
     members = set(current(store).members)
     replies = [_reply(store, request, r.id, r.envelope, secret, members) for r in request_rows.replies_for(store, request)]
@@ -143,8 +144,8 @@ def answer(store: Store, settings: Settings, codename: str, text: str, form_nonc
         request_rows.set_awaiting(tx, row.id, False)  # the requester wrote last: the coordinators' turn
         return True
 
-    return sealed_write(store, lambda readers: crypto.seal(
-        text.encode("utf-8"), answer_id, KIND_ANSWER, [*readers, keys.reply_public], row.id), write)
+    return sealed_write(store, lambda to: to.seal(
+        text.encode("utf-8"), answer_id, KIND_ANSWER, row.id, also=[keys.reply_public]), write)
 
 
 def withdraw(store: Store, settings: Settings, codename: str) -> bool:
@@ -167,7 +168,7 @@ def for_coordinator(store: Store, keys: KeyPair, request_hex: str) -> list[Messa
     raw = parse_id(request_hex)
     if raw is None:
         return []
-    return _thread(store, raw, keys.box_secret)
+    return _thread(store, raw, keys.opener())
 
 
 def add_reply(store: Store, keys: KeyPair, handle: str, request_hex: str, text: str, form_nonce: str) -> bool:
@@ -194,5 +195,5 @@ def add_reply(store: Store, keys: KeyPair, handle: str, request_hex: str, text: 
         request_rows.set_awaiting(tx, row.id, True)  # waiting for the requester
         return True
 
-    return sealed_write(store, lambda readers: crypto.seal(payload, reply_id, KIND_REPLY, [*readers, requester], row.id),
+    return sealed_write(store, lambda to: to.seal(payload, reply_id, KIND_REPLY, row.id, also=[requester]),
                         write)

@@ -19,7 +19,8 @@ from crypto.cards import make_card
 
 from ..config import Settings
 from ..errors import Refused
-from ..store import Store
+from ..sealing import periods
+from ..store import StorageError, Store
 from ..store import accounts as account_rows
 from ..store.accounts import CoordinatorRow
 from . import totp
@@ -158,6 +159,10 @@ def login(store: Store, settings: Settings, handle: str, passphrase: str, code: 
             tx, _hash(token, b"aidnet-session"), row.id, crypto.wrap_with_key(keys, session_key),
             now + settings.session_idle_minutes * 60, now + settings.session_max_hours * 3600,
         )
+    try:  # a member signing in makes this month's period key (and next month's) if none is in force
+        periods.ensure(store, keys)
+    except (Refused, crypto.CryptoError, StorageError):
+        pass  # not founded yet, or a log that does not hold (the pages say so), or a full disk: sealing goes on
     return token + session_key
 
 
@@ -182,7 +187,7 @@ def resume(store: Store, settings: Settings, cookie: bytes) -> Session | None:
     if idle_until - row.idle_until >= 60:  # one write a minute at most, not one a page
         with store.write() as tx:
             account_rows.touch_session(tx, token_hash, idle_until)
-    return Session(coordinator, keys)
+    return Session(coordinator, periods.reader(store, keys))
 
 
 def set_language(store: Store, coordinator_id: int, code: str) -> None:

@@ -68,7 +68,7 @@ def submit_offer(store: Store, settings: Settings, details: OfferDetails, form_n
                                 lookup_hash=keys.lookup_hash, reply_public=keys.reply_public)
         counters.bump(tx, dates.this_week(), details.category, details.area, "offered")
 
-    sealed_write(store, lambda readers: crypto.seal(details.to_bytes(), record_id, KIND_OFFER, readers), write)
+    sealed_write(store, lambda to: to.seal(details.to_bytes(), record_id, KIND_OFFER), write)
     return codename
 
 
@@ -101,7 +101,7 @@ def withdraw_offer(store: Store, settings: Settings, codename: str) -> bool:
 def _opened(row: offer_rows.SealedRow, keys: KeyPair) -> OpenOffer:
     try:
         details: OfferDetails | None = OfferDetails.from_bytes(
-            crypto.open_envelope(row.envelope, row.id, KIND_OFFER, keys.box_secret))
+            crypto.open_envelope(row.envelope, row.id, KIND_OFFER, keys.opener()))
     except (crypto.CryptoError, ValueError, KeyError):
         details = None
     return OpenOffer(row.id.hex(), row.seq, row.status, details)
@@ -150,7 +150,7 @@ def stock_received(store: Store, keys: KeyPair, limit: int = 200) -> list[StockE
     out: list[StockEntry | None] = []
     for row in offer_rows.stock_rows(store, limit):
         try:
-            d = json.loads(crypto.open_envelope(row.envelope, row.id, KIND_STOCK, keys.box_secret).decode("utf-8"))
+            d = json.loads(crypto.open_envelope(row.envelope, row.id, KIND_STOCK, keys.opener()).decode("utf-8"))
             out.append(StockEntry(row.seq, str(d["kind"]), str(d["category"]), int(d["amount"]), str(d["note"])))
         except (crypto.CryptoError, ValueError, KeyError, TypeError):
             out.append(None)
@@ -182,4 +182,4 @@ def record_stock(store: Store, settings: Settings, kind: str, category: str, amo
         else:
             counters.bump(tx, dates.this_week(), category, "-", "stock_in")
 
-    sealed_write(store, lambda readers: crypto.seal(payload, record_id, KIND_STOCK, readers), write)
+    sealed_write(store, lambda to: to.seal(payload, record_id, KIND_STOCK), write)

@@ -119,7 +119,7 @@ def submit_request(store: Store, settings: Settings, details: RequestDetails, fo
                                     lookup_hash=keys.lookup_hash, reply_public=b"")
         counters.bump(tx, dates.this_week(), details.category, details.area, "received")
 
-    sealed_write(store, lambda readers: crypto.seal(payload, record_id, KIND_REQUEST, readers), write, shared=True)
+    sealed_write(store, lambda to: to.seal(payload, record_id, KIND_REQUEST), write, shared=True)
     return codename
 
 
@@ -137,7 +137,7 @@ def open_row(row: RequestRow, keys: KeyPair) -> OpenRequest:
     """A stored request opened with a coordinator's keys (details None where they cannot open it)."""
     try:
         details: RequestDetails | None = RequestDetails.from_bytes(
-            crypto.open_envelope(row.envelope, row.id, KIND_REQUEST, keys.box_secret)
+            crypto.open_envelope(row.envelope, row.id, KIND_REQUEST, keys.opener())
         )
     except (crypto.CryptoError, ValueError, KeyError):
         details = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from crypto import KeyPair
 
-from ..sealing import reseal
+from ..sealing import periods, reseal
 from ..sealing.reseal import Cursor, Progress
 from ..store import Store
 from .requests import carry_reply_key, requester_keys
@@ -18,6 +18,7 @@ from .requests import carry_reply_key, requester_keys
 
 def reseal_some(store: Store, keys: KeyPair, cursor: Cursor, seconds: float = float("inf"),
                 progress: Progress | None = None) -> Cursor:
+    keys = periods.reader(store, keys)  # a request sealed to a period key still gives its reply key
     return reseal.reseal_some(store, keys, cursor, seconds, progress, requester_key=requester_keys(store, keys),
                               upgrade=carry_reply_key)
 

@@ -27,9 +27,11 @@ from crypto import KeyPair
 from .. import dates
 from ..config import Settings
 from ..errors import NotReady
+from ..sealing import periods
 from ..sealing.write import sealed_write
 from ..store import StorageError, Store, Tx
 from ..store import accounts as account_rows
+from ..store import periods as period_rows
 from ..store import retention as retention_rows
 from .requests import FINISHED, parse_id
 
@@ -46,9 +48,10 @@ class PurgeReport:
     requests: int
     offers: int
     other: int
+    period_keys: int = 0  # period keys destroyed: no record of their month is left
 
     def changed(self) -> bool:
-        return bool(self.shortened or self.requests or self.offers or self.other)
+        return bool(self.shortened or self.requests or self.offers or self.other or self.period_keys)
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,13 @@ def purge(store: Store, settings: Settings, today: int | None = None, now: int |
         other = retention_rows.delete_expired(tx, "used_forms", day) + account_rows.delete_expired_sessions(tx, clock)
         # Stock and funds received: their sealed details go after the same time as a request's.
         other += retention_rows.delete_expired(tx, "stock", day)
+        # A past month's key goes with the last record sealed to it: every copy of its records kept
+        # anywhere else (an old bundle, a freed page, a backup once deleted) no longer opens.
+        period_keys = period_rows.destroy_unused(tx, periods.month(day))
+    if period_keys:
+        periods.forget()
     checkpoint(store)
-    return PurgeReport(shortened, requests, offers, other)
+    return PurgeReport(shortened, requests, offers, other, period_keys)
 
 
 def checkpoint(store: Store, attempts: int = 20) -> None:
@@ -108,7 +116,7 @@ def extend(store: Store, settings: Settings, request_hex: str, days: int, reason
 
     try:  # sealed like a note to the current readers: the reason may say something about the person
         return sealed_write(
-            store, lambda readers: crypto.seal(reason.encode("utf-8"), record_id, KIND_EXTENSION, readers, raw), write)
+            store, lambda to: to.seal(reason.encode("utf-8"), record_id, KIND_EXTENSION, raw), write)
     except NotReady:
         return False
 
@@ -121,7 +129,7 @@ def extensions(store: Store, keys: KeyPair, request_hex: str) -> list[Extension]
     found = []
     for record_id, until_day, envelope in retention_rows.extensions_for(store, raw):
         try:
-            reason: str | None = crypto.open_envelope(envelope, record_id, KIND_EXTENSION, keys.box_secret, raw).decode()
+            reason: str | None = crypto.open_envelope(envelope, record_id, KIND_EXTENSION, keys.opener(), raw).decode()
         except (crypto.CryptoError, UnicodeDecodeError):
             reason = None
         found.append(Extension(until=dates.day_to_date(until_day).isoformat(), reason=reason))

@@ -191,7 +191,13 @@ def check_at_start(store: Store) -> LogState | None:
 
 
 def readers(store: Store, recheck: bool = True) -> tuple[list[bytes], Seen]:
-    """The X25519 keys new records are sealed to on this day, and what they were read at.
+    """The X25519 keys new records are sealed to on this day, and what they were read at (see state_for_sealing)."""
+    state, seen = state_for_sealing(store, recheck)
+    return (state.recipients(seen[2]) if state else []), seen
+
+
+def state_for_sealing(store: Store, recheck: bool = True) -> tuple[LogState | None, Seen]:
+    """The verified state new records are sealed by on this day (None before genesis), and what it was read at.
 
     A writer checks inside its transaction that the log and the day are still
     those (sealing.write.readers_unchanged): a decision or midnight (the end
@@ -209,7 +215,7 @@ def readers(store: Store, recheck: bool = True) -> tuple[list[bytes], Seen]:
     if state is None:
         state = _fresh(store)
     today = dates.today()
-    return (state.recipients(today), (state.seq + 1, state.head, today)) if state else ([], (0, "", today))
+    return state, ((state.seq + 1, state.head, today) if state else (0, "", today))
 
 
 def recipients(store: Store) -> list[bytes]:

@@ -1,8 +1,14 @@
 """Re-sealing: every record a keyholder can open, sealed again to today's readers, a batch at a time.
 
-New content keys for each record: a removed member who kept an old sealed
-key cannot open the new envelope; an envelope of the first format is
-rewritten in the current one (bound to its parent, with a key commitment). Each batch is its own short transaction,
+First the period keys (crypto.periods): this month's key is made for today's
+readers if missing, and every older period secret this keyholder can open is
+sealed again to today's readers — one secret per period, whatever the number
+of its records. Then the rows: a record sealed to such a period key is done
+as it is; one sealed to the readers directly (made before the group had
+period keys, or while none was in force) gets a new content key sealed to
+the period key in force, so a removed member who kept an old sealed key
+cannot open the new envelope; an envelope of the first format is rewritten
+in the current one (bound to its parent, with a key commitment). Each batch is its own short transaction,
 written only if the readers did not change while it was being sealed
 (sealing.write.sealed_write), so submissions never wait behind one long
 transaction. A re-seal can stop after a while and go on later from its
@@ -20,9 +26,11 @@ from crypto import KeyPair
 
 from ..errors import NotReady
 from ..store import Store, Tx
+from ..store import periods as period_rows
 from ..store import sealed as sealed_rows
-from .readers import NoGenesis
-from .write import sealed_write
+from . import periods
+from .readers import NoGenesis, state_for_sealing
+from .write import ReadersChanged, Target, readers_unchanged, sealed_write
 
 TABLES = tuple(sealed_rows.SEALED_TABLES)
 BATCH = 200
@@ -99,12 +107,16 @@ def reseal_some(store: Store, keys: KeyPair, cursor: Cursor, seconds: float = fl
     """
     started = time.monotonic()
     deadline = started + seconds
-    cursor = _reseal_batches(store, keys, cursor, deadline, progress, requester_key, upgrade)
+    if cursor.seen == 0 and cursor.table == 0 and cursor.after == 0:
+        periods.ensure(store, keys)
+        reseal_period_secrets(store, keys)
+    covered = periods.opened_hints(store, keys)
+    cursor = _reseal_batches(store, keys, cursor, deadline, progress, requester_key, upgrade, covered)
     return replace(cursor, spent_ms=cursor.spent_ms + round((time.monotonic() - started) * 1000))
 
 
 def _reseal_batches(store: Store, keys: KeyPair, cursor: Cursor, deadline: float, progress: Progress | None,
-                    requester_key: RequesterKey, upgrade: Upgrade) -> Cursor:
+                    requester_key: RequesterKey, upgrade: Upgrade, covered: set[bytes]) -> Cursor:
     batches = 0  # at least one batch of rows goes each time, however short the time given
     while not cursor.finished and (batches == 0 or time.monotonic() < deadline):
         table = TABLES[cursor.table]
@@ -114,8 +126,13 @@ def _reseal_batches(store: Store, keys: KeyPair, cursor: Cursor, deadline: float
             continue
         batches += 1
         spec = sealed_rows.SEALED_TABLES[table]
-        opened, skipped = [], 0
+        opened, skipped, kept = [], 0, 0
         for _rowid, record_id, envelope, parent, column in rows:
+            hint = crypto.key_hint(envelope)
+            if hint is not None:  # sealed to a period key: done with its secret, or not this keyholder's
+                kept += hint in covered
+                skipped += hint not in covered
+                continue
             extra = requester_key(parent, column) if spec.requester_reads else None
             if spec.requester_reads and extra is None:
                 skipped += 1  # sealing it again without the requester's key would take it from them
@@ -127,12 +144,44 @@ def _reseal_batches(store: Store, keys: KeyPair, cursor: Cursor, deadline: float
                 continue
             upgraded = upgrade(table, payload, column)
             opened.append((record_id, upgraded, parent, extra, upgraded != payload))
-        resealed = _reseal_batch(store, table, spec.kind, opened)
+        resealed = _reseal_batch(store, table, spec.kind, opened) + kept
         cursor = replace(cursor, after=rows[-1][0], done=cursor.done + resealed, skipped=cursor.skipped + skipped,
                          total=max(cursor.total, cursor.done + resealed + cursor.skipped + skipped))
         if progress is not None:
             progress(cursor.seen, cursor.total)
     return cursor
+
+
+def reseal_period_secrets(store: Store, keys: KeyPair) -> tuple[int, int]:
+    """Seal every period secret these keys open again to today's readers; (resealed, not this keyholder's).
+
+    The key in force (already sealed to today's readers, and signed so) is left as it is. Written only if
+    the readers did not change meanwhile, in one transaction: a few hundred bytes per period.
+    """
+    for _attempt in range(3):
+        state, seen = state_for_sealing(store)
+        if state is None:
+            raise NoGenesis
+        readers = state.recipients(seen[2])
+        if not readers:
+            raise NoGenesis
+        resealed, others = [], 0
+        for key in period_rows.every(store):
+            if periods.valid_for(key, state, seen[2], key.period):
+                continue
+            try:
+                secret = crypto.periods.open_secret(key.hint, key.public, key.sealed, keys.box_secret)
+            except crypto.CryptoError:
+                others += 1
+                continue
+            resealed.append((key.hint, crypto.periods.seal_secret(secret, readers)))
+        with store.write() as tx:
+            if not readers_unchanged(tx, seen):
+                continue
+            for hint, sealed in resealed:
+                period_rows.replace_sealed(tx, hint, sealed)
+        return len(resealed), others
+    raise ReadersChanged
 
 
 def reseal_all(store: Store, keys: KeyPair, progress: Progress | None = None,
@@ -152,8 +201,8 @@ def _reseal_batch(store: Store, table: str, kind: str,
     if not opened:
         return 0
 
-    def seal(targets: list[bytes]) -> list[tuple[bytes, bytes, bool]]:
-        return [(rid, crypto.seal(payload, rid, kind, [*targets, *([extra] if extra else [])], parent), carried)
+    def seal(to: Target) -> list[tuple[bytes, bytes, bool]]:
+        return [(rid, to.seal(payload, rid, kind, parent, also=[extra] if extra else []), carried)
                 for rid, payload, parent, extra, carried in opened]
 
     def write(tx: Tx, updates: list[tuple[bytes, bytes, bool]]) -> int:

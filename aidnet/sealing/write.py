@@ -6,18 +6,47 @@ offers, stock, answers, decision notes, extension reasons, and re-seals.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
+
+import crypto
 
 from .. import dates
 from ..errors import NotReady
 from ..store import Store, Tx, groupcommit
 from ..store import decision_log as log_rows
-from .readers import Seen, readers
+from . import periods
+from .readers import Seen, state_for_sealing
 
 S = TypeVar("S")
 R = TypeVar("R")
 ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Target:
+    """Whom a record is sealed to now: this month's period key in force, or else the readers themselves."""
+
+    keys: tuple[bytes, ...]  # the period key alone, or every reader's X25519 key
+    hint: bytes = b""  # the period key's hint; empty when sealed to the readers directly
+
+    def seal(self, payload: bytes, record_id: bytes, kind: str, parent: bytes = b"",
+             also: Sequence[bytes] = ()) -> bytes:
+        """payload sealed to this target (and to `also`, the requester's reply key, for what they read too)."""
+        return crypto.seal(payload, record_id, kind, [*self.keys, *also], parent, hint=self.hint)
+
+
+def target(store: Store, recheck: bool = True) -> tuple[Target | None, Seen]:
+    """Whom new records are sealed to today (None if nobody can read yet), and what that was read at."""
+    state, seen = state_for_sealing(store, recheck)
+    if state is None:
+        return None, seen
+    readers = state.recipients(seen[2])
+    if not readers:
+        return None, seen
+    key = periods.in_force(store, state, seen)
+    return (Target((key.public,), key.hint) if key else Target(tuple(readers))), seen
 
 
 class ReadersChanged(Exception):
@@ -34,11 +63,12 @@ def readers_unchanged(tx: Tx, seen: Seen) -> bool:
     return (*log_rows.log_head(tx), dates.today()) == seen
 
 
-def sealed_write(store: Store, seal: Callable[[list[bytes]], S], write: Callable[[Tx, S], R],
+def sealed_write(store: Store, seal: Callable[[Target], S], write: Callable[[Tx, S], R],
                  shared: bool = False) -> R:
     """Seal to today's readers, then write it in one transaction in which they still are the readers.
 
-    seal(readers) makes the envelope(s), write(tx, sealed) stores them. If the
+    seal(target) makes the envelope(s) (target: this month's period key, or the readers), write(tx, sealed)
+    stores them. If the
     readers changed in between, it seals again. shared=True lets the write
     share one durable commit with others arriving at the same moment
     (groupcommit); write must then follow groupcommit's rules for a piece of
@@ -50,12 +80,12 @@ def sealed_write(store: Store, seal: Callable[[list[bytes]], S], write: Callable
     since, and a changed log means a full read and a new seal.
     """
     for attempt in range(ATTEMPTS):
-        recipients, seen = readers(store, recheck=attempt > 0)
-        if not recipients:
+        to, seen = target(store, recheck=attempt > 0)
+        if to is None:
             if attempt == 0:
                 continue  # perhaps renewed by another process a moment ago: read the log itself
             raise NotReady
-        sealed = seal(recipients)
+        sealed = seal(to)
 
         def work(tx: Tx, sealed: S = sealed, seen: Seen = seen) -> R:
             if not readers_unchanged(tx, seen):

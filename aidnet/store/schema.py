@@ -229,6 +229,20 @@ MIGRATIONS = [
         amount INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # period keys (crypto.periods): each month's key, its secret sealed to the readers and its statement
+    # signed by the member who made it; a record sealed to it carries its hint. Destroyed when no record
+    # of a past month needs it any more (retention).
+    """
+    CREATE TABLE period_keys (
+        hint BLOB PRIMARY KEY,
+        period TEXT NOT NULL,
+        public BLOB NOT NULL,
+        sealed BLOB NOT NULL,
+        statement BLOB NOT NULL,
+        signature BLOB NOT NULL
+    );
+    CREATE INDEX period_keys_by_period ON period_keys(period);
+    """,
 ]
 
 

@@ -10,6 +10,7 @@ import crypto
 from aidnet.config import Settings
 from aidnet.decisions import proposals
 from aidnet.records.requests import KIND_REQUEST, RequestDetails, submit_request
+from aidnet.sealing import periods
 from aidnet.store import Store, open_store
 from aidnet.store import decision_log as log_rows
 from aidnet.store import requests as request_rows
@@ -23,12 +24,17 @@ def details(need: str = "tins of beans") -> RequestDetails:
     return RequestDetails("food", "north", need, "", "today")
 
 
+def reader(store: Store, keys: crypto.KeyPair) -> crypto.Keyring:
+    """What a member opens records with: their own key and every period secret sealed to it."""
+    return periods.reader(store, keys).opener()
+
+
 def opens(store: Store, keys: crypto.KeyPair, settings: Settings) -> bool:
     """Submit a new request and say whether keys can open it."""
     submit_request(store, settings, details(), secrets.token_hex(16))
     row = request_rows.page(store, 0, 1)[0]
     try:
-        crypto.open_envelope(row.envelope, row.id, KIND_REQUEST, keys.box_secret)
+        crypto.open_envelope(row.envelope, row.id, KIND_REQUEST, reader(store, keys))
     except crypto.CryptoError:
         return False
     return True

@@ -9,6 +9,7 @@ import crypto
 from aidnet.config import Settings, create_instance, load_settings
 from aidnet.decisions.proposals import genesis_from_accounts, has_genesis
 from aidnet.records import conversation, coordinators
+from aidnet.sealing import periods
 from aidnet.store import Store, open_store
 from aidnet.store import accounts as account_rows
 
@@ -40,10 +41,11 @@ def add_coordinator(settings: Settings, handle: str = "alice", passphrase: str =
 
 
 def account_keys(store: Store, handle: str = "alice", passphrase: str = PASSPHRASE) -> crypto.KeyPair:
-    """An account's keys, opened with its passphrase, as its owner's session would hold them."""
+    """An account's keys, opened with its passphrase, as its owner's session would hold them (with the
+    period secrets sealed to them)."""
     row = account_rows.by_handle(store, handle)
     assert row is not None
-    return crypto.unwrap_with_passphrase(row.wrapped_keys, passphrase)
+    return periods.reader(store, crypto.unwrap_with_passphrase(row.wrapped_keys, passphrase))
 
 
 def send_reply(store: Store, settings: Settings, request_hex: str, text: str, handle: str = "alice",
