@@ -104,7 +104,7 @@ def checked(key: PeriodKey) -> dict[str, Any]:
         statement = strictjson.loads(key.statement)
     except strictjson.StrictJSONError:
         raise PeriodKeyError("the statement is not JSON") from None
-    if (not isinstance(statement, dict) or statement.get("v") != 1
+    if (not isinstance(statement, dict) or type(statement.get("v")) is not int or statement["v"] != 1
             or set(statement) != {"v", "genesis", "period", "public", "readers", "sealed", "signer"}
             or not all(isinstance(statement[k], str) for k in ("genesis", "period", "public", "sealed", "signer"))
             or not PERIOD.fullmatch(statement["period"]) or not _HEX64.fullmatch(statement["signer"])

@@ -18,7 +18,7 @@ import nacl.signing
 import pytest
 
 import crypto
-from crypto import cards, envelope, keys, log, logschema, notes, replies, strictjson
+from crypto import cards, envelope, keys, log, logschema, notes, periods, replies, strictjson
 from crypto.log import LogError, LogState, apply, member_entry, new_record, sign_proposal
 
 ANA = crypto.KeyPair(bytes(range(32)), bytes(range(32, 64)))
@@ -862,3 +862,193 @@ def test_a_log_signature_is_written_one_way_only() -> None:
     signature = crypto.log.sign_proposal(proposal, bytes(32))
     assert crypto.log.signature_valid(proposal, signature)
     assert not crypto.log.signature_valid(proposal, {**signature, "sig": signature["sig"].upper()})
+
+
+# --- period keys (crypto/periods.py) and envelope version 3 ----------------------------------------------------------
+
+GENESIS = "ab" * 32
+
+
+def _period_key(member: keys.KeyPair | None = None, readers: list[bytes] | None = None,
+                period: str = "2026-12") -> periods.PeriodKey:
+    member = member or crypto.generate_keypair()
+    return periods.make(member, GENESIS, period, readers or [crypto.generate_keypair().box_public])
+
+
+def _restated(key: periods.PeriodKey, by: keys.KeyPair, change: dict[str, Any]) -> periods.PeriodKey:
+    """key with its statement changed and signed again by `by` (a well-signed statement that lies)."""
+    statement = dict(json.loads(key.statement), **change)
+    body = log.canonical(statement)
+    signature = nacl.signing.SigningKey(by.sign_seed).sign(periods.CONTEXT + body).signature
+    return periods.PeriodKey(key.hint, key.public, key.sealed, body, bytes(signature))
+
+
+def test_a_period_key_states_what_it_is_and_its_secret_opens_for_its_readers_only() -> None:
+    member, reader, other = crypto.generate_keypair(), crypto.generate_keypair(), crypto.generate_keypair()
+    key = _period_key(member, [other.box_public, reader.box_public])
+    statement = periods.checked(key)
+    assert statement == {
+        "v": 1, "genesis": GENESIS, "period": "2026-12", "public": key.public.hex(),
+        "readers": sorted([other.box_public.hex(), reader.box_public.hex()]),
+        "sealed": crypto.blake2b(key.sealed, b"aidnet-period-sd").hex(), "signer": member.sign_public.hex()}
+    assert key.period == "2026-12" and len(key.hint) == envelope.HINT_SIZE == 8
+    assert key.hint == periods.hint_of(key.public) == crypto.blake2b(key.public, b"aidnet-period", size=8)
+    secret = periods.open_secret(key.hint, key.public, key.sealed, reader.box_secret)
+    assert secret == periods.open_secret(key.hint, key.public, key.sealed, other.box_secret)
+    assert keys.KeyPair(secret, bytes(32)).box_public == key.public
+    for stranger in (member, crypto.generate_keypair()):
+        with pytest.raises(crypto.CryptoError):
+            periods.open_secret(key.hint, key.public, key.sealed, stranger.box_secret)
+    with pytest.raises(crypto.CryptoError):  # another hint, or another public key, for the same sealed secret
+        periods.open_secret(bytes(8), key.public, key.sealed, reader.box_secret)
+    with pytest.raises(periods.PeriodKeyError):
+        periods.open_secret(key.hint, crypto.generate_keypair().box_public, key.sealed, reader.box_secret)
+    assert periods.KIND == "period-key"
+    resealed = periods.seal_secret(secret, [member.box_public])
+    assert periods.open_secret(key.hint, key.public, resealed, member.box_secret) == secret
+
+
+def test_a_period_secret_of_the_wrong_length_or_for_another_key_is_refused() -> None:
+    reader = crypto.generate_keypair()
+    key = _period_key(readers=[reader.box_public])
+    short = crypto.seal(b"x" * 31, key.hint, periods.KIND, [reader.box_public])
+    with pytest.raises(periods.PeriodKeyError):
+        periods.open_secret(key.hint, key.public, short, reader.box_secret)
+    other = crypto.generate_keypair()
+    foreign = crypto.seal(other.box_secret, key.hint, periods.KIND, [reader.box_public])
+    with pytest.raises(periods.PeriodKeyError):
+        periods.open_secret(key.hint, key.public, foreign, reader.box_secret)
+    pair = crypto.generate_keypair()  # a secret that is its public key's, under a hint that is not
+    sealed = crypto.seal(pair.box_secret, key.hint, periods.KIND, [reader.box_public])
+    with pytest.raises(periods.PeriodKeyError):
+        periods.open_secret(key.hint, pair.box_public, sealed, reader.box_secret)
+
+
+@pytest.mark.parametrize("period", ["2026-13", "2026-00", "26-12", "2026-1", "2026-12 ", "2026/12", ""])
+def test_a_period_is_a_month(period: str) -> None:
+    with pytest.raises(periods.PeriodKeyError):
+        _period_key(period=period)
+
+
+@pytest.mark.parametrize("period", ["2026-01", "2026-09", "2026-10", "2026-12", "1999-11"])
+def test_every_month_is_a_period(period: str) -> None:
+    assert periods.checked(_period_key(period=period))["period"] == period
+
+
+@pytest.mark.parametrize("change", [
+    {"v": 2}, {"v": True}, {"extra": 1}, {"genesis": 7}, {"period": "2026-13"}, {"period": 202612},
+    {"public": 1}, {"sealed": None}, {"signer": "AB" * 32}, {"signer": "ab" * 31}, {"readers": "ab" * 32},
+    {"readers": ["ab" * 31]}, {"readers": [1]}, {"readers": ["AB" * 32]},
+])
+def test_a_statement_of_another_shape_is_refused_even_well_signed(change: dict[str, Any]) -> None:
+    member = crypto.generate_keypair()
+    key = _period_key(member)
+    if "signer" not in change:
+        with pytest.raises(periods.PeriodKeyError, match="not a period key's"):
+            periods.checked(_restated(key, member, change))
+    else:
+        with pytest.raises(periods.PeriodKeyError):
+            periods.checked(_restated(key, member, change))
+
+
+def test_a_statement_missing_a_field_or_not_canonical_or_not_json_is_refused() -> None:
+    member = crypto.generate_keypair()
+    key = _period_key(member)
+    statement = json.loads(key.statement)
+    for field in statement:
+        shorter = {k: v for k, v in statement.items() if k != field}
+        body = log.canonical(shorter)
+        signed = periods.PeriodKey(key.hint, key.public, key.sealed, body, bytes(
+            nacl.signing.SigningKey(member.sign_seed).sign(periods.CONTEXT + body).signature))
+        with pytest.raises(periods.PeriodKeyError):
+            periods.checked(signed)
+    spaced = json.dumps(statement, sort_keys=True).encode()  # the same fields, not canonical
+    signed = periods.PeriodKey(key.hint, key.public, key.sealed, spaced, bytes(
+        nacl.signing.SigningKey(member.sign_seed).sign(periods.CONTEXT + spaced).signature))
+    with pytest.raises(periods.PeriodKeyError, match="not a period key's"):
+        periods.checked(signed)
+    for text in (b"[1,", b"[]", b'"x"', b'{"v": 1, "v": 1}'):
+        with pytest.raises(periods.PeriodKeyError):
+            periods.checked(periods.PeriodKey(key.hint, key.public, key.sealed, text, key.signature))
+
+
+def test_a_statement_holds_only_under_its_signer_s_signature_with_the_context() -> None:
+    member = crypto.generate_keypair()
+    key = _period_key(member)
+    signer = nacl.signing.SigningKey(member.sign_seed)
+    for signature in (bytes(64), key.signature[:-1] + bytes([key.signature[-1] ^ 1]), key.signature[:63],
+                      bytes(signer.sign(key.statement).signature),  # no context
+                      bytes(nacl.signing.SigningKey(crypto.generate_keypair().sign_seed).sign(
+                          periods.CONTEXT + key.statement).signature)):
+        with pytest.raises(periods.PeriodKeyError, match="signature"):
+            periods.checked(periods.PeriodKey(key.hint, key.public, key.sealed, key.statement, signature))
+    assert periods.CONTEXT == b"aidnet-period-v1\x00"
+
+
+def test_a_statement_for_another_key_or_another_sealed_secret_is_refused() -> None:
+    key, other = _period_key(), _period_key()
+    for bad in (periods.PeriodKey(key.hint, other.public, key.sealed, key.statement, key.signature),
+                periods.PeriodKey(other.hint, key.public, key.sealed, key.statement, key.signature),
+                periods.PeriodKey(key.hint, key.public, other.sealed, key.statement, key.signature)):
+        with pytest.raises(periods.PeriodKeyError, match="another key"):
+            periods.checked(bad)
+
+
+def test_a_keyring_uses_the_period_secret_the_hint_names_once_and_its_own_key_otherwise() -> None:
+    own, period = crypto.generate_keypair(), crypto.generate_keypair()
+    hint = periods.hint_of(period.box_public)
+    asked: list[bytes] = []
+
+    def find(wanted: bytes) -> bytes | None:
+        asked.append(wanted)
+        return period.box_secret if wanted == hint else None
+
+    ring = envelope.Keyring(own.box_secret, find)
+    assert repr(ring) == "Keyring(<secret>)" and own.box_secret.hex() not in repr(ring)
+    rid = secrets.token_bytes(16)
+    on_period = crypto.seal(b"on the period key", rid, "request", [period.box_public], hint=hint)
+    direct = crypto.seal(b"to the reader", rid, "request", [own.box_public])
+    unknown = crypto.seal(b"unknown hint", rid, "request", [own.box_public], hint=bytes(8))
+    assert ring.secret_for(on_period) == period.box_secret and ring.secret_for(direct) == own.box_secret
+    assert ring.secret_for(on_period) == period.box_secret and asked == [hint]  # asked once
+    assert crypto.open_envelope(on_period, rid, "request", ring) == b"on the period key"
+    assert crypto.open_envelope(direct, rid, "request", ring) == b"to the reader"
+    assert crypto.open_envelope(unknown, rid, "request", ring) == b"unknown hint"  # not found: its own key
+    assert asked == [hint, bytes(8)]
+    alone = envelope.Keyring(own.box_secret)
+    assert alone.secret_for(on_period) == own.box_secret
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_envelope(on_period, rid, "request", alone)
+    for bad in (b"", bytes(31), bytes(33)):
+        with pytest.raises(crypto.KeyFormatError):
+            envelope.Keyring(bad)
+    paired = keys.KeyPair(own.box_secret, own.sign_seed, periods=find)
+    assert paired == own and crypto.open_envelope(on_period, rid, "request", paired.opener()) == b"on the period key"
+    assert crypto.open_envelope(direct, rid, "request", own.opener()) == b"to the reader"
+
+
+def test_a_version_3_envelope_has_its_hint_then_its_slots() -> None:
+    period, requester = crypto.generate_keypair(), crypto.generate_keypair()
+    hint = periods.hint_of(period.box_public)
+    rid, parent = secrets.token_bytes(16), secrets.token_bytes(16)
+    sealed = crypto.seal(b"an answer", rid, "answer", [period.box_public, requester.box_public], parent, hint=hint)
+    assert sealed[:4] == b"AE\x03\x02" and sealed[4:12] == hint and envelope.VERSION_3 == 3
+    assert envelope.version_of(sealed) == 3 and envelope.recipient_count(sealed) == 2
+    assert crypto.key_hint(sealed) == hint
+    assert crypto.open_envelope(sealed, rid, "answer", requester.box_secret, parent) == b"an answer"
+    assert crypto.open_envelope(sealed, rid, "answer", period.box_secret, parent) == b"an answer"
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_envelope(sealed, rid, "answer", period.box_secret)  # parent bound, as in version 2
+    header_end = 4 + 8 + 2 * envelope.SEALED_KEY_SIZE + envelope.COMMIT_SIZE + envelope.NONCE_SIZE
+    assert envelope.recipient_count(sealed[:header_end + envelope.TAG_SIZE]) == 2
+    assert envelope.recipient_count(sealed[:header_end + envelope.TAG_SIZE - 1]) == 0
+    for not_v3 in (crypto.seal(b"x", rid, "request", [period.box_public]), b"AE\x03" + bytes(8), b"XE\x03\x01" + hint,
+                   b""):
+        assert crypto.key_hint(not_v3) is None
+    assert crypto.key_hint(b"AE\x03\x01" + hint) == hint
+    with pytest.raises(crypto.KeyFormatError):
+        crypto.seal(b"x", rid, "request", [period.box_public], hint=bytes(9))
+    assert envelope.version_of(crypto.seal(b"x", rid, "request", [period.box_public], hint=b"")) == 2
+    swapped = sealed[:4] + requester.box_public[:8] + sealed[12:]  # another hint: the header no longer matches
+    with pytest.raises(crypto.DecryptionError):
+        crypto.open_envelope(swapped, rid, "answer", requester.box_secret, parent)
