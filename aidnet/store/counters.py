@@ -116,3 +116,16 @@ def paid_for(store: Store, proposal_id: str) -> int | None:
     """The exact amount a final money allocation paid, if kept."""
     row = store.conn.execute("SELECT amount FROM money_paid WHERE proposal_id = ?", (proposal_id,)).fetchone()
     return int(row[0]) if row else None
+
+
+def unpay(tx: Tx, proposal_id: str) -> bool:
+    """A final money allocation no longer counts against the balance (its requester declined it)."""
+    return bool(tx.execute("DELETE FROM money_paid WHERE proposal_id = ?", (proposal_id,)).rowcount == 1)
+
+
+def counters_of(store: Store, events: Sequence[str]) -> list[tuple[str, str, str, str, int]]:
+    """(week, category, area, event, count) of these events, every week kept."""
+    return [tuple(r) for r in store.conn.execute(
+        f"SELECT week, category, area, event, count FROM counters WHERE event IN ({marks(events)})",  # noqa: S608  # placeholders only
+        tuple(events),
+    )]
