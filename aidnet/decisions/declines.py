@@ -45,9 +45,13 @@ def _handed(records: list[dict[str, Any]], waiting: list[log_rows.Proposal]) -> 
             if p["type"] == "distribution"}
 
 
-def _open_allocations(store: Store, request_hex: str) -> tuple[list[dict[str, Any]], list[log_rows.Proposal]]:
-    """(final allocations not handed over nor declined, allocations waiting for signatures) for a request."""
-    records = log_rows.records(store)
+def _open_allocations(store: Store, request_hex: str, finals: bool = True
+                      ) -> tuple[list[dict[str, Any]], list[log_rows.Proposal]]:
+    """(final allocations not handed over nor declined, allocations waiting for signatures) for a request.
+
+    finals=False skips reading the log (only the waiting proposals are looked at).
+    """
+    records = log_rows.records(store) if finals else []
     waiting = log_rows.proposals(store)
     handed, declined = _handed(records, []), verdict_rows.declined(store)
     final = [r["proposal"] for r in records if r["proposal"]["type"] == "allocation"
@@ -62,7 +66,10 @@ def can_decline(store: Store, settings: Settings, codename: str) -> bool:
     found = find_by_codename(store, settings, codename)
     if found is None:
         return False
-    final, pending = _open_allocations(store, found[0].id.hex())
+    # A final allocation not yet handed over leaves the request "allocated": only then is the log read,
+    # so the status page of every other request costs no walk through the log.
+    row = found[0]
+    final, pending = _open_allocations(store, row.id.hex(), finals=row.status == "allocated")
     return bool(final or pending)
 
 
