@@ -228,6 +228,24 @@ def test_declining_before_the_hand_over_frees_the_money_and_the_offer(tmp_path: 
     g.close()
 
 
+def test_a_declined_payout_still_counts_towards_the_requests_clip(tmp_path: Path) -> None:
+    """Declined money leaves the balance, not the clip: the request's published amount stays within money_clip."""
+    g = Group(tmp_path, ["ana"], quorum=1)
+    with g.store.write() as tx:
+        counters.bump_money(tx, dates.this_week(), "food", "in", 200_000)
+    codename = requests.submit_request(g.store, g.settings, details(), secrets.token_hex(16))
+    request = request_rows.page(g.store, 0, 1)[0].id.hex()
+    clip = g.settings.policy.money_clip
+    g.decide("allocation", _money(request, clip // 100), ["ana"])
+    assert declines.decline(g.store, g.settings, codename)
+    assert effects.balance_cents(g.store) == 200_000
+    requests.change_status(g.store, g.settings, g.keys["ana"], request, "in_progress")  # asked again, by hand
+    g.decide("allocation", _money(request, 300), ["ana"])
+    out = [(amount, n) for _w, _c, d, amount, n in counters.money_for(g.store, (dates.this_week(),)) if d == "out"]
+    assert out == [(clip, 1)] and effects.balance_cents(g.store) == 200_000 - 30_000
+    g.close()
+
+
 def test_declining_closes_an_allocation_still_waiting_for_signatures(tmp_path: Path) -> None:
     g = Group(tmp_path, ["ana", "ben"], quorum=2)
     codename = requests.submit_request(g.store, g.settings, details(), secrets.token_hex(16))

@@ -5,8 +5,9 @@ every allocation as it was signed. Declining is the requester's own act, made
 with their codename, and it changes what those allocations still hold:
 
 - an allocation already final and not handed over is marked declined: its
-  money no longer counts against the balance (its exact amount leaves
-  money_paid), its offer is open again, and no hand-over of it can be made final
+  money no longer counts against the balance (its exact amount stays in
+  money_paid, so the request's published money stays clipped over all its
+  payouts), its offer is open again, and no hand-over of it can be made final
   (effects.check_possible refuses one: AllocationDeclined);
 - an allocation (or a hand-over) still waiting for signatures is closed as
   declined, so it can never become final;
@@ -92,8 +93,7 @@ def decline(store: Store, settings: Settings, codename: str) -> bool:
             raise NothingToDecline
         for proposal in final:
             pid = str(proposal["id"])
-            verdict_rows.mark_declined(tx, pid)
-            counters.unpay(tx, pid)
+            verdict_rows.mark_declined(tx, pid)  # its money leaves the balance's side (counters.paid_not_declined)
             source = proposal["body"].get("source") or {}
             offer = parse_id(str(source.get("ref") or "")) if source.get("kind") == "offer" else None
             if offer is not None and offer_rows.offer_status(store, offer) == "allocated":

@@ -118,8 +118,8 @@ def exact_amount(store: Store, proposal: dict[str, Any]) -> int | None:
 
 def balance_cents(store: Store) -> int:
     """Money recorded as received (each gift counted up to money_clip) less every final money allocation
-    (one its requester declined no longer counts: decisions.declines takes it out of money_paid)."""
-    return counters.money_received(store) - counters.paid(store) * 100
+    (one its requester declined no longer counts: decisions.declines)."""
+    return counters.money_received(store) - counters.paid_not_declined(store) * 100
 
 
 class NotEnoughMoney(Refused):
