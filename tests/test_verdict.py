@@ -132,6 +132,7 @@ def test_verdict_errors_are_tied_to_their_fields_and_keep_the_comment(client: Fl
     assert '<a href="#received">Say whether you received the help.</a>' in body
     assert '<a href="#needed">Say whether it was what you needed.</a>' in body
     assert 'id="received-error"' in body and "KEEP this text</textarea>" in body
+    assert body.count('aria-describedby="needed-error"') == 3  # each answer of the question points at its error
     assert verdict_counts(store) == {} and store.conn.execute("SELECT count(*) FROM verdicts").fetchone()[0] == 0
     # Before a hand-over, and with a codename that opens nothing, nothing is kept either.
     other = submit(client)
