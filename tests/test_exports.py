@@ -55,6 +55,8 @@ def test_fixed_key_set_zeros_included_and_small_cells_withheld(plain: Settings) 
         rows = list(plain.categories)
         if t["name"] == "withdrawn":  # erased unread: one total, never by category or area
             rows = cols = ["unknown"]
+        if t["name"].startswith("verdict_"):  # the requesters' answers, over all areas
+            rows, cols = ["yes", "partly", "no"], ["all"]
         cells = {(r, c) for r, c, _ in t["values"] if "*" not in (r, c)}
         assert cells == {(r, c) for r in rows for c in cols}
     assert table(row.manifest, "withdrawn") == {("unknown", "unknown"): 12}
@@ -120,14 +122,15 @@ def test_noise_is_drawn_once_stored_and_the_budget_is_kept(tmp_path: Path) -> No
     assert data["cumulative_epsilon"] == {WEEK: "1/2"} and data["lifetime_epsilon"] == "1"
     # Every table's scale, pinned: sensitivity / (share × ε), amounts with sensitivity money_clip.
     assert data["noise_scale"] == {
-        "received": {"total": "4", "rows": "16", "cols": "16"},
+        "received": {"total": "4", "rows": "64/3", "cols": "64/3"},
         "allocated": {"total": "64", "rows": "128", "cols": "128"},
         "fulfilled": {"total": "64", "rows": "128", "cols": "128"},
         "withdrawn": {"total": "128/3"}, "distributed": {"total": "64"},
         "offered": {"total": "4", "rows": "8", "cols": "8"},
         "money_in_count": {"total": "8", "rows": "8"}, "money_in_amount": {"total": "400000", "rows": "400000"},
         "money_out_count": {"total": "128", "rows": "256"},
-        "money_out_amount": {"total": "6400000", "rows": "12800000"}}
+        "money_out_amount": {"total": "6400000", "rows": "12800000"},
+        "verdict_received": {"rows": "64"}, "verdict_needed": {"rows": "64"}}
     # One request's shares over every table it can touch add up to exactly the ε charged.
     assert sum(sum(levels.values()) for levels in releases.SPLIT.values()) == 1
     assert all(sum(levels.values()) == 1 for levels in (
@@ -137,7 +140,7 @@ def test_noise_is_drawn_once_stored_and_the_budget_is_kept(tmp_path: Path) -> No
     # Only totals are published with noise: the grand total, every category and every area, each its own draw.
     assert set(noisy) == {("*", "*")} | {(c, "*") for c in settings.categories} | {("*", a) for a in settings.areas}
     assert all(isinstance(v, int) and v >= 0 for v in noisy.values())
-    assert data["tables"][0]["margin"] == {"total": 9, "rows": 37, "cols": 37}
+    assert data["tables"][0]["margin"] == {"total": 9, "rows": 49, "cols": 49}
     month, _ = release(settings, "2026-02")
     assert json.loads(month.manifest)["cumulative_epsilon"][WEEK] == "1"
     # Both releases covering the week spent its budget: nothing more may be drawn from it.

@@ -27,7 +27,7 @@ import crypto
 from aidnet.config import ConfigError, Settings, load_settings
 from aidnet.decisions import keyholder, membership, notes, offline, proposals
 from aidnet.decisions.proposals import DecisionRefused
-from aidnet.records import conversation, coordinators, offers, requests, retention
+from aidnet.records import conversation, coordinators, offers, requests, retention, verdicts
 from aidnet.records.reseal import reseal_all
 from aidnet.sealing import readers
 from aidnet.store import Store, open_store
@@ -542,8 +542,11 @@ def test_the_reseal_covers_every_table_with_an_envelope(tmp_path: Path) -> None:
     offers.record_stock(g.store, g.settings, "goods", "food", 3, "flour from the bakery")
     assert retention.extend(g.store, g.settings, request_id, g.settings.policy.max_extension_days,
                             "still waiting for a flat")
-    g.decide("allocation", {"request": request_id, "source": {"kind": "stock", "ref": None},
-                            "note": notes.seal_note(g.store, "ee" * 16, "a note", request_id)}, ["ana"])
+    allocation = g.decide("allocation", {"request": request_id, "source": {"kind": "stock", "ref": None},
+                                         "note": notes.seal_note(g.store, "ee" * 16, "a note", request_id)}, ["ana"])
+    g.decide("distribution", {"request": request_id, "allocation": allocation}, ["ana"])
+    assert verdicts.give(g.store, g.settings, codename, verdicts.Verdict("yes", "partly", "the rice was damp"),
+                         secrets.token_hex(8))
     schema_tables = sealed_rows.envelope_tables(g.store)
     assert schema_tables == set(sealed_rows.SEALED_TABLES), "a table holds envelopes the re-seal does not cover"
     cai = g.keys["cai"]

@@ -27,6 +27,7 @@ from ..store import accounts as account_rows
 from ..store import decision_log as log_rows
 from ..store import offers as offer_rows
 from ..store import requests as request_rows
+from ..store import verdicts as verdict_rows
 
 UNKNOWN = "unknown"
 
@@ -116,8 +117,9 @@ def exact_amount(store: Store, proposal: dict[str, Any]) -> int | None:
 
 
 def balance_cents(store: Store) -> int:
-    """Money recorded as received (each gift counted up to money_clip) less every final money allocation."""
-    return counters.money_received(store) - counters.paid(store) * 100
+    """Money recorded as received (each gift counted up to money_clip) less every final money allocation
+    (one its requester declined no longer counts: decisions.declines)."""
+    return counters.money_received(store) - counters.paid_not_declined(store) * 100
 
 
 class NotEnoughMoney(Refused):
@@ -138,6 +140,12 @@ class HandedOverAlready(Refused):
     reason = "that allocation was handed over already"
 
 
+class AllocationDeclined(Refused):
+    """The requester declined this help before it was handed over (decisions.declines)."""
+
+    reason = "the requester declined this help: it is no longer wanted"
+
+
 def handed_over(store: Store, allocation: str) -> bool:
     """Whether the log already records a hand-over of this allocation."""
     return any(r["proposal"]["type"] == "distribution" and r["proposal"]["body"].get("allocation") == allocation
@@ -148,8 +156,12 @@ def check_possible(store: Store, proposal: dict[str, Any], amount: int | None = 
     """A Refused if a decision can no longer take effect (checked inside the finalizing write).
 
     amount: a money allocation's exact amount when it is not kept yet (at proposal)."""
+    if verdict_rows.is_declined(store, str(proposal.get("id", ""))):
+        raise AllocationDeclined
     if proposal["type"] == "distribution" and handed_over(store, str(proposal["body"].get("allocation"))):
         raise HandedOverAlready
+    if proposal["type"] == "distribution" and verdict_rows.is_declined(store, str(proposal["body"].get("allocation"))):
+        raise AllocationDeclined
     if proposal["type"] != "allocation":
         return
     source = proposal["body"].get("source") or {}

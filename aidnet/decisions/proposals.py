@@ -163,7 +163,7 @@ def _not_twice(store: Store, proposal: dict[str, Any], amount: int | None = None
         raise DecisionRefused("the same decision is already waiting for signatures")
     try:
         effects.check_possible(store, proposal, amount)
-    except (effects.HandedOverAlready, effects.NotEnoughMoney) as exc:
+    except (effects.HandedOverAlready, effects.NotEnoughMoney, effects.AllocationDeclined) as exc:
         raise DecisionRefused(str(exc)) from None
 
 

@@ -17,9 +17,10 @@ numbers, even after a restore. Without noise, every cell is published and
 small ones are withheld (aidnet.suppression).
 
 Privacy unit: one request (offers: one offer, their own unit). A request
-moves each request event's counter by at most one (count-once guard) and is
-counted in money paid out at most once, so in one release it costs at most
-Σ SPLIT = ε. Each week's releases together spend at most week_budget, and
+moves each request event's counter by at most one (count-once guard), is
+counted in money paid out at most once, and gives at most one verdict (one
+answer to each of its two questions, records.verdicts), so in one release it
+costs at most Σ SPLIT = ε. Each week's releases together spend at most week_budget, and
 every event of a request falls in one week, so over its whole life, across
 every table and release, a request costs at most week_budget.
 Other modules feed the tables by bumping counter
@@ -41,6 +42,8 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import Refused
+from ..records.verdicts import ANSWERS, VERDICT_EVENTS
+from ..records.verdicts import COLUMN as VERDICT_COLUMN
 from ..store import Store, counters
 from ..store import releases as release_rows
 from ..store.releases import ReleaseRow
@@ -52,7 +55,9 @@ from .suppression import ALL, Earlier, Item, Shape
 REQUEST_EVENTS = ("received", "allocated", "fulfilled", "withdrawn", "distributed")
 OFFER_EVENTS = ("offered",)
 MONEY_TABLES = ("money_in_count", "money_in_amount", "money_out_count", "money_out_amount")
-TABLES = REQUEST_EVENTS + OFFER_EVENTS + MONEY_TABLES
+# The requesters' verdict: one table per question, a row per answer (yes, partly, no), over all areas.
+VERDICT_TABLES = tuple(VERDICT_EVENTS.values())
+TABLES = REQUEST_EVENTS + OFFER_EVENTS + MONEY_TABLES + VERDICT_TABLES
 MONEY_COLUMN = "all"
 # A withdrawn request is erased unread, so its category and area are never known:
 # conversation.withdraw counts it under this key, and it is published as one total.
@@ -64,13 +69,16 @@ UNKNOWN = "unknown"
 # moves one figure of each level of a table by one (money amounts: by at most money_clip).
 # The headline, requests received, gets most: its monthly total is within ±10 nine times in ten.
 SPLIT: dict[str, dict[str, Fraction]] = {
-    "received": {"total": Fraction(1, 2), "rows": Fraction(1, 8), "cols": Fraction(1, 8)},
+    "received": {"total": Fraction(1, 2), "rows": Fraction(3, 32), "cols": Fraction(3, 32)},
     "allocated": {"total": Fraction(1, 32), "rows": Fraction(1, 64), "cols": Fraction(1, 64)},
     "fulfilled": {"total": Fraction(1, 32), "rows": Fraction(1, 64), "cols": Fraction(1, 64)},
     "distributed": {"total": Fraction(1, 32)},
     "withdrawn": {"total": Fraction(3, 64)},
     "money_out_count": {"total": Fraction(1, 64), "rows": Fraction(1, 128)},
     "money_out_amount": {"total": Fraction(1, 64), "rows": Fraction(1, 128)},
+    # One verdict moves one answer of each question by one: only the answers are drawn (no total).
+    "verdict_received": {"rows": Fraction(1, 32)},
+    "verdict_needed": {"rows": Fraction(1, 32)},
 }
 # Offers and money received are other units (one offer; one gift), each with the whole ε.
 OFFER_SPLIT = {"offered": {"total": Fraction(1, 2), "rows": Fraction(1, 4), "cols": Fraction(1, 4)},
@@ -131,6 +139,8 @@ def _remember_published(settings: Settings, period: str, digest: str) -> None:
 def _shape(settings: Settings, table: str, weeks: tuple[str, ...]) -> Shape:
     if table == "withdrawn":
         return Shape((UNKNOWN,), (UNKNOWN,), weeks)
+    if table in VERDICT_TABLES:
+        return Shape(ANSWERS, (VERDICT_COLUMN,), weeks)
     cols = (MONEY_COLUMN,) if table.startswith("money_") else tuple(settings.areas)
     return Shape(tuple(settings.categories), cols, weeks)
 
@@ -194,9 +204,10 @@ def _small_weeks(store: Store, settings: Settings, covered: tuple[str, ...]) -> 
 
 def _margins_table(settings: Settings, secret: bytes, period: str, table: str, shape: Shape,
                    cells: dict[Item, int]) -> dict[str, Any]:
-    """Grand total, category totals and area totals, each its own draw; no cells (the noise would swamp them)."""
+    """Grand total, category totals and area totals (those the table's SPLIT names), each its own draw; no cells
+    (the noise would swamp them)."""
     scales_ = level_scales(settings, table)
-    items: list[tuple[str, Item]] = [("total", (ALL, ALL))]
+    items: list[tuple[str, Item]] = [("total", (ALL, ALL))] if "total" in scales_ else []
     if "rows" in scales_:
         items += [("rows", (r, ALL)) for r in shape.rows]
     if "cols" in scales_:
@@ -252,7 +263,7 @@ def _manifest(settings: Settings, period: str, kind: str, weeks: tuple[str, ...]
         "epsilon": str(p.epsilon) if p.noise else "0",
         "cumulative_epsilon": {w: str(e) for w, e in cumulative.items()},
         "week_budget": str(p.week_budget),
-        "privacy_unit": "one request (all its events and money paid out, counted once); offers: one offer; "
+        "privacy_unit": "one request (all its events, money paid out and its verdict, counted once); offers: one offer; "
                         "money received: one gift; amounts in minor units, at most money_clip each",
         "noise_scale": {t: {lv: str(x) for lv, x in level_scales(settings, t).items()} for t in TABLES} if p.noise else {},
         "budget_split": {t: {lv: str(x) for lv, x in shares.items()} for t, shares in {**SPLIT, **OFFER_SPLIT}.items()}

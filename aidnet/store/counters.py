@@ -112,7 +112,24 @@ def paid(store: Store, request_hex: str | None = None) -> int:
     return int(row[0])
 
 
+def paid_not_declined(store: Store) -> int:
+    """Whole units held by final money allocations, less those their requester declined (the balance's side).
+
+    paid() still counts a declined one: the published amount of a request stays clipped over all its payouts."""
+    row = store.conn.execute("SELECT coalesce(sum(amount), 0) FROM money_paid"
+                             " WHERE proposal_id NOT IN (SELECT allocation FROM declined)").fetchone()
+    return int(row[0])
+
+
 def paid_for(store: Store, proposal_id: str) -> int | None:
     """The exact amount a final money allocation paid, if kept."""
     row = store.conn.execute("SELECT amount FROM money_paid WHERE proposal_id = ?", (proposal_id,)).fetchone()
     return int(row[0]) if row else None
+
+
+def counters_of(store: Store, events: Sequence[str]) -> list[tuple[str, str, str, str, int]]:
+    """(week, category, area, event, count) of these events, every week kept."""
+    return [tuple(r) for r in store.conn.execute(
+        f"SELECT week, category, area, event, count FROM counters WHERE event IN ({marks(events)})",  # noqa: S608  # placeholders only
+        tuple(events),
+    )]

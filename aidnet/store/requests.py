@@ -3,8 +3,8 @@
 A request row holds only what the server needs in clear: a random id, the
 sealed envelope, a status, an expiry day, a hash of the codename's lookup id,
 the codename's reply public key, and bits saying which events it has already
-been counted for. Replies and answers go with it (ON DELETE CASCADE, and
-erase_request deletes them explicitly first).
+been counted for. Replies, answers and the requester's verdict go with it
+(ON DELETE CASCADE, and erase_request deletes them explicitly first).
 """
 
 from __future__ import annotations
@@ -144,6 +144,12 @@ def count_once(tx: Tx, id: bytes, event: str) -> bool:
     return bool(cur.rowcount == 1)
 
 
+def was_counted(store: Store, id: bytes, event: str) -> bool:
+    """Whether this request has already been counted for event (see count_once)."""
+    row = store.conn.execute("SELECT counted FROM requests WHERE id = ?", (id,)).fetchone()
+    return bool(row and int(row[0]) & EVENT_BITS[event])
+
+
 def keep_at_least(tx: Tx, id: bytes, until_day: int) -> None:
     """A reopened request lives at least until until_day again (retention may have shortened it)."""
     tx.execute("UPDATE requests SET expires_day = max(expires_day, ?) WHERE id = ?", (until_day, id))
@@ -175,7 +181,7 @@ def answers_for(store: Store, request_id: bytes) -> list[tuple[bytes, bytes, int
 
 def erase_request(tx: Tx, id: bytes) -> bool:
     """Delete a request with everything sealed for it; secure_delete zeroes the freed pages."""
-    for table in ("answers", "replies"):
+    for table in ("answers", "replies", "verdicts"):
         tx.execute(f"DELETE FROM {table} WHERE request_id = ?", (id,))  # noqa: S608  # constant table names
     return bool(tx.execute("DELETE FROM requests WHERE id = ?", (id,)).rowcount == 1)
 

@@ -1,7 +1,7 @@
 """SQL for how long things live: erase days, erasure of what is due, and extensions with sealed reasons.
 
 Deleting a request row deletes its sealed envelope (and with it the content
-key sealed to each reader); its replies, answers, extension reasons and tied
+key sealed to each reader); its replies, answers, verdict, extension reasons and tied
 decision notes go with it (ON DELETE CASCADE). secure_delete is on, so the
 freed pages are overwritten with zeros.
 """

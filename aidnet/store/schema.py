@@ -229,6 +229,19 @@ MIGRATIONS = [
         amount INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # verdict: the requester's own verdict on help received (one per request; the answers and the comment
+    # sealed to the readers, only "a verdict was given" in clear; it goes with its request), and the
+    # allocations a requester declined before the hand-over (their ids only: they free the offer or money)
+    """
+    CREATE TABLE verdicts (
+        request_id BLOB PRIMARY KEY REFERENCES requests(id) ON DELETE CASCADE,
+        id BLOB NOT NULL UNIQUE,
+        envelope BLOB NOT NULL
+    );
+    CREATE TABLE declined (
+        allocation TEXT PRIMARY KEY
+    ) WITHOUT ROWID;
+    """,
     # period keys (crypto.periods): each month's key, its secret sealed to the readers and its statement
     # signed by the member who made it; a record sealed to it carries its hint. Destroyed when no record
     # of a past month needs it any more (retention).

@@ -1,7 +1,7 @@
 """SQL for re-sealing: every table whose rows are sealed to the group's readers, read in rowid order.
 
 Each row comes with its parent (the request an answer, a reply, an extension
-reason or a note hangs on: the envelope is bound to it) and, for what the
+reason, a note or a verdict hangs on: the envelope is bound to it) and, for what the
 requester reads too (answers, replies), the request's reply key as its old
 clear column holds it (empty for requests made since the key travels inside
 the sealed request). A re-seal walks each table in rowid order, a batch at a
@@ -39,6 +39,7 @@ SEALED_TABLES: dict[str, SealedTable] = {
     "extensions": SealedTable("retention-extension", "SELECT rowid, id, envelope, request_id, NULL FROM extensions"),
     "notes": SealedTable("note", "SELECT rowid, proposal_id, envelope, request_id, NULL FROM notes",
                          id_column="proposal_id", hex_id=True),
+    "verdicts": SealedTable("verdict", "SELECT rowid, id, envelope, request_id, NULL FROM verdicts"),
 }
 
 # rowid, record id, envelope, parent (b"" if none), the request's clear reply key (b"" if none)

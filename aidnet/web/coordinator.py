@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from ..decisions import proposals
 from ..errors import ReplayedForm
-from ..records import conversation, coordinators, requests
+from ..records import conversation, coordinators, requests, verdicts
 from ..store import accounts as account_rows
 from ..store import decision_log as log_rows
 from ..store import requests as request_rows
@@ -62,6 +62,13 @@ def inbox() -> Any:
     return render_template("coordinator/inbox.html", rows=rows, page=page, more=more, waiting=waiting,
                            labels=status_labels(), urgency=urgency_labels(), logout_form=EmptyForm(), s=settings(),
                            last_seen=last, fresh=fresh, handlers=handlers, kept=kept, only=only)
+
+
+@bp.get("/verdicts")
+@login_required
+def verdict_months() -> Any:
+    """What requesters said of the help, per month: how many answered, and the share who said "no"."""
+    return render_template("coordinator/verdicts.html", months=verdicts.by_month(get_store()), logout_form=EmptyForm())
 
 
 @bp.post("/language")

@@ -21,6 +21,11 @@ def status_labels() -> dict[str, str]:
             "fulfilled": _("Fulfilled"), "closed": _("Closed")}
 
 
+def verdict_labels() -> dict[str, str]:
+    """The answers to the requester's two questions (records.verdicts.ANSWERS)."""
+    return {"yes": _("Yes"), "partly": _("Partly"), "no": _("No")}
+
+
 def decision_labels() -> dict[str, str]:
     return {
         "add_member": _("Add a member"), "remove_member": _("Remove a member"), "rotate_key": _("Rotate a key"),

@@ -15,14 +15,15 @@ from flask_babel import gettext as _
 
 from ..decisions import effects
 from ..decisions.notes import open_note
-from ..records import conversation
+from ..records import conversation, verdicts
 from ..records.offers import best_matches, open_offers, stock_received, stock_totals
 from ..records.requests import OpenRequest, handlers, next_statuses, open_request
 from ..store import decision_log as log_rows
+from ..store import verdicts as verdict_rows
 from .connections import get_store, settings
 from .decision_forms import AllocationForm, DisputeForm, ProposalActionForm
 from .forms import EmptyForm, HandlerForm, ReplyForm, StatusChangeForm
-from .labels import decision_labels, offer_kinds, place_labels, status_labels, urgency_labels
+from .labels import decision_labels, offer_kinds, place_labels, status_labels, urgency_labels, verdict_labels
 
 
 def status_choices(current: str) -> list[tuple[str, str]]:
@@ -73,12 +74,13 @@ def decisions_for_request(request_hex: str) -> list[dict[str, Any]]:
     # An allocation handed over (or whose hand-over waits for signatures) offers no second hand-over.
     handed = {p["body"].get("allocation") for p in [r["proposal"] for r in records]
               + [p.proposal for p in log_rows.proposals(store)] if p["type"] == "distribution"}
+    declined = verdict_rows.declined(store)  # by the requester, before the hand-over
     found = []
     for record in records:
         proposal = record["proposal"]
         if proposal["body"].get("request") == request_hex:
             found.append({"id": proposal["id"], "type": proposal["type"], "label": labels[proposal["type"]],
-                          "handed": proposal["id"] in handed,
+                          "handed": proposal["id"] in handed, "declined": proposal["id"] in declined,
                           "note": open_note(store, proposal["id"], proposal["body"].get("note"), g.session.keys)})
     return found
 
@@ -102,6 +104,7 @@ def render_request(request_hex: str, status_form: StatusChangeForm | None = None
         allocation_form=allocation_form_sent or allocation_form(opened), dispute_form=DisputeForm(),
         decisions_for_request=decisions_for_request(request_hex), handover_form=ProposalActionForm(),
         thread=conversation.for_coordinator(store, g.session.keys, request_hex),
+        verdict=verdicts.for_coordinator(store, g.session.keys, request_hex), answers=verdict_labels(),
         status_form=status_form, handler_form=handler_form, claim_form=EmptyForm(), me=str(g.session.coordinator.id),
         handler_name=names.get(str(opened.handler)) if opened.handler else None,
         reply_form=reply_form or ReplyForm(), logout_form=EmptyForm(), notice=notice,

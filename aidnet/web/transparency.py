@@ -19,6 +19,7 @@ from ..store import releases as release_rows
 from ..store.releases import ReleaseRow
 from . import i18n
 from .connections import get_store, settings
+from .labels import verdict_labels
 
 bp = Blueprint("transparency", __name__, url_prefix="/transparency")
 BAR_STEPS = 20  # bar widths in 5% steps: CSS classes .w0 … .w20, no inline style
@@ -63,6 +64,8 @@ def _titles() -> dict[str, str]:
         "money_in_amount": _("Money received: amount (in cents)"),
         "money_out_count": _("Money paid out: number of payments"),
         "money_out_amount": _("Money paid out: amount (in cents)"),
+        "verdict_received": _("Requesters' verdict: did they receive the help?"),
+        "verdict_needed": _("Requesters' verdict: was it what they needed?"),
     }
 
 
@@ -75,6 +78,8 @@ def _table(table: dict[str, Any], data: dict[str, Any]) -> TableView:
     cat = {**data["categories"], **settings().labels_in("categories", language)}
     areas = {**data["areas"], **settings().labels_in("areas", language)}
     cat["unknown"] = _("Not known: withdrawn requests are erased unread")
+    if table["name"].startswith("verdict_"):  # its rows are the answers, not kinds of help
+        cat = verdict_labels()
 
     def get(r: str, c: str) -> int | None:
         if single and c == ALL:
