@@ -24,6 +24,7 @@ bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
 
 
 WHO = ("", "mine", "unassigned")
+SPAM_MAX = 100  # requests marked as spam in one action: a page of the inbox, several times over
 
 
 def _filter() -> tuple[request_rows.Filter, dict[str, str]]:
@@ -59,9 +60,33 @@ def inbox() -> Any:
         with store.write() as tx:
             account_rows.set_last_seen(tx, g.session.coordinator.id, newest)
     handlers = {r.id: r.handle for r in account_rows.all_accounts(store)}
+    spammed = request.args.get("spam", -1, type=int)
     return render_template("coordinator/inbox.html", rows=rows, page=page, more=more, waiting=waiting,
                            labels=status_labels(), urgency=urgency_labels(), logout_form=EmptyForm(), s=settings(),
-                           last_seen=last, fresh=fresh, handlers=handlers, kept=kept, only=only)
+                           last_seen=last, fresh=fresh, handlers=handlers, kept=kept, only=only,
+                           spam_form=EmptyForm(), spam_from=requests.SPAM_FROM, spammed=spammed)
+
+
+@bp.post("/spam")
+@login_required
+def spam() -> Any:
+    """Requests ticked in the inbox, erased at once as spam: first a page that lists them and asks, then done."""
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    chosen = [i for i in dict.fromkeys(request.form.getlist("request")) if requests.parse_id(i)][:SPAM_MAX]
+    store = get_store()
+    rows = [r for r in (requests.open_request(store, g.session.keys, i) for i in chosen)
+            if r is not None and r.details is not None and r.status in requests.SPAM_FROM]
+    if not rows:
+        return render_template("coordinator/spam.html", rows=[], form=EmptyForm(), logout_form=EmptyForm()), 400
+    if request.form.get("confirm") != "1":
+        return render_template("coordinator/spam.html", rows=rows, form=EmptyForm(), logout_form=EmptyForm())
+    try:
+        erased = requests.mark_spam(store, g.session.keys, [r.id for r in rows])
+    except requests.NotYours:
+        abort(403)
+    return redirect(url_for("coordinator.inbox", spam=erased), code=303)
 
 
 @bp.post("/language")
