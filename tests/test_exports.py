@@ -274,3 +274,13 @@ def test_margin_is_the_smallest_that_holds_nine_times_in_ten(scale: Fraction) ->
     m = releases.margin(scale)
     assert inside(m) >= 0.9 and (m == 0 or inside(m - 1) < 0.9)
     assert (releases.margin(Fraction(4)), releases.margin(Fraction(16))) == (9, 37)
+
+
+def test_requests_marked_as_spam_are_left_out_of_received_and_published_on_their_own(plain: Settings) -> None:
+    plant(plain, WEEK, {("food", "north", "received"): 40, ("food", "north", "spam"): 25,
+                        ("rent", "north", "received"): 12})
+    row, _made = release(plain)
+    received = table(row.manifest, "received")
+    assert received[("food", "north")] == 15 and received[("*", "*")] == 27
+    spam = table(row.manifest, "spam")
+    assert spam[("food", "north")] == 25 and spam[("*", "*")] == 25

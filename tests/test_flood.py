@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from helpers.instance import PASSPHRASE, add_coordinator, make_instance
+from helpers.instance import PASSPHRASE, account_keys, add_coordinator, make_instance
 from helpers.live import Client, LiveServer, start_server
 from helpers.pages import hidden, request_form
 
-from aidnet import policy
+from aidnet import dates, policy
 from aidnet.config import ConfigError, Settings, load_settings
 from aidnet.records import budget
+from aidnet.records.requests import NotYours, RequestDetails, inbox_page, mark_spam, submit_request
 from aidnet.store import counters, open_store
 from aidnet.web.app import create_app
 
@@ -141,7 +142,7 @@ def test_a_flood_beyond_the_budget_gets_503_with_retry_after_and_leaves_nothing(
     accepted = [r for r in results if r[0] == 201]
     refused = [r for r in results if r[0] == 503]
     assert len(accepted) + len(refused) == 40, sorted({r[0] for r in results})
-    for status, headers, body, text in refused:
+    for _status, headers, body, text in refused:
         assert 1 <= int(headers["Retry-After"]) <= 60
         assert "We are receiving many requests right now, so nothing was kept." in body
         assert text in body  # what the person typed is still in the form
@@ -222,12 +223,13 @@ def test_a_coordinator_marks_a_flood_as_spam_in_one_action_and_the_totals_stay_h
         coordinator.post("/coordinator/login", {"csrf_token": hidden(login, "csrf_token"), "handle": "alice",
                                                 "passphrase": PASSPHRASE})
         spam_ids: list[str] = []
-        for page_number in (1, 2):  # the flood fills the first pages of the inbox, 20 a page
-            inbox = coordinator.get(f"/coordinator/?page={page_number}").body
-            for row in inbox.split("<tr")[1:]:  # every request the flood sent, not the neighbour's
-                ticked = re.search(r'<input type="checkbox" name="request" value="([0-9a-f]{32})"', row)
-                if ticked and "nappies" not in row:
-                    spam_ids.append(ticked.group(1))
+        first = coordinator.get("/coordinator/").body
+        assert first.count('type="checkbox" name="request"') == 20 and "Show 100 a page" in first
+        inbox = coordinator.get("/coordinator/?per=100").body  # the whole flood on one page
+        for row in inbox.split("<tr")[1:]:  # every request the flood sent, not the neighbour's
+            ticked = re.search(r'<input type="checkbox" name="request" value="([0-9a-f]{32})"', row)
+            if ticked and "nappies" not in row:
+                spam_ids.append(ticked.group(1))
         token = hidden(coordinator.get("/coordinator/").body, "csrf_token")
         body = [("csrf_token", token)] + [("request", i) for i in spam_ids]
         # Without a CSRF token, nothing happens.
@@ -320,3 +322,32 @@ def test_the_budget_is_taken_inside_the_write_and_refuses_without_writing(settin
         with pytest.raises(budget.Busy):
             budget.check(store, small, "request")
         budget.check(store, small, "offer")  # the offers' budget is its own
+
+
+def test_a_request_marked_as_spam_later_is_counted_in_the_week_it_came_in(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dates, "this_week", lambda: "2026-W09")
+    with open_store(settings) as store:
+        submit_request(store, settings, RequestDetails("rent", "east", "flyer spam", "", "today"), "n" * 20)
+        keys = account_keys(store)
+        (row_id,) = [r.id for r in inbox_page(store, keys, 1)[0]]
+        monkeypatch.setattr(dates, "this_week", lambda: "2026-W11")
+        assert mark_spam(store, keys, [row_id, row_id, "not an id"]) == 1
+        assert mark_spam(store, keys, [row_id]) == 0  # gone already
+        assert ("2026-W09", "rent", "east", "spam", 1) in counters.all_counters(store)
+        assert store.conn.execute("SELECT count(*) FROM requests").fetchone()[0] == 0
+
+
+def test_only_a_current_member_marks_spam_and_never_a_request_a_quorum_allocated(settings: Settings) -> None:
+    add_coordinator(settings, "bob")  # an account, not yet a member: it reads nothing
+    with open_store(settings) as store:
+        for n in range(2):
+            submit_request(store, settings, RequestDetails("food", "north", f"need {n}", "", "today"), f"nonce-{n}" * 3)
+        alice, bob = account_keys(store), account_keys(store, "bob")
+        ids = [r.id for r in inbox_page(store, alice, 1)[0]]
+        with pytest.raises(NotYours):
+            mark_spam(store, bob, ids)
+        with store.write() as tx:
+            tx.execute("UPDATE requests SET status = 'allocated' WHERE id = ?", (bytes.fromhex(ids[0]),))
+        assert mark_spam(store, alice, ids) == 1
+        assert [r.id for r in inbox_page(store, alice, 1)[0]] == [ids[0]]

@@ -48,7 +48,7 @@ from . import files, noise, periods, suppression
 from .suppression import ALL, Earlier, Item, Shape
 
 # Counter events published, each as one category × area table. One request adds
-# at most one to each of these in a release, so together they have sensitivity 6.
+# at most one to each of these in a release (spam: +1 there, -1 in received).
 # "received" is published without the requests coordinators marked as spam (counted
 # in the week each came in): those are their own table, so the totals stay honest
 # both ways (a flood does not swell what was asked for, and what was removed shows).

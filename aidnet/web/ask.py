@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask_babel import gettext as _
@@ -51,7 +52,7 @@ def index() -> str:
 
 
 @bp.post("/")
-def submit() -> tuple[str, int]:
+def submit() -> Any:
     form = gate.ask_question(request_form())
     valid = form.validate_on_submit()
     if not gate.answered(form) or not valid:

@@ -29,12 +29,13 @@ SPAM_MAX = 100  # requests marked as spam in one action: a page of the inbox, se
 
 def _filter() -> tuple[request_rows.Filter, dict[str, str]]:
     """The inbox filter from the query string (400 for a value not offered), and the query to keep in links."""
-    status, who, waiting = (request.args.get(k, "") for k in ("status", "who", "waiting"))
-    if (status and status not in request_rows.STATUS_VALUES) or who not in WHO or waiting not in ("", "1"):
+    status, who, waiting, per = (request.args.get(k, "") for k in ("status", "who", "waiting", "per"))
+    if ((status and status not in request_rows.STATUS_VALUES) or who not in WHO or waiting not in ("", "1")
+            or per not in ("", str(SPAM_MAX))):
         abort(400)
     only = request_rows.Filter(status=status or None, unassigned=who == "unassigned", awaiting=waiting == "1",
                                handler=g.session.coordinator.id if who == "mine" else None)
-    return only, {k: v for k, v in (("status", status), ("who", who), ("waiting", waiting)) if v}
+    return only, {k: v for k, v in (("status", status), ("who", who), ("waiting", waiting), ("per", per)) if v}
 
 
 @bp.get("/")
@@ -49,7 +50,9 @@ def inbox() -> Any:
     if proposals.reseal_wanted(get_store(), settings(), g.session.keys):
         return redirect(url_for("decisions.resealing", at="start", then="final"), code=303)
     store = get_store()
-    rows, more = requests.inbox_page(store, g.session.keys, page, only=only)
+    # A long page (per=100) lets a coordinator tick a whole flood at once.
+    rows, more = requests.inbox_page(store, g.session.keys, page, per_page=SPAM_MAX if "per" in kept else 20,
+                                     only=only)
     me = g.session.keys.sign_public.hex()  # decisions waiting for this keyholder's signature
     waiting = sum(1 for p in log_rows.proposals(store)
                   if me not in {s["signer"] for s in p.signatures} and me not in p.declines)
