@@ -15,7 +15,7 @@ from pathlib import Path
 from crypto import Argon2Params
 
 from .onion import onion_host
-from .policy import Policy, parse_policy
+from .policy import Intake, Policy, parse_intake, parse_policy
 
 # Every file aidnet keeps in an instance folder (README "Where data lives" lists each one).
 CONFIG_FILE = "config.toml"
@@ -94,6 +94,24 @@ week_budget = "1"
 # Money amounts are in minor units (cents); noise is scaled to this much per movement.
 money_clip = 50000
 
+# Public submissions the whole site takes each minute, from everyone together
+# (over Tor every visitor looks the same, so there is no per-person limit).
+# Beyond it, people see "we are receiving many requests, please try again in a
+# few minutes" and nothing they sent is kept; the form keeps what they typed.
+# Requests a logged-in coordinator types in (phone, paper) are not counted.
+[intake]
+requests_per_minute = 30
+offers_per_minute = 10
+
+# An optional question on the request and offer forms that a neighbour can
+# answer and a script cannot guess: a local landmark, a word from your flyer.
+# One line per language; a language without one is asked in English. Answers
+# are compared ignoring case and extra spaces; any listed answer, in any
+# language, is accepted. Remove the # to turn it on.
+# [question]
+# en = { ask = "What is the name of the bakery by the bus station?", answers = ["sol", "panaderia sol"] }
+# es = { ask = "¿Cómo se llama la panadería junto a la estación?", answers = ["sol", "panadería sol"] }
+
 # Cost of unlocking a coordinator key (Argon2id). The defaults are RFC 9106's
 # second recommendation; anything lower is refused at start (tests lower it
 # with test_only = true, which no real instance should ever carry).
@@ -125,6 +143,8 @@ class Settings:
     argon2: Argon2Params = field(default_factory=Argon2Params)
     # [retention] and [export]; defaults when absent (older instance folders).
     policy: Policy = field(default_factory=Policy)
+    # [intake] and [question]: the public forms' budget a minute, and the group's question if it set one.
+    intake: Intake = field(default_factory=Intake)
     # Category and area labels per language ({id: {language: label}}); see labels_in().
     category_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     area_labels: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -257,6 +277,7 @@ def load_settings(instance: Path) -> Settings:
                           f"(time_cost {floor.time_cost}, memory_kib {floor.memory_kib}, parallelism {floor.parallelism})")
     try:
         policy = parse_policy(config)
+        intake = parse_intake(config)
     except ValueError as exc:
         raise ConfigError(f"{CONFIG_FILE}: {exc}") from None
     return Settings(
@@ -274,6 +295,7 @@ def load_settings(instance: Path) -> Settings:
         onion_location=_onion_location(config.get("onion_location", "")),
         argon2=params,
         policy=policy,
+        intake=intake,
         group_commit=group_commit_from_environment(),
     )
 

@@ -1,4 +1,5 @@
-"""Retention and export policy, read from the instance config's [retention] and [export] tables.
+"""Retention, export and intake policy, read from the instance config's [retention], [export], [intake]
+and [question] tables.
 
 The policy lives in config.toml, which only the operator can change. Every key
 has a default, so an instance folder made before these tables existed still loads.
@@ -6,7 +7,10 @@ has a default, so an instance folder made before these tables existed still load
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import hmac
+import unicodedata
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -72,3 +76,84 @@ def parse_policy(config: dict[str, Any]) -> Policy:
         week_budget=budget,
         money_clip=_int(export, "money_clip", defaults.money_clip, 1, 10**12, "export"),
     )
+
+
+# How many public submissions the whole site takes a minute, unless config.toml's [intake] says otherwise.
+REQUESTS_PER_MINUTE = 30
+OFFERS_PER_MINUTE = 10
+ANSWER_MAX = 100  # characters of an answer to the group's question, as typed
+
+
+def normalize_answer(text: str) -> str:
+    """An answer as compared: NFKC, case-folded, spaces trimmed and runs of them made one."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _answer_digest(text: str) -> bytes:
+    # Compared as fixed-length digests, so a comparison takes the same time whatever the length typed.
+    return hashlib.blake2b(normalize_answer(text).encode("utf-8"), digest_size=32, person=b"aidnet-answer").digest()
+
+
+@dataclass(frozen=True, repr=False)
+class Intake:
+    """The public forms' limits: a budget a minute for all senders together, and the group's own question."""
+
+    requests_per_minute: int = REQUESTS_PER_MINUTE
+    offers_per_minute: int = OFFERS_PER_MINUTE
+    # The question by language ({} when the group set none), and the accepted answers' digests.
+    question: dict[str, str] = field(default_factory=dict)
+    answers: tuple[bytes, ...] = ()
+
+    def __repr__(self) -> str:  # the accepted answers are the group's secret: never in a log or a traceback
+        return f"Intake({self.requests_per_minute}/min, {self.offers_per_minute}/min, question={bool(self.question)})"
+
+    def per_minute(self, kind: str) -> int:
+        return self.requests_per_minute if kind == "request" else self.offers_per_minute
+
+    def question_in(self, language: str) -> str | None:
+        """The question in this language (in English, else the first one set, where it has none); None: no question."""
+        if not self.question:
+            return None
+        return self.question.get(language) or self.question.get("en") or next(iter(self.question.values()))
+
+    def answer_ok(self, typed: str) -> bool:
+        """Whether typed is one of the accepted answers (in any language), compared in constant time.
+
+        Every accepted answer is compared, each as a digest of the same length: the time taken says
+        neither which answer nor how much of one was right.
+        """
+        digest = _answer_digest(typed)
+        ok = False
+        for accepted in self.answers:
+            ok |= hmac.compare_digest(digest, accepted)
+        return ok and bool(self.answers)
+
+
+def parse_intake(config: dict[str, Any]) -> Intake:
+    """[intake] and [question] from a parsed config.toml; ValueError with a one-line reason if unusable.
+
+    [question] holds one table per language: `en = { ask = "...", answers = ["...", "..."] }`.
+    """
+    intake = config.get("intake", {})
+    if not isinstance(intake, dict):
+        raise ValueError("[intake] must be a table")
+    requests = _int(intake, "requests_per_minute", REQUESTS_PER_MINUTE, 1, 100000, "intake")
+    offers = _int(intake, "offers_per_minute", OFFERS_PER_MINUTE, 1, 100000, "intake")
+    table = config.get("question", {})
+    if not isinstance(table, dict):
+        raise ValueError("[question] must be a table of languages")
+    question: dict[str, str] = {}
+    answers: list[bytes] = []
+    for code, entry in table.items():
+        if not (code.isascii() and code.replace("_", "").isalpha()) or not isinstance(entry, dict):
+            raise ValueError(f"[question] {code} must be a language code with a table: "
+                             "{ ask = \"...\", answers = [\"...\"] }")
+        ask, accepted = entry.get("ask"), entry.get("answers")
+        if (not isinstance(ask, str) or not ask.strip() or len(ask) > 300 or not isinstance(accepted, list)
+                or not accepted or not all(isinstance(a, str) and 0 < len(normalize_answer(a)) <= ANSWER_MAX
+                                           for a in accepted)):
+            raise ValueError(f"[question] {code} needs ask (a question, up to 300 characters) and answers "
+                             f"(a list of one or more answers, each up to {ANSWER_MAX} characters)")
+        question[code] = ask.strip()
+        answers += [_answer_digest(a) for a in accepted]
+    return Intake(requests, offers, question, tuple(dict.fromkeys(answers)))

@@ -125,7 +125,7 @@ def test_noise_is_drawn_once_stored_and_the_budget_is_kept(tmp_path: Path) -> No
         "received": {"total": "4", "rows": "64/3", "cols": "64/3"},
         "allocated": {"total": "64", "rows": "128", "cols": "128"},
         "fulfilled": {"total": "64", "rows": "128", "cols": "128"},
-        "withdrawn": {"total": "128/3"}, "distributed": {"total": "64"},
+        "withdrawn": {"total": "64"}, "distributed": {"total": "64"}, "spam": {"total": "128"},
         "offered": {"total": "4", "rows": "8", "cols": "8"},
         "money_in_count": {"total": "8", "rows": "8"}, "money_in_amount": {"total": "400000", "rows": "400000"},
         "money_out_count": {"total": "128", "rows": "256"},
@@ -277,3 +277,13 @@ def test_margin_is_the_smallest_that_holds_nine_times_in_ten(scale: Fraction) ->
     m = releases.margin(scale)
     assert inside(m) >= 0.9 and (m == 0 or inside(m - 1) < 0.9)
     assert (releases.margin(Fraction(4)), releases.margin(Fraction(16))) == (9, 37)
+
+
+def test_requests_marked_as_spam_are_left_out_of_received_and_published_on_their_own(plain: Settings) -> None:
+    plant(plain, WEEK, {("food", "north", "received"): 40, ("food", "north", "spam"): 25,
+                        ("rent", "north", "received"): 12})
+    row, _made = release(plain)
+    received = table(row.manifest, "received")
+    assert received[("food", "north")] == 15 and received[("*", "*")] == 27
+    spam = table(row.manifest, "spam")
+    assert spam[("food", "north")] == 25 and spam[("*", "*")] == 25

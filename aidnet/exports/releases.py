@@ -51,8 +51,11 @@ from . import files, noise, periods, suppression
 from .suppression import ALL, Earlier, Item, Shape
 
 # Counter events published, each as one category × area table. One request adds
-# at most one to each of these in a release, so together they have sensitivity 5.
-REQUEST_EVENTS = ("received", "allocated", "fulfilled", "withdrawn", "distributed")
+# at most one to each of these in a release (spam: +1 there, -1 in received).
+# "received" is published without the requests coordinators marked as spam (counted
+# in the week each came in): those are their own table, so the totals stay honest
+# both ways (a flood does not swell what was asked for, and what was removed shows).
+REQUEST_EVENTS = ("received", "allocated", "fulfilled", "withdrawn", "distributed", "spam")
 OFFER_EVENTS = ("offered",)
 MONEY_TABLES = ("money_in_count", "money_in_amount", "money_out_count", "money_out_amount")
 # The requesters' verdict: one table per question, a row per answer (yes, partly, no), over all areas.
@@ -73,7 +76,8 @@ SPLIT: dict[str, dict[str, Fraction]] = {
     "allocated": {"total": Fraction(1, 32), "rows": Fraction(1, 64), "cols": Fraction(1, 64)},
     "fulfilled": {"total": Fraction(1, 32), "rows": Fraction(1, 64), "cols": Fraction(1, 64)},
     "distributed": {"total": Fraction(1, 32)},
-    "withdrawn": {"total": Fraction(3, 64)},
+    "withdrawn": {"total": Fraction(1, 32)},
+    "spam": {"total": Fraction(1, 64)},
     "money_out_count": {"total": Fraction(1, 64), "rows": Fraction(1, 128)},
     "money_out_amount": {"total": Fraction(1, 64), "rows": Fraction(1, 128)},
     # One verdict moves one answer of each question by one: only the answers are drawn (no total).
@@ -151,6 +155,8 @@ def _true_cells(store: Store, settings: Settings, weeks: tuple[str, ...]) -> dic
     for _week, category, area, event, count in counters.counters_for(store, weeks):
         if event in cells and (category, area) in cells[event]:
             cells[event][(category, area)] += count
+    for item, spam in cells["spam"].items():  # a request marked as spam was not one asked for
+        cells["received"][item] = max(0, cells["received"][item] - spam)
     for _week, category, direction, amount, count in counters.money_for(store, weeks):
         if (category, MONEY_COLUMN) in cells[f"money_{direction}_count"]:
             cells[f"money_{direction}_count"][(category, MONEY_COLUMN)] += count

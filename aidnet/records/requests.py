@@ -23,6 +23,7 @@ from ..store import Store, Tx, counters
 from ..store import accounts as account_rows
 from ..store import requests as request_rows
 from ..store.requests import RequestRow
+from . import budget
 from .nonces import use_once
 
 KIND_REQUEST = "request"
@@ -30,6 +31,9 @@ STATUSES = ("new", "in_progress", "fulfilled", "closed")
 URGENCIES = ("today", "this_week", "whenever")
 CHANNELS = ("phone", "in_person", "paper")  # a request a coordinator typed in for someone
 FINISHED = ("fulfilled", "closed")
+# Marking as spam erases a request at once; only one nobody has decided on yet (an allocation is a quorum's).
+SPAM_FROM = ("new", "in_progress")
+EVENT_SPAM = "spam"
 # Where a coordinator may move a request by hand, from each status. "allocated" is reached only by a signed
 # allocation, and left by hand only to close the request (a hand-over, itself a decision, fulfils it): going
 # back to "new" would undo a decision without one.
@@ -64,6 +68,8 @@ class RequestDetails:
     # The codename's reply key (hex): replies are sealed to it. It travels inside the sealed request, so a
     # database writer cannot swap it for their own; requests made before keep it in a clear column.
     reply_key: str = ""
+    # The ISO week it came in ("" in requests made before): a request marked as spam is counted in it.
+    week: str = ""
     # How it came when a coordinator typed it in for the person (CHANNELS); "" for the public form. Sealed.
     channel: str = ""
 
@@ -75,6 +81,8 @@ class RequestDetails:
                 "contact": self.contact, "urgency": self.urgency, "for_someone_else": self.for_someone_else}
         if self.reply_key:
             data["reply_key"] = self.reply_key
+        if self.week:
+            data["week"] = self.week
         if self.channel:
             data["channel"] = self.channel
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -84,7 +92,7 @@ class RequestDetails:
         data = json.loads(raw.decode("utf-8"))
         return cls(data["category"], data["area"], data["need"], data["contact"], data["urgency"],
                    bool(data.get("for_someone_else", False)), str(data.get("reply_key", "")),
-                   str(data.get("channel", "")))
+                   str(data.get("week", "")), str(data.get("channel", "")))
 
 
 @dataclass(frozen=True)
@@ -100,24 +108,31 @@ class OpenRequest:
     awaiting: bool = False  # a coordinator wrote last: waiting for the requester
 
 
-def submit_request(store: Store, settings: Settings, details: RequestDetails, form_nonce: str) -> str:
+def submit_request(store: Store, settings: Settings, details: RequestDetails, form_nonce: str,
+                   public: bool = False) -> str:
     """Seal and store a request; return its codename. Durable on return (one commit).
 
     Shares one durable commit with submissions arriving at the same moment
     (groupcommit). ReplayedForm if this form was sent before; NotReady if
-    there is no one to seal to.
+    there is no one to seal to. public=True (the public form) counts it in the
+    minute's intake budget: budget.Busy, and nothing kept, when it is spent.
     """
+    if public:
+        budget.check(store, settings, KIND_REQUEST)  # spent already: refused before any sealing work
     codename = crypto.generate_codename()
     keys = crypto.derive_codename(codename, settings.codename_salt)
     record_id = secrets.token_bytes(16)
     expires = dates.today() + settings.request_retention_days
-    payload = replace(details, reply_key=keys.reply_public.hex()).to_bytes()
+    week = dates.this_week()
+    payload = replace(details, reply_key=keys.reply_public.hex(), week=week).to_bytes()
 
     def write(tx: Tx, envelope: bytes) -> None:
+        if public:
+            budget.take(tx, settings, KIND_REQUEST)  # first: a refusal here has written nothing
         use_once(tx, form_nonce)
         request_rows.insert_request(tx, id=record_id, envelope=envelope, expires_day=expires,
                                     lookup_hash=keys.lookup_hash, reply_public=b"")
-        counters.bump(tx, dates.this_week(), details.category, details.area, "received")
+        counters.bump(tx, week, details.category, details.area, "received")
 
     sealed_write(store, lambda to: to.seal(payload, record_id, KIND_REQUEST), write, shared=True)
     return codename
@@ -184,6 +199,34 @@ def set_handler(store: Store, keys: KeyPair, request_hex: str, handler: int | No
         raise NotYours("only a current member can handle a request")
     with store.write() as tx:
         return request_rows.set_handler(tx, row.id, handler)
+
+
+def mark_spam(store: Store, keys: KeyPair, request_hexes: list[str]) -> int:
+    """Close and erase these requests at once as spam (crypto-shredding), in one commit; how many went.
+
+    Each is counted as "spam" under the week it came in, its category and its
+    area, so the published "received" leaves it out (exports) and the number
+    marked is itself published. NotYours unless these keys belong to a current
+    member; a request these keys cannot open, or no longer new or in progress
+    (an allocation is a quorum's decision), is left as it is.
+    """
+    if keys.sign_public.hex() not in _active_signers(store):
+        raise NotYours("only a current member may mark requests as spam")
+    picked = []
+    for request_hex in dict.fromkeys(request_hexes):
+        row = row_for(store, request_hex)
+        opened = open_row(row, keys) if row is not None and row.status in SPAM_FROM else None
+        if row is not None and opened is not None and opened.details is not None:
+            picked.append((row.id, opened.details))
+    erased = 0
+    with store.write() as tx:
+        for record_id, details in picked:
+            if request_rows.erase_request_in(tx, record_id, SPAM_FROM):
+                counters.bump(tx, details.week or dates.this_week(), details.category, details.area, EVENT_SPAM)
+                erased += 1
+    if erased:
+        store.checkpoint_soon()  # the deleted pages leave the WAL too, as a withdrawal's do
+    return erased
 
 
 def parse_id(text: str) -> bytes | None:

@@ -9,10 +9,12 @@ been counted for. Replies, answers and the requester's verdict go with it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .connection import Store, Tx
+from .counters import marks
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,13 @@ def erase_request(tx: Tx, id: bytes) -> bool:
     for table in ("answers", "replies", "verdicts"):
         tx.execute(f"DELETE FROM {table} WHERE request_id = ?", (id,))  # noqa: S608  # constant table names
     return bool(tx.execute("DELETE FROM requests WHERE id = ?", (id,)).rowcount == 1)
+
+
+def erase_request_in(tx: Tx, id: bytes, statuses: Sequence[str]) -> bool:
+    """erase_request, only while the request is in one of these statuses (it may have moved meanwhile)."""
+    cur = tx.execute(f"SELECT 1 FROM requests WHERE id = ? AND status IN ({marks(statuses)})",  # noqa: S608  # placeholders only
+                     (id, *statuses))
+    return cur.fetchone() is not None and erase_request(tx, id)
 
 
 def use_form_nonce(tx: Tx, nonce_hash: bytes, expires_day: int) -> bool:

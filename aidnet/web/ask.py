@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask_babel import gettext as _
@@ -10,7 +11,8 @@ from flask_wtf.csrf import generate_csrf
 
 from ..errors import NotReady, ReplayedForm
 from ..records import requests
-from . import i18n, prerender
+from ..records.budget import Busy
+from . import gate, i18n, prerender
 from .connections import get_store, settings
 from .forms import RequestForm, blank_form, choices_once, new_form_nonce
 from .labels import urgency_labels
@@ -44,15 +46,16 @@ def index() -> str:
     # The same page for everyone in a language but for two tokens: drawn once (prerender.py).
     return prerender.page(
         "request-form",
-        lambda v: render_template("public/index.html", form=blank_form(request_form(), v)),
+        lambda v: render_template("public/index.html", form=blank_form(gate.ask_question(request_form()), v)),
         {"csrf": generate_csrf(), "nonce": new_form_nonce()},
     )
 
 
 @bp.post("/")
-def submit() -> tuple[str, int]:
-    form = request_form()
-    if not form.validate_on_submit():
+def submit() -> Any:
+    form = gate.ask_question(request_form())
+    valid = form.validate_on_submit()
+    if not gate.answered(form) or not valid:
         return render_template("public/index.html", form=form), 400
     details = requests.RequestDetails(
         category=form.category.data, area=form.area.data, need=form.need.data,
@@ -60,7 +63,9 @@ def submit() -> tuple[str, int]:
         for_someone_else=bool(form.for_someone_else.data),
     )
     try:
-        codename = requests.submit_request(get_store(), settings(), details, form.form_nonce.data)
+        codename = requests.submit_request(get_store(), settings(), details, form.form_nonce.data, public=True)
+    except Busy as exc:
+        return gate.busy("public/index.html", form, exc)
     except (ReplayedForm, NotReady) as exc:
         return refused(exc, "request")
     return receipt("public/receipt.html", codename), 201

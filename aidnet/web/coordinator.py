@@ -24,16 +24,18 @@ bp = Blueprint("coordinator", __name__, url_prefix="/coordinator")
 
 
 WHO = ("", "mine", "unassigned")
+SPAM_MAX = 100  # requests marked as spam in one action: a page of the inbox, several times over
 
 
 def _filter() -> tuple[request_rows.Filter, dict[str, str]]:
     """The inbox filter from the query string (400 for a value not offered), and the query to keep in links."""
-    status, who, waiting = (request.args.get(k, "") for k in ("status", "who", "waiting"))
-    if (status and status not in request_rows.STATUS_VALUES) or who not in WHO or waiting not in ("", "1"):
+    status, who, waiting, per = (request.args.get(k, "") for k in ("status", "who", "waiting", "per"))
+    if ((status and status not in request_rows.STATUS_VALUES) or who not in WHO or waiting not in ("", "1")
+            or per not in ("", str(SPAM_MAX))):
         abort(400)
     only = request_rows.Filter(status=status or None, unassigned=who == "unassigned", awaiting=waiting == "1",
                                handler=g.session.coordinator.id if who == "mine" else None)
-    return only, {k: v for k, v in (("status", status), ("who", who), ("waiting", waiting)) if v}
+    return only, {k: v for k, v in (("status", status), ("who", who), ("waiting", waiting), ("per", per)) if v}
 
 
 @bp.get("/")
@@ -48,7 +50,9 @@ def inbox() -> Any:
     if proposals.reseal_wanted(get_store(), settings(), g.session.keys):
         return redirect(url_for("decisions.resealing", at="start", then="final"), code=303)
     store = get_store()
-    rows, more = requests.inbox_page(store, g.session.keys, page, only=only)
+    # A long page (per=100) lets a coordinator tick a whole flood at once.
+    rows, more = requests.inbox_page(store, g.session.keys, page, per_page=SPAM_MAX if "per" in kept else 20,
+                                     only=only)
     me = g.session.keys.sign_public.hex()  # decisions waiting for this keyholder's signature
     waiting = sum(1 for p in log_rows.proposals(store)
                   if me not in {s["signer"] for s in p.signatures} and me not in p.declines)
@@ -59,9 +63,33 @@ def inbox() -> Any:
         with store.write() as tx:
             account_rows.set_last_seen(tx, g.session.coordinator.id, newest)
     handlers = {r.id: r.handle for r in account_rows.all_accounts(store)}
+    spammed = request.args.get("spam", -1, type=int)
     return render_template("coordinator/inbox.html", rows=rows, page=page, more=more, waiting=waiting,
                            labels=status_labels(), urgency=urgency_labels(), logout_form=EmptyForm(), s=settings(),
-                           last_seen=last, fresh=fresh, handlers=handlers, kept=kept, only=only)
+                           last_seen=last, fresh=fresh, handlers=handlers, kept=kept, only=only,
+                           spam_form=EmptyForm(), spam_from=requests.SPAM_FROM, spammed=spammed)
+
+
+@bp.post("/spam")
+@login_required
+def spam() -> Any:
+    """Requests ticked in the inbox, erased at once as spam: first a page that lists them and asks, then done."""
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    chosen = [i for i in dict.fromkeys(request.form.getlist("request")) if requests.parse_id(i)][:SPAM_MAX]
+    store = get_store()
+    rows = [r for r in (requests.open_request(store, g.session.keys, i) for i in chosen)
+            if r is not None and r.details is not None and r.status in requests.SPAM_FROM]
+    if not rows:
+        return render_template("coordinator/spam.html", rows=[], form=EmptyForm(), logout_form=EmptyForm()), 400
+    if request.form.get("confirm") != "1":
+        return render_template("coordinator/spam.html", rows=rows, form=EmptyForm(), logout_form=EmptyForm())
+    try:
+        erased = requests.mark_spam(store, g.session.keys, [r.id for r in rows])
+    except requests.NotYours:
+        abort(403)
+    return redirect(url_for("coordinator.inbox", spam=erased), code=303)
 
 
 @bp.get("/verdicts")

@@ -24,6 +24,7 @@ from markupsafe import escape
 from wtforms import BooleanField, HiddenField, PasswordField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
+from ..policy import ANSWER_MAX
 from . import i18n
 
 NEED_MAX = 4000
@@ -171,6 +172,9 @@ class RequestForm(AidForm):
     for_someone_else = BooleanField(_l("I am asking for someone else"))
     form_nonce = HiddenField(default=new_form_nonce,
                              validators=[InputRequired(), Length(min=16, max=64)])
+    answer = StringField("", validators=[  # the group's question (web/gate.py), labelled per language
+        Length(max=ANSWER_MAX, message=_l("Please keep this under %(max)d characters.", max=ANSWER_MAX)),
+        no_control_characters])
 
 
 class StatusForm(AidForm):

@@ -12,8 +12,10 @@ from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaF
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from ..errors import NotReady, ReplayedForm
+from ..policy import ANSWER_MAX
 from ..records import offers
-from . import prerender
+from ..records.budget import Busy
+from . import gate, prerender
 from .ask import labelled, receipt
 from .connections import get_store, settings
 from .forms import (
@@ -46,6 +48,9 @@ class OfferForm(AidForm):
                           validators=[Length(max=300, message=_l("Please keep this under %(max)d characters.", max=300)),
                                       no_control_characters])
     form_nonce = HiddenField(default=new_form_nonce, validators=[InputRequired(), Length(min=16, max=64)])
+    answer = StringField("", validators=[  # the group's question (web/gate.py), labelled per language
+        Length(max=ANSWER_MAX, message=_l("Please keep this under %(max)d characters.", max=ANSWER_MAX)),
+        no_control_characters])
 
 
 def _offer_form() -> OfferForm:
@@ -53,7 +58,7 @@ def _offer_form() -> OfferForm:
     form.kind.choices = choices_once("offer-kinds", offer_kinds)
     form.category.choices = labelled("categories")
     form.area.choices = labelled("areas")
-    return form
+    return gate.ask_question(form)
 
 
 @bp.route("/offer", methods=["GET", "POST"])
@@ -63,12 +68,15 @@ def offer() -> Any:
                            lambda v: render_template("public/offer.html", form=blank_form(_offer_form(), v)),
                            {"csrf": generate_csrf(), "nonce": new_form_nonce()})
     form = _offer_form()
-    if not form.validate():
+    valid = form.validate()
+    if not gate.answered(form) or not valid:
         return render_template("public/offer.html", form=form), 400
     details = offers.OfferDetails(form.kind.data, form.category.data, form.area.data, form.what.data,
                                   form.contact.data or "")
     try:
-        codename = offers.submit_offer(get_store(), settings(), details, form.form_nonce.data)
+        codename = offers.submit_offer(get_store(), settings(), details, form.form_nonce.data, public=True)
+    except Busy as exc:
+        return gate.busy("public/offer.html", form, exc)
     except (ReplayedForm, NotReady) as exc:
         return refused(exc, "offer")
     return receipt("public/offer_receipt.html", codename), 201

@@ -59,6 +59,7 @@ def _titles() -> dict[str, str]:
         "fulfilled": _("Requests fulfilled"),
         "withdrawn": _("Requests withdrawn"),
         "distributed": _("Distributions"),
+        "spam": _("Marked as spam by coordinators and erased (not counted as received)"),
         "offered": _("Offers of help"),
         "money_in_count": _("Money received: number of gifts"),
         "money_in_amount": _("Money received: amount (in cents)"),

@@ -16,6 +16,9 @@ from aidnet.store import accounts as account_rows
 PASSPHRASE = "correct horse battery staple"
 # Cheap Argon2 for tests, allowed only because the config says test_only (a real instance is refused).
 FAST_ARGON2 = "[argon2]\ntime_cost = 1\nmemory_kib = 8192\nparallelism = 1\ntest_only = true\n"
+# Room for the many submissions a minute most tests make; the budget itself is tested in test_flood.py.
+ROOMY_INTAKE = ("requests_per_minute = 30\noffers_per_minute = 10\n",
+                "requests_per_minute = 100000\noffers_per_minute = 100000\n")
 
 
 def make_instance(path: Path) -> Settings:
@@ -23,7 +26,7 @@ def make_instance(path: Path) -> Settings:
     create_instance(path)
     config = path / "config.toml"
     text = config.read_text()
-    text = text[: text.index("[argon2]")] + FAST_ARGON2
+    text = text[: text.index("[argon2]")].replace(*ROOMY_INTAKE) + FAST_ARGON2
     config.write_text(text)
     return load_settings(path)
 

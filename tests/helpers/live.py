@@ -110,7 +110,8 @@ class Client:
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect)
 
-    def request(self, path: str, data: dict[str, str] | None = None) -> Reply:
+    def request(self, path: str, data: dict[str, str] | list[tuple[str, str]] | None = None) -> Reply:
+        """GET, or POST data as a form (a list of pairs may repeat a name, as ticked boxes do)."""
         body = urllib.parse.urlencode(data).encode() if data is not None else None
         req = urllib.request.Request(self.base + path, data=body)
         try:
@@ -123,5 +124,5 @@ class Client:
     def get(self, path: str) -> Reply:
         return self.request(path)
 
-    def post(self, path: str, data: dict[str, str]) -> Reply:
+    def post(self, path: str, data: dict[str, str] | list[tuple[str, str]]) -> Reply:
         return self.request(path, data)
