@@ -17,6 +17,7 @@ from .. import dates
 from ..decisions import effects, keyholder, membership, offline, proposals
 from ..decisions.notes import open_note, seal_note
 from ..decisions.proposals import DecisionRefused
+from ..records import coordinators
 from ..records import offers as offer_records
 from ..records import reseal as records_reseal
 from ..records.requests import open_request
@@ -320,7 +321,11 @@ def rotate() -> Any:
     if not form.validate_on_submit():
         return _page(400, rotate_form=form)
     try:
-        final = membership.propose_rotation(get_store(), settings(), g.session.coordinator.handle, form.passphrase.data)
+        final = membership.propose_rotation(get_store(), settings(), g.session.coordinator.handle, form.passphrase.data,
+                                            form.new_passphrase.data)
+    except coordinators.WeakPassphrase:
+        form.new_passphrase.errors = [_("The new passphrase must differ from the current one.")]
+        return _page(400, rotate_form=form)
     except DecisionRefused:
         form.passphrase.errors = [_("That passphrase does not open your keys.")]
         return _page(403, rotate_form=form)
