@@ -80,6 +80,9 @@ closed_days = 30
 withdrawn_days = 0
 # The longest a coordinator may keep a request past today, with a reason.
 max_extension_days = 180
+# Days an offline keyholder's bundle (every sealed record, still sealed) can be
+# read; after that the keyholder tool refuses it and says to delete it.
+bundle_days = 14
 
 # Published totals (`aidnet export`, the /transparency page).
 [export]

@@ -385,3 +385,15 @@ def test_keep_days_deletes_only_old_aidnet_backups_and_lists_them(tmp_path: Path
     assert done.returncode == 0, done.stderr
     assert (folder / "just-kept.aidbk").exists() and not (folder / "just-gone.aidbk").exists()
     assert f"deleted {folder / 'just-gone.aidbk'}" in done.stdout and f"last {longest} days" in done.stdout
+
+
+def test_a_backup_into_a_folder_is_named_by_its_day(tmp_path: Path, settings: Settings) -> None:
+    """As the timer runs it: `aidnet backup FOLDER` writes aidnet-YYYY-MM-DD.aidbk, once a day."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    args = ("backup", str(folder), "--instance", str(settings.instance), "--key-file", str(tmp_path / "k" / "b.key"))
+    assert run_aidnet(*args).returncode == 0
+    name = f"aidnet-{dates.day_to_date(dates.today()).isoformat()}.aidbk"
+    assert [p.name for p in folder.iterdir()] == [name]
+    again = run_aidnet(*args)
+    _one_line_refusal(again, "not overwriting")

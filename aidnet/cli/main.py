@@ -23,7 +23,7 @@ from ..serve.server import serve
 from ..store import StorageError
 from ..store import accounts as account_rows
 from . import export, keyholder, log, ops
-from .common import CommandError, new_passphrase, open_instance, passphrases, read_lines
+from .common import MIN_PASSPHRASE, CommandError, new_passphrase, open_instance, passphrases, read_lines
 
 DEMO_HANDLE = "demo"
 
@@ -77,13 +77,17 @@ def cmd_coordinator_passphrase(args: argparse.Namespace) -> None:
             if len(lines) < 2:
                 raise CommandError("need two lines: the current passphrase, then the new one")
             current, new = lines[0], lines[1]
+            if len(new) < MIN_PASSPHRASE:
+                raise CommandError(f"passphrase must be at least {MIN_PASSPHRASE} characters")
         else:
             current = passphrases(None, [f"Current passphrase for {args.handle}: "])[0]
-            new = new_passphrase(None, args.handle)
+            new = new_passphrase(None, args.handle, replacing=True)
         try:
             ended = coordinators.change_passphrase(store, settings, args.handle, current, new)
         except coordinators.WrongPassphrase:
             raise CommandError(f"that is not the current passphrase of {args.handle}") from None
+        except coordinators.WeakPassphrase:
+            raise CommandError("the new passphrase must differ from the current one") from None
     print(f"changed the passphrase of {args.handle}: the same keys, wrapped under the new one; "
           f"{ended} session{'s' if ended != 1 else ''} ended")
     print("  backups made before still hold the keys under the old passphrase")

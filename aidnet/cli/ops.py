@@ -37,6 +37,8 @@ def _legacy_key_refusal(instance: Path, backups: Path) -> CommandError:
 def cmd_backup(args: argparse.Namespace) -> None:
     settings = load_settings(args.instance)
     dest: Path = args.file
+    if dest.is_dir():  # a folder (as the timer gives): one backup a day, named by its day
+        dest = dest / f"aidnet-{dates.day_to_date(dates.today()).isoformat()}{backup.SUFFIX}"
     if not dest.name.endswith(backup.SUFFIX) or dest.name == backup.SUFFIX:
         raise CommandError(f"name the backup file NAME{backup.SUFFIX} (only such files are ever pruned)")
     backups = dest.parent
@@ -156,7 +158,7 @@ def cmd_two_step_off(args: argparse.Namespace) -> None:
 
 def register(sub: argparse._SubParsersAction, command: Command) -> None:  # type: ignore[type-arg]
     p = command("backup", help="write an encrypted snapshot of the instance (safe while serving)")
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, help="NAME.aidbk, or a folder to write aidnet-YYYY-MM-DD.aidbk into")
     p.add_argument("--key-file", help="the backup key, outside the instance folder and the backups' folder "
                                       "(made there, and shown once, if missing)")
     p.add_argument("--keep-days", type=int, default=None,

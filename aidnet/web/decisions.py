@@ -193,6 +193,7 @@ def _page(code: int = 200, notice: str | None = None, **forms: Any) -> tuple[str
         rotate_form=forms.get("rotate_form") or RotateForm(), my_fingerprint=g.session.fingerprint,
         remove_form=RemoveForm(), history=_history(state, forms.get("history_page", 1)),
         reseal_due=bool(proposals.reseal_due(store)),
+        bundle_until=dates.day_to_date(offline.expiry_day(settings(), today)).isoformat(),
         logout_form=EmptyForm(), notice=notice, disputes=_open_disputes(store, state),
     ), code
 
@@ -407,10 +408,14 @@ def resolve() -> Any:
 
 @bp.get("/bundle")
 @login_required
-def bundle() -> Response:
-    data = json.dumps(offline.export_bundle(get_store()))
-    return Response(data, mimetype="application/json",
-                    headers={"Content-Disposition": "attachment; filename=aidnet-bundle.json"})
+def bundle() -> Any:
+    try:
+        signed = offline.signed_bundle(get_store(), settings(), g.session.keys)
+    except DecisionRefused:
+        return _page(403, notice=_("Only a member of the decision log can download the bundle."))
+    until = dates.day_to_date(signed["expires"]).isoformat()
+    return Response(json.dumps(signed), mimetype="application/json",
+                    headers={"Content-Disposition": f"attachment; filename=aidnet-bundle-until-{until}.json"})
 
 
 @bp.post("/signatures")
