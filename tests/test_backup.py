@@ -18,7 +18,7 @@ from helpers.pages import Auth, codename_from, hidden, request_form
 from aidnet import dates
 from aidnet.cli.ops import longest_retention
 from aidnet.config import ConfigError, Settings, load_settings
-from aidnet.records import conversation, requests
+from aidnet.records import conversation, coordinators, requests
 from aidnet.store import StorageError, Store, backup, open_store
 from aidnet.store import accounts as account_rows
 from aidnet.store import requests as request_rows
@@ -397,3 +397,20 @@ def test_a_backup_into_a_folder_is_named_by_its_day(tmp_path: Path, settings: Se
     assert [p.name for p in folder.iterdir()] == [name]
     again = run_aidnet(*args)
     _one_line_refusal(again, "not overwriting")
+
+
+def test_a_session_cookie_and_a_backup_taken_while_it_lived_open_the_coordinators_keys(
+        tmp_path: Path, settings: Settings) -> None:
+    """Does not hold, and THREAT_MODEL says so: the backup keeps the session's wrapped keys past its logout."""
+    key_file = tmp_path / "keys" / "backup.key"
+    key_file.parent.mkdir()
+    key, _ = backup.backup_key(key_file, create=True)
+    with open_store(settings) as store:
+        cookie = coordinators.login(store, settings, "alice", PASSPHRASE)
+        backup.write_backup(settings, tmp_path / "snap.aidbk", key)
+        coordinators.logout(store, cookie)
+        assert coordinators.resume(store, settings, cookie) is None  # ended on the server
+    restored = backup.restore_backup(tmp_path / "snap.aidbk", key, tmp_path / "restored", replace=False)
+    with open_store(restored) as store:
+        session = coordinators.resume(store, restored, cookie)
+    assert session is not None and session.keys.sign_public.hex()  # the keys, from cookie + backup

@@ -98,7 +98,7 @@ NOT_REKEYED = (
     "secrets.toml: not rotated (codename_salt derives every requester's codename, a new one would lock them all "
     "out; secret_key signs the CSRF cookie, and a restart with a new one only logs people out of forms)",
     "coordinators' keys and passphrases: not rotated (only their owners can: `aidnet coordinator passphrase "
-    "HANDLE`, or Rotate my keys on the Decisions page)",
+    "HANDLE`, or \"Rotate your keys\" on the Decisions page)",
     "onion keys: not rotated (they belong to tor, in /var/lib/tor; a new one is a new address)",
 )
 
