@@ -302,7 +302,10 @@ def test_the_backup_key_is_never_kept_in_the_instance_folder_or_beside_the_backu
                       "beside the backups")
     _one_line_refusal(run_aidnet("backup", str(folder / "a.bak"), "--instance", instance,
                                  "--key-file", str(tmp_path / "keys" / "k")), ".aidbk")
+    _one_line_refusal(run_aidnet("backup", snap, "--keep-days", "0", "--instance", instance,
+                                 "--key-file", str(tmp_path / "keys" / "k")), "--keep-days must be at least 1")
     assert not list(folder.iterdir()) and not (settings.instance / "k").exists()
+    assert not (tmp_path / "keys" / "k").exists()  # nothing is made before every check has passed
 
 
 def test_a_key_left_in_the_instance_folder_is_refused_with_the_command_that_moves_it(

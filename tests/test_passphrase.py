@@ -12,6 +12,8 @@ from helpers.live import Client, start_server
 from helpers.pages import Auth, hidden
 
 import crypto
+from crypto import Argon2Params
+from crypto.keys import PASS_HEADER
 from aidnet.config import Settings
 from aidnet.records import coordinators
 from aidnet.store import Store, open_store
@@ -57,6 +59,9 @@ def test_a_coordinator_changes_their_passphrase_on_the_web_and_their_other_sessi
         assert short.status == 400 and "at least 12 characters" in short.body
         same = here.post("/coordinator/passphrase/", _form(form, PASSPHRASE, PASSPHRASE, PASSPHRASE))
         assert same.status == 400 and "must differ from the current one" in same.body
+        wide = "é" * 600  # 600 characters, 1,200 bytes: more than the key wrapping takes
+        too_long = here.post("/coordinator/passphrase/", _form(form, PASSPHRASE, wide, wide))
+        assert too_long.status == 400 and "The new passphrase is too long." in too_long.body
         assert _wrapped(settings) == before  # every refusal left the account as it was
         done = here.post("/coordinator/passphrase/", _form(form, PASSPHRASE, NEW, NEW))
         assert done.status == 303 and done.headers["Location"].endswith("/coordinator/passphrase/?saved=1")
@@ -73,6 +78,9 @@ def test_a_coordinator_changes_their_passphrase_on_the_web_and_their_other_sessi
         crypto.unwrap_with_passphrase(after, PASSPHRASE)
     keys_after = crypto.unwrap_with_passphrase(after, NEW)
     assert keys_after.to_bytes() == keys_before.to_bytes()  # the same keys: what they opened, they still open
+    # Wrapped with Argon2id at the instance's configured cost (the tests' config differs from the defaults).
+    _magic, _version, memory_kib, time_cost, lanes = PASS_HEADER.unpack(after[:PASS_HEADER.size])
+    assert Argon2Params(time_cost, memory_kib, lanes) == settings.argon2 != Argon2Params()
 
 
 def test_the_passphrase_page_speaks_the_coordinators_language(client: FlaskClient, auth: Auth, store: Store) -> None:

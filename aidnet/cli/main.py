@@ -86,6 +86,8 @@ def cmd_coordinator_passphrase(args: argparse.Namespace) -> None:
             ended = coordinators.change_passphrase(store, settings, args.handle, current, new)
         except coordinators.WrongPassphrase:
             raise CommandError(f"that is not the current passphrase of {args.handle}") from None
+        except coordinators.PassphraseTooLong as exc:
+            raise CommandError(exc.reason) from None
         except coordinators.WeakPassphrase:
             raise CommandError("the new passphrase must differ from the current one") from None
     print(f"changed the passphrase of {args.handle}: the same keys, wrapped under the new one; "

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import crypto
 from crypto import KeyPair
 from crypto.cards import make_card
-from crypto.keys import normalize_passphrase
+from crypto.keys import MAX_PASSPHRASE_BYTES, normalize_passphrase
 
 from ..config import Settings
 from ..errors import Refused
@@ -73,6 +73,12 @@ class WeakPassphrase(Refused):
     """A new passphrase must be long enough, and not the current one."""
 
     reason = f"the new passphrase must be at least {MIN_PASSPHRASE} characters and differ from the current one"
+
+
+class PassphraseTooLong(WeakPassphrase):
+    """A new passphrase longer than the key wrapping takes (in UTF-8)."""
+
+    reason = f"the new passphrase must be at most {MAX_PASSPHRASE_BYTES} bytes"
 
 
 @dataclass(frozen=True, repr=False)
@@ -177,7 +183,9 @@ def login(store: Store, settings: Settings, handle: str, passphrase: str, code: 
 
 
 def check_new_passphrase(current: str, new: str) -> None:
-    """WeakPassphrase unless new is long enough and not current."""
+    """WeakPassphrase unless new is long enough and not current; PassphraseTooLong beyond what wrapping takes."""
+    if len(normalize_passphrase(new).encode("utf-8")) > MAX_PASSPHRASE_BYTES:
+        raise PassphraseTooLong
     if len(new) < MIN_PASSPHRASE or normalize_passphrase(new) == normalize_passphrase(current):
         raise WeakPassphrase
 

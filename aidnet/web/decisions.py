@@ -324,6 +324,9 @@ def rotate() -> Any:
     try:
         final = membership.propose_rotation(get_store(), settings(), g.session.coordinator.handle, form.passphrase.data,
                                             form.new_passphrase.data)
+    except coordinators.PassphraseTooLong:
+        form.new_passphrase.errors = [_("The new passphrase is too long.")]
+        return _page(400, rotate_form=form)
     except coordinators.WeakPassphrase:
         form.new_passphrase.errors = [_("The new passphrase must differ from the current one.")]
         return _page(400, rotate_form=form)

@@ -66,6 +66,9 @@ def change() -> Any:
     except (coordinators.WrongPassphrase, coordinators.LoginFailed):
         form.current.errors = [_("That is not your current passphrase.")]
         return _page(form, 403)
+    except coordinators.PassphraseTooLong:
+        form.new.errors = [_("The new passphrase is too long.")]
+        return _page(form, 400)
     except coordinators.WeakPassphrase:
         form.new.errors = [_("The new passphrase must differ from the current one.")]
         return _page(form, 400)
