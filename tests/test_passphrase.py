@@ -12,12 +12,12 @@ from helpers.live import Client, start_server
 from helpers.pages import Auth, hidden
 
 import crypto
-from crypto import Argon2Params
-from crypto.keys import PASS_HEADER
 from aidnet.config import Settings
 from aidnet.records import coordinators
 from aidnet.store import Store, open_store
 from aidnet.store import accounts as account_rows
+from crypto import Argon2Params
+from crypto.keys import PASS_HEADER
 
 NEW = "a brand new passphrase, long"
 
