@@ -160,3 +160,32 @@ def test_a_key_rotation_on_the_web_asks_for_a_new_passphrase(client: FlaskClient
         crypto.unwrap_with_passphrase(wrapped, PASSPHRASE)
     crypto.unwrap_with_passphrase(wrapped, NEW)
     assert auth.login(passphrase=NEW).status_code == 303
+
+
+def test_wrong_current_passphrases_are_limited_apart_from_logins(settings: Settings, store: Store) -> None:
+    for _ in range(coordinators.THROTTLE_PER_HANDLE + 1):  # someone guessing at alice's login, until throttled
+        with pytest.raises((coordinators.LoginFailed, coordinators.Throttled)):
+            coordinators.login(store, settings, "alice", "a wrong guess at it")
+    coordinators.change_passphrase(store, settings, "alice", PASSPHRASE, NEW)  # her own change still goes through
+    for _ in range(coordinators.THROTTLE_PER_HANDLE):
+        with pytest.raises(coordinators.WrongPassphrase):
+            coordinators.change_passphrase(store, settings, "alice", "not the current one", PASSPHRASE)
+    with pytest.raises(coordinators.Throttled):  # a stolen session cannot go on guessing
+        coordinators.change_passphrase(store, settings, "alice", NEW, PASSPHRASE)
+    assert account_keys(store, passphrase=NEW)
+
+
+def test_a_rotation_made_final_during_a_change_is_not_undone(monkeypatch: pytest.MonkeyPatch, settings: Settings,
+                                                               store: Store) -> None:
+    rotated = crypto.wrap_with_passphrase(crypto.generate_keypair(), "the new keys' passphrase", settings.argon2)
+    real_wrap = crypto.wrap_with_passphrase
+
+    def rotation_lands_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with store.write() as tx:
+            tx.execute("UPDATE coordinators SET wrapped_keys = ? WHERE handle = 'alice'", (rotated,))
+        return real_wrap(*args, **kwargs)
+
+    monkeypatch.setattr(crypto, "wrap_with_passphrase", rotation_lands_meanwhile)
+    with pytest.raises(coordinators.KeysChanged):
+        coordinators.change_passphrase(store, settings, "alice", PASSPHRASE, NEW)
+    assert _wrapped(settings) == rotated

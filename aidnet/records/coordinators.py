@@ -75,6 +75,12 @@ class WeakPassphrase(Refused):
     reason = f"the new passphrase must be at least {MIN_PASSPHRASE} characters and differ from the current one"
 
 
+class KeysChanged(Refused):
+    """The account's keys changed (a rotation became final) while its passphrase was being changed."""
+
+    reason = "your keys changed meanwhile (a key rotation became final); change the passphrase again"
+
+
 class PassphraseTooLong(WeakPassphrase):
     """A new passphrase longer than the key wrapping takes (in UTF-8)."""
 
@@ -194,8 +200,9 @@ def change_passphrase(store: Store, settings: Settings, handle: str, current: st
                       keep_cookie: bytes = b"") -> int:
     """Wrap the account's keys (and a waiting rotation's next keys, if under the same one) under a new passphrase.
 
-    The current passphrase must open them; a wrong one counts against the handle's login limit
-    (and over it is refused without Argon2). Every session of the account ends but the one
+    The current passphrase must open them; wrong ones are limited to THROTTLE_PER_HANDLE a window
+    per account (then refused without Argon2), on a counter of their own so that others' wrong
+    logins at the handle cannot stop its owner from changing it. Every session of the account ends but the one
     keep_cookie opens (the one that asked), so a session someone else holds does not outlive
     the change. Returns how many sessions ended. The keys themselves do not change: what was
     sealed to them stays readable; a copy of the old wrapped keys (a backup) still opens with
@@ -205,10 +212,10 @@ def change_passphrase(store: Store, settings: Settings, handle: str, current: st
     row = account_rows.by_handle(store, handle) if valid_handle(handle) else None
     if row is None:
         raise LoginFailed
-    handle_key = _hash(handle.encode("utf-8", "replace"), b"aidnet-throttle")
+    change_key = _hash(handle.encode("utf-8", "replace"), b"aidnet-thr-chg")
     window = int(time.time() // THROTTLE_WINDOW_SECONDS)
     with store.write() as tx:
-        if account_rows.throttle_hit(tx, handle_key, window) > THROTTLE_PER_HANDLE:
+        if account_rows.throttle_hit(tx, change_key, window) > THROTTLE_PER_HANDLE:
             raise Throttled
     try:
         keys = crypto.unwrap_with_passphrase(row.wrapped_keys, current)
@@ -226,8 +233,9 @@ def change_passphrase(store: Store, settings: Settings, handle: str, current: st
     wrapped = crypto.wrap_with_passphrase(keys, new, settings.argon2)
     keep = _hash(keep_cookie[:TOKEN_SIZE], b"aidnet-session") if len(keep_cookie) == TOKEN_SIZE + 32 else b""
     with store.write() as tx:
-        account_rows.throttle_release(tx, handle_key)
-        account_rows.set_wrapped_keys(tx, row.id, wrapped, next_wrapped)
+        account_rows.throttle_release(tx, change_key)
+        if not account_rows.set_wrapped_keys(tx, row.id, row.wrapped_keys, wrapped, next_wrapped):
+            raise KeysChanged
         return account_rows.delete_sessions_of(tx, row.id, keep)
 
 

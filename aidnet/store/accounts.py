@@ -108,9 +108,15 @@ def next_keys(store: Store, id: int) -> bytes | None:
     return bytes(row[0]) if row and row[0] is not None else None
 
 
-def set_wrapped_keys(tx: Tx, id: int, wrapped: bytes, next_keys: bytes | None) -> None:
-    """The account's keys (and its next keys, if a rotation waits) wrapped anew: a new passphrase."""
-    tx.execute("UPDATE coordinators SET wrapped_keys = ?, next_keys = ? WHERE id = ?", (wrapped, next_keys, id))
+def set_wrapped_keys(tx: Tx, id: int, before: bytes, wrapped: bytes, next_keys: bytes | None) -> bool:
+    """The account's keys (and its next keys, if a rotation waits) wrapped anew: a new passphrase.
+
+    Only if the keys are still the ones wrapped in before (a rotation made final meanwhile must not
+    be undone); returns whether they were.
+    """
+    changed = tx.execute("UPDATE coordinators SET wrapped_keys = ?, next_keys = ? WHERE id = ? AND wrapped_keys = ?",
+                         (wrapped, next_keys, id, before)).rowcount
+    return int(changed) == 1
 
 
 def delete_sessions_of(tx: Tx, coordinator_id: int, keep_token_hash: bytes = b"") -> int:

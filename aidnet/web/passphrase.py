@@ -66,6 +66,10 @@ def change() -> Any:
     except (coordinators.WrongPassphrase, coordinators.LoginFailed):
         form.current.errors = [_("That is not your current passphrase.")]
         return _page(form, 403)
+    except coordinators.KeysChanged:
+        form.form_errors.append(_("Your keys changed meanwhile: a key rotation became final. "
+                                  "Type the passphrase of your new keys as the current one."))
+        return _page(form, 409)
     except coordinators.PassphraseTooLong:
         form.new.errors = [_("The new passphrase is too long.")]
         return _page(form, 400)
