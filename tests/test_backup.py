@@ -417,3 +417,22 @@ def test_a_session_cookie_and_a_backup_taken_while_it_lived_open_the_coordinator
     with open_store(restored) as store:
         session = coordinators.resume(store, restored, cookie)
     assert session is not None and session.keys.sign_public.hex()  # the keys, from cookie + backup
+
+
+def test_a_backup_made_before_its_day_was_kept_inside_is_aged_by_its_file(tmp_path: Path, settings: Settings) -> None:
+    key_file = tmp_path / "keys" / "backup.key"
+    key_file.parent.mkdir()
+    key, _ = backup.backup_key(key_file, create=True)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    old = folder / "older-release.aidbk"
+    backup.write_backup(settings, old, key)
+    conn = sqlcipher3.connect(str(old), isolation_level=None)
+    conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    conn.execute("DELETE FROM aidnet_backup WHERE name = 'made_day'")  # as an older release wrote it
+    conn.close()
+    long_ago = (dates.today() - 40) * 86400
+    os.utime(old, (long_ago, long_ago))
+    assert backup.backup_day(old, key) == dates.today() - 40
+    pruned = backup.prune_backups(folder, key, 30, dates.today())
+    assert pruned.deleted == [(old, dates.today() - 40)] and not old.exists()
