@@ -29,7 +29,8 @@ PIN_FILE = "genesis.pin"
 HEAD_FILE = "head.pin"
 # The key that signs published exports (made at the first export).
 EXPORT_KEY_FILE = "export.key"
-# The key backups are encrypted under, when `aidnet backup` is not told where to keep it.
+# Where instances made before the backup key had to leave the folder kept it: `aidnet backup` refuses
+# while it is here (and says how to move it); `aidnet restore` still reads it.
 BACKUP_KEY_FILE = "backup.key"
 # The pid of a running `aidnet serve`: restore and rekey refuse while it names a live server.
 PID_FILE = "server.pid"
@@ -80,6 +81,9 @@ closed_days = 30
 withdrawn_days = 0
 # The longest a coordinator may keep a request past today, with a reason.
 max_extension_days = 180
+# Days an offline keyholder's bundle (every sealed record, still sealed) can be
+# read; after that the keyholder tool refuses it and says to delete it.
+bundle_days = 14
 
 # Published totals (`aidnet export`, the /transparency page).
 [export]

@@ -23,6 +23,8 @@ class Policy:
     closed_days: int = 30
     withdrawn_days: int = 0
     max_extension_days: int = 180
+    # An offline bundle (every sealed record, still sealed) is read by the keyholder tool for this many days.
+    bundle_days: int = 14
     k: int = 10
     noise: bool = True
     epsilon: Fraction = Fraction(1, 2)
@@ -70,6 +72,7 @@ def parse_policy(config: dict[str, Any]) -> Policy:
         closed_days=_int(retention, "closed_days", defaults.closed_days, 0, 3650, "retention"),
         withdrawn_days=_int(retention, "withdrawn_days", defaults.withdrawn_days, 0, 3650, "retention"),
         max_extension_days=_int(retention, "max_extension_days", defaults.max_extension_days, 1, 3650, "retention"),
+        bundle_days=_int(retention, "bundle_days", defaults.bundle_days, 1, 365, "retention"),
         k=_int(export, "k", defaults.k, MIN_K, 1000, "export"),
         noise=noise,
         epsilon=epsilon,

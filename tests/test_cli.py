@@ -199,7 +199,8 @@ def test_long_work_says_how_far_it_has_got_in_plain_lines(tmp_path: Path) -> Non
         with store.write() as tx:  # more rows than one batch of the copy
             tx.executemany("INSERT INTO used_forms (nonce_hash, expires_day) VALUES (?, 9)",
                            [(i.to_bytes(4, "big") * 8,) for i in range(5000)])
-    done = run_aidnet("backup", str(tmp_path / "b.aidbk"), "--instance", str(settings.instance))
+    done = run_aidnet("backup", str(tmp_path / "b.aidbk"), "--instance", str(settings.instance),
+                      "--key-file", str(tmp_path / "keys" / "backup.key"))
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("copying rows: ")]
     assert len(lines) >= 2 and lines[-1].startswith("copying rows: 5,") and "\r" not in done.stderr

@@ -53,6 +53,7 @@ def pages(server: LiveServer) -> list[str]:
     assert alice.post(f"/coordinator/request/{request_id}/reply", reply_data(page, "Pick-up on Tuesday")).status == 303
     return ["/coordinator/", "/coordinator/?status=new&who=unassigned&waiting=1", f"/coordinator/request/{request_id}",
             "/coordinator/decisions/", "/coordinator/stock/", "/coordinator/intake", "/coordinator/two-step/",
+            "/coordinator/passphrase/",
             f"/coordinator/keep/{request_id}"]
 
 

@@ -43,6 +43,7 @@ from aidnet.cli.main import build_parser
 from aidnet.config import INSTANCE_FILES, load_settings
 from aidnet.decisions import keyholder, membership, proposals
 from aidnet.exports import files
+from aidnet.records import coordinators
 from aidnet.store import accounts as account_rows
 from aidnet.store import decision_log as log_rows
 from aidnet.store import open_store
@@ -54,6 +55,8 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # The instance a page's plain `aidnet` lines mean (the one its service uses); else ./instance.
 INSTANCE_FOR = {"docs/operations.md": "/var/lib/aidnet/instance"}
 PASSPHRASE = "doc test passphrase, long enough"
+# What a page's `coordinator passphrase` is answered with at its "New passphrase" prompts (changed back after).
+NEW_PASSPHRASE = "doc test passphrase, the new one"
 GROUPS = ("coordinator", "log", "keyholder")
 FENCE = re.compile(r"^```sh\n(.*?)^```", re.M | re.S)
 INLINE = re.compile(r"`(aidnet [^`]+)`")
@@ -161,6 +164,10 @@ class Page:
             self.proposal = waiting["id"]
 
     def after(self, argv: list[str]) -> None:
+        if command_path(argv) == ("coordinator", "passphrase"):  # back, for the commands after it on the page
+            settings = load_settings(self.instance)
+            with open_store(settings) as store:
+                coordinators.change_passphrase(store, settings, argv[2], NEW_PASSPHRASE, PASSPHRASE)
         if self.name == "docs/governance.md" and command_path(argv) == ("log", "import"):
             with open_store(load_settings(self.instance)) as store:
                 assert log_rows.proposal(store, self.proposal).state == "final"  # olu's offline signature counted
@@ -194,7 +201,10 @@ def converse(process: subprocess.Popen[bytes], master: int, timeout: float, unti
                 break
             seen += chunk
             tail = seen[answered:]
-            if re.search(rb"[Pp]assphrase[^\n]*: $", tail):
+            if re.search(rb"[Nn]ew passphrase[^\n]*: $", tail):
+                os.write(master, NEW_PASSPHRASE.encode() + b"\n")
+                answered = len(seen)
+            elif re.search(rb"[Pp]assphrase[^\n]*: $", tail):
                 os.write(master, PASSPHRASE.encode() + b"\n")
                 answered = len(seen)
         elif process.poll() is not None:

@@ -19,7 +19,7 @@ from aidnet import dates
 from aidnet.config import ConfigError
 from aidnet.decisions import membership, notes, proposals
 from aidnet.decisions.proposals import DecisionRefused
-from aidnet.records import conversation, offers, requests, retention
+from aidnet.records import conversation, coordinators, offers, requests, retention
 from aidnet.sealing import readers
 from aidnet.sealing.reseal import reseal_all
 from aidnet.store import Store, counters, open_store
@@ -327,9 +327,17 @@ def test_key_rotation_takes_effect_at_quorum(tmp_path: Path) -> None:
     store = open_store(settings)
     old = crypto.unwrap_with_passphrase(account_rows.by_handle(store, "alice").wrapped_keys, PASSPHRASE)
     with pytest.raises(DecisionRefused, match="wrong passphrase"):
-        membership.propose_rotation(store, settings, "alice", "not it at all")
-    assert membership.propose_rotation(store, settings, "alice", PASSPHRASE)  # quorum 1: final at once
-    new = crypto.unwrap_with_passphrase(account_rows.by_handle(store, "alice").wrapped_keys, PASSPHRASE)
+        membership.propose_rotation(store, settings, "alice", "not it at all", "a new passphrase here")
+    with pytest.raises(coordinators.WeakPassphrase):  # new keys never under the passphrase of the old ones
+        membership.propose_rotation(store, settings, "alice", PASSPHRASE, PASSPHRASE)
+    with pytest.raises(coordinators.WeakPassphrase):
+        membership.propose_rotation(store, settings, "alice", PASSPHRASE, "too short")
+    new_passphrase = "a new passphrase for new keys"
+    assert membership.propose_rotation(store, settings, "alice", PASSPHRASE, new_passphrase)  # quorum 1: final at once
+    wrapped = account_rows.by_handle(store, "alice").wrapped_keys
+    with pytest.raises(crypto.CryptoError):  # the old passphrase opens nothing any more
+        crypto.unwrap_with_passphrase(wrapped, PASSPHRASE)
+    new = crypto.unwrap_with_passphrase(wrapped, new_passphrase)
     assert new != old
     assert opens(store, new, settings) and not opens(store, old, settings)
     assert store.conn.execute("SELECT next_keys FROM coordinators").fetchone()[0] is None

@@ -172,6 +172,9 @@ def test_clear_text_extra_fields_and_case_tricks_are_refused(tmp_path: Path) -> 
     g.close()
 
 
+NEW_PASSPHRASE = "a new passphrase for new keys"
+
+
 def test_one_rotation_at_a_time(tmp_path: Path) -> None:
     settings = make_instance(tmp_path / "inst")
     add_coordinator(settings, "alice", PASSPHRASE)
@@ -181,9 +184,9 @@ def test_one_rotation_at_a_time(tmp_path: Path) -> None:
     proposals.propose(store, settings, alice, proposals.new_proposal(
         "add_member", {"member": member_entry(make_card("bob", bob), None)}, alice))
     proposals.propose(store, settings, alice, proposals.new_proposal("set_quorum", {"quorum": 2}, alice))
-    assert not membership.propose_rotation(store, settings, "alice", PASSPHRASE)  # waits for bob
+    assert not membership.propose_rotation(store, settings, "alice", PASSPHRASE, NEW_PASSPHRASE)  # waits for bob
     with pytest.raises(DecisionRefused, match="already waiting"):
-        membership.propose_rotation(store, settings, "alice", PASSPHRASE)
+        membership.propose_rotation(store, settings, "alice", PASSPHRASE, NEW_PASSPHRASE)
     store.close()
 
 

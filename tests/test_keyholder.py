@@ -45,7 +45,10 @@ def test_offline_keyholder_end_to_end(tmp_path: Path) -> None:
     assert not proposals.propose(store, settings, alice, allocation)
     # 4. Bundle out (operator command), read and signed offline with files only.
     bundle = tmp_path / "bundle.json"
-    assert run_aidnet("log", "bundle", str(bundle), "--instance", str(settings.instance)).returncode == 0
+    out = run_aidnet("log", "bundle", str(bundle), "--as", "alice", "--passphrase-file", "-",
+                     "--instance", str(settings.instance), stdin=PASSPHRASE + "\n")
+    assert out.returncode == 0, out.stderr
+    assert "signed by alice; the keyholder tool reads it until " in out.stdout
     assert "OFFLINEMARK" not in bundle.read_text()
     read = run_aidnet("keyholder", "read", str(bundle), "--keys", str(tmp_path / "olu.key"), "--passphrase-file", "-",
                stdin=KEY_PASS)

@@ -144,3 +144,21 @@ def test_onion_client_key_is_loaded_by_tor(tmp_path: Path) -> None:
     text = log.read_text()
     assert "Loaded a client authorization key file alice.auth" in text, text[-2000:]
     assert "Loaded a client authorization key file mallory.auth" not in text
+
+
+def test_backup_timer_and_unit_pass_systemd_and_keep_the_key_apart(tmp_path: Path) -> None:
+    text = (OPS / "aidnet-backup.service").read_text()
+    unit = tmp_path / "aidnet-backup.service"
+    unit.write_text(text.replace("/opt/aidnet/.venv/bin/aidnet", str(VENV_AIDNET)))
+    (tmp_path / "aidnet-backup.timer").write_text((OPS / "aidnet-backup.timer").read_text())
+    done = _run("systemd-analyze", "verify", "--man=no", str(unit), str(tmp_path / "aidnet-backup.timer"))
+    assert done.returncode == 0 and not done.stderr.strip() and not done.stdout.strip(), done.stdout + done.stderr
+    security = _run("systemd-analyze", "security", "--offline=true", "--threshold=20", "--no-pager", str(unit))
+    assert security.returncode == 0, security.stdout[-500:]
+    command = re.search(r"^ExecStart=\S+ (backup .*)$", text, re.M)
+    assert command
+    words = command.group(1).split()
+    key, folder, instance = Path(words[words.index("--key-file") + 1]), Path(words[1]), Path("/var/lib/aidnet/instance")
+    # What `aidnet backup` refuses: the key inside the instance folder, or beside the backups.
+    assert not key.is_relative_to(instance) and key.parent != folder
+    assert f"ReadWritePaths={folder}" in text and "Environment=AIDNET_INSTANCE=/var/lib/aidnet/instance" in text

@@ -210,7 +210,7 @@ def test_a_past_month_s_key_goes_with_its_last_record_and_every_copy_stops_openi
     assert periods.ensure(g.store, g.keys["ana"]) == ["2026-10", "2026-11"]
     erased = _submit(g, "a request of october, erased")
     copy = _newest(g)  # a copy of its row, kept somewhere (a stolen file, a freed page)
-    bundle = offline.export_bundle(g.store)  # and an offline keyholder's bundle, downloaded in october
+    bundle = offline.signed_bundle(g.store, g.settings, g.keys["ana"])  # and an offline keyholder's bundle, downloaded in october
     _submit(g, "another request of october, still open")
     assert _opens(g, copy, reader(g.store, g.keys["ben"]))
     assert conversation.withdraw(g.store, g.settings, erased)
@@ -233,7 +233,7 @@ def test_a_past_month_s_key_goes_with_its_last_record_and_every_copy_stops_openi
 def test_an_offline_keyholder_reads_records_sealed_to_a_period_key(g: Group) -> None:
     assert periods.ensure(g.store, g.keys["ana"])
     _submit(g, "read offline")
-    bundle = offline.export_bundle(g.store)
+    bundle = offline.signed_bundle(g.store, g.settings, g.keys["ana"])
     opened = keyholder.open_records(bundle, g.keys["cai"])
     assert [r["text"] for r in opened if r["table"] == "requests"] and "read offline" in opened[0]["text"]
     assert keyholder.open_records(bundle, crypto.generate_keypair()) == []

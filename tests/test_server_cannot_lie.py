@@ -253,11 +253,12 @@ def test_a_log_cut_short_is_refused_by_the_server_the_cli_and_the_keyholder_tool
     # The keyholder tool remembers the head of the bundle it read, and refuses one cut behind it.
     key_path = tmp_path / "ana.key"
     bundle = tmp_path / "bundle.json"
-    bundle.write_text(json.dumps(offline.export_bundle(g.store)))
+    bundle.write_text(json.dumps(offline.signed_bundle(g.store, g.settings, g.keys["ana"])))
     keyholder.load_bundle(bundle, keys_path=key_path)
     with g.store.write() as tx:
         tx.execute("DELETE FROM log WHERE seq = 1")
-    bundle.write_text(json.dumps(offline.export_bundle(g.store)))
+    readers.forget()
+    bundle.write_text(json.dumps(offline.signed_bundle(g.store, g.settings, g.keys["ana"])))
     with pytest.raises(keyholder.KeyholderError, match="does not extend the one you saw last"):
         keyholder.load_bundle(bundle, keys_path=key_path)
     # And the server, which pinned the head when the decision was made.

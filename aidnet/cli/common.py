@@ -49,14 +49,19 @@ def read_lines(source: str, what: str) -> list[str]:
     return [line.rstrip("\r") for line in text.splitlines() if line.strip()]
 
 
-def new_passphrase(source: str | None, who: str) -> str:
-    """A passphrase to protect new keys: from a file or stdin, or typed twice at a terminal."""
+def new_passphrase(source: str | None, who: str, replacing: bool = False) -> str:
+    """A passphrase to protect new keys: from a file or stdin, or typed twice at a terminal.
+
+    replacing: it replaces one, and the prompts say "new" so the two are not confused.
+    """
     if source:
         lines = read_lines(source, "the passphrase")
         text = lines[0] if lines else ""
     else:
-        text = _terminal_prompt(f"Passphrase for {who}: ")
-        if _terminal_prompt("Same passphrase again: ") != text:
+        first, again = ((f"New passphrase for {who}: ", "Same new passphrase again: ") if replacing
+                        else (f"Passphrase for {who}: ", "Same passphrase again: "))
+        text = _terminal_prompt(first)
+        if _terminal_prompt(again) != text:
             raise CommandError("the two passphrases differ")
     if len(text) < MIN_PASSPHRASE:
         raise CommandError(f"passphrase must be at least {MIN_PASSPHRASE} characters")

@@ -100,11 +100,21 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_bundle(args: argparse.Namespace) -> None:
-    _settings, store = open_instance(args.instance)
+    settings, store = open_instance(args.instance)
     with store:
-        bundle = offline.export_bundle(store)
+        row = account_rows.by_handle(store, args.signer)
+        if row is None:
+            raise CommandError(f"no coordinator {args.signer}")
+        passphrase = passphrases(args.passphrase_file, [f"Passphrase for {args.signer}: "])[0]
+        try:
+            keys = crypto.unwrap_with_passphrase(row.wrapped_keys, passphrase)
+        except crypto.CryptoError:
+            raise CommandError(f"that is not the passphrase of {args.signer}") from None
+        bundle = offline.signed_bundle(store, settings, keys)
     Path(args.file).write_text(json.dumps(bundle), encoding="utf-8")
     print(f"wrote bundle {args.file}: {len(bundle['pending'])} pending decisions, {len(bundle['sealed'])} sealed records")
+    print(f"  signed by {args.signer}; the keyholder tool reads it until {dates.day_to_date(bundle['expires'])}, "
+          "then refuses it: delete it then")
 
 
 def cmd_import(args: argparse.Namespace) -> None:
@@ -133,8 +143,11 @@ def register(sub: argparse._SubParsersAction, command: Command) -> None:  # type
     p = command("export", log_sub, help="write the log to FILE")
     p.add_argument("file")
     p.set_defaults(func=cmd_export)
-    p = command("bundle", log_sub, help="write a bundle for an offline keyholder to FILE")
+    p = command("bundle", log_sub, help="write a bundle for an offline keyholder to FILE, signed by a member")
     p.add_argument("file")
+    p.add_argument("--as", dest="signer", required=True, metavar="HANDLE",
+                   help="the member whose keys sign the bundle (asks for their passphrase)")
+    p.add_argument("--passphrase-file", help="read that passphrase from FILE ('-' for stdin)")
     p.set_defaults(func=cmd_bundle)
     p = command("import", log_sub, help="bring in signatures made offline")
     p.add_argument("file")

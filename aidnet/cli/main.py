@@ -23,7 +23,7 @@ from ..serve.server import serve
 from ..store import StorageError
 from ..store import accounts as account_rows
 from . import export, keyholder, log, ops
-from .common import CommandError, new_passphrase, open_instance
+from .common import MIN_PASSPHRASE, CommandError, new_passphrase, open_instance, passphrases, read_lines
 
 DEMO_HANDLE = "demo"
 
@@ -65,6 +65,34 @@ def cmd_coordinator_add(args: argparse.Namespace) -> None:
         print(f"added founding coordinator {args.handle}. When all founders are added: "
               f"aidnet log genesis --quorum M --instance {args.instance}")
     print(f"card fingerprint (its owner reads it out; the keyholders compare it before anyone signs): {fingerprint}")
+
+
+def cmd_coordinator_passphrase(args: argparse.Namespace) -> None:
+    settings, store = open_instance(args.instance)
+    with store:
+        if account_rows.by_handle(store, args.handle) is None:
+            raise CommandError(f"no coordinator {args.handle}")
+        if args.passphrase_file:  # two lines: the current passphrase, then the new one
+            lines = read_lines(args.passphrase_file, "passphrases")
+            if len(lines) < 2:
+                raise CommandError("need two lines: the current passphrase, then the new one")
+            current, new = lines[0], lines[1]
+            if len(new) < MIN_PASSPHRASE:
+                raise CommandError(f"passphrase must be at least {MIN_PASSPHRASE} characters")
+        else:
+            current = passphrases(None, [f"Current passphrase for {args.handle}: "])[0]
+            new = new_passphrase(None, args.handle, replacing=True)
+        try:
+            ended = coordinators.change_passphrase(store, settings, args.handle, current, new)
+        except coordinators.WrongPassphrase:
+            raise CommandError(f"that is not the current passphrase of {args.handle}") from None
+        except coordinators.PassphraseTooLong as exc:
+            raise CommandError(exc.reason) from None
+        except coordinators.WeakPassphrase:
+            raise CommandError("the new passphrase must differ from the current one") from None
+    print(f"changed the passphrase of {args.handle}: the same keys, wrapped under the new one; "
+          f"{ended} session{'s' if ended != 1 else ''} ended")
+    print("  backups made before still hold the keys under the old passphrase")
 
 
 def _url(host: str, port: int) -> str:
@@ -144,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("handle")
     add.add_argument("--passphrase-file", help="read the passphrase from FILE ('-' for stdin)")
     add.set_defaults(func=cmd_coordinator_add)
+    change = command("passphrase", coord_sub, help="change a coordinator's passphrase (asks for the current one, "
+                                                   "then the new one twice); ends their sessions")
+    change.add_argument("handle")
+    change.add_argument("--passphrase-file", help="read two lines from FILE ('-' for stdin): the current "
+                                                  "passphrase, then the new one")
+    change.set_defaults(func=cmd_coordinator_passphrase)
     for name, func, text in (("serve", cmd_serve, "serve the instance"),
                              ("demo", cmd_demo, "init if needed, add a demo coordinator, serve")):
         p = command(name, help=text)

@@ -4,12 +4,19 @@ Needs only crypto/ and files: a key file (wrapped under your passphrase) and a
 bundle exported by the server. The server never sees the private key; it
 receives only signatures, which anyone can check against the log.
 
-Bundle (JSON, version 2): {"v": 2, "log": [records], "pending": [{"proposal",
-"signatures"}], "sealed": [{"table", "kind", "id", "parent", "envelope"}],
-"notes": {proposal id: {"parent", "envelope"}}, "periods": [{"hint", "public", "sealed"}]}; ids, hints
-and public keys hex, envelopes and sealed period secrets base64. A record sealed to a period key is opened
-with the period secret the bundle carries, if it is sealed to your key.
-Read strictly (crypto.strictjson). The tool remembers, beside the key file,
+Bundle (JSON, version 3): {"v": 3, "made": day, "expires": day, "log": [records],
+"pending": [{"proposal", "signatures"}], "sealed": [{"table", "kind", "id",
+"parent", "envelope"}], "notes": {proposal id: {"parent", "envelope"}},
+"periods": [{"hint", "public", "sealed"}], "signed": {"signer", "sig"}}; ids,
+hints and public keys hex, envelopes and sealed period secrets base64, days
+since 1970. A record sealed to a period key is opened with the period secret
+the bundle carries, if it is sealed to your key.
+Read strictly (crypto.strictjson). The whole bundle, its expiry day included, is
+signed by a member of its own log (crypto.bundles): the tool refuses a bundle
+whose signature does not hold, one past its expiry day, and one made before
+bundles expired (version 2, no expiry day: refusing it is the safe choice, as
+nothing says how old it is) — each with "delete it", since it holds a copy of
+every sealed record. The tool remembers, beside the key file,
 the last head of each group's log it verified, and refuses a bundle whose
 log does not extend it: a server cannot hand it a log with records cut off.
 It also remembers the last place it sealed in each group's log, and seals
@@ -27,6 +34,7 @@ from typing import Any
 
 import crypto
 from crypto import KeyPair, strictjson
+from crypto.bundles import BundleSignatureError, bundle_signer
 from crypto.cards import Card, make_card
 from crypto.log import LogState, Member, pending_problem, seal_record, sign_proposal, verify
 from crypto.notes import open_note as open_note_envelope
@@ -34,7 +42,7 @@ from crypto.notes import open_note as open_note_envelope
 from .. import dates
 from ..errors import Refused
 
-BUNDLE_VERSION = 2
+BUNDLE_VERSION = 3
 KEYFILE_VERSION = 1
 
 
@@ -120,10 +128,16 @@ def remember_head(keys_path: Path, state: LogState, sealed: int | None = None) -
     os.replace(part, path)
 
 
-def load_bundle(path: Path, genesis: str | None = None, keys_path: Path | None = None) -> tuple[dict[str, Any], LogState]:
-    """Read a bundle and verify its log offline (and, given keys_path, that it extends the head seen last)."""
+def load_bundle(path: Path, genesis: str | None = None, keys_path: Path | None = None,
+                today: int | None = None) -> tuple[dict[str, Any], LogState]:
+    """Read a bundle and verify it offline: its log, its signature by a member of that log, its expiry day
+    (and, given keys_path, that its log extends the head seen last)."""
     bundle = _read_json(path, "bundle")
+    if isinstance(bundle, dict) and bundle.get("v") == 2:
+        raise KeyholderError(f"{path} was made before bundles had an expiry day: delete it and download a new one")
     if (not isinstance(bundle, dict) or bundle.get("v") != BUNDLE_VERSION
+            or not all(isinstance(bundle.get(k), int) and not isinstance(bundle.get(k), bool)
+                       for k in ("made", "expires"))
             or not all(isinstance(bundle.get(k), list) for k in ("log", "pending", "sealed"))
             or not all(isinstance(p, dict) and isinstance(p.get("proposal"), dict)
                        and isinstance(p["proposal"].get("body"), dict) and isinstance(p.get("signatures"), list)
@@ -134,6 +148,16 @@ def load_bundle(path: Path, genesis: str | None = None, keys_path: Path | None =
         state = verify(bundle.get("log", []), genesis)
     except crypto.CryptoError as exc:
         raise KeyholderError(f"the bundle's decision log does not verify: {exc}") from None
+    try:
+        signer = bundle_signer(bundle)
+    except BundleSignatureError:
+        raise KeyholderError(f"{path} was changed after it was made (its signature does not hold): "
+                             "delete it and download a new one") from None
+    if signer not in state.members:
+        raise KeyholderError(f"{path} is not signed by a member of its own log: delete it and download a new one")
+    if (dates.today() if today is None else today) > bundle["expires"]:
+        raise KeyholderError(f"{path} expired on {_day(bundle['expires'])}: delete it (it holds a copy of every "
+                             "sealed record) and download a new one")
     seen = _remembered(keys_path).get(state.genesis, {}).get("head")
     if seen is not None and seen not in state.hashes:
         raise KeyholderError("the bundle's log does not extend the one you saw last: records were cut off or "

@@ -15,6 +15,7 @@ from crypto.cards import Card, make_card, parse_card, rotation_signature, verifi
 from crypto.log import member_entry
 
 from ..config import Settings
+from ..records import coordinators
 from ..sealing.readers import current
 from ..store import Store
 from ..store import accounts as account_rows
@@ -45,11 +46,14 @@ def member_from_account(row: CoordinatorRow, until: int | None = None) -> dict[s
         raise DecisionRefused("this account's card is not signed by its keys: its keys were changed") from None
 
 
-def propose_rotation(store: Store, settings: Settings, handle: str, passphrase: str) -> bool:
+def propose_rotation(store: Store, settings: Settings, handle: str, passphrase: str, new_passphrase: str) -> bool:
     """Make new keys for a coordinator account, kept aside until a quorum signs the rotation.
 
-    The passphrase must open the current keys (it also wraps the new ones).
+    The passphrase must open the current keys; the new keys are wrapped under new_passphrase, never
+    the old one (a copy of the old wrapped keys and a leaked old passphrase must not open the new
+    keys). Once the rotation is final the account logs in with new_passphrase.
     """
+    coordinators.check_new_passphrase(passphrase, new_passphrase)  # WeakPassphrase before any Argon2
     row = account_rows.by_handle(store, handle)
     if row is None:
         raise DecisionRefused("no such account")
@@ -66,7 +70,7 @@ def propose_rotation(store: Store, settings: Settings, handle: str, passphrase: 
         raise DecisionRefused("a rotation of these keys is already waiting for signatures")
     new = crypto.generate_keypair()
     card = make_card(member.handle, new)
-    wrapped = crypto.wrap_with_passphrase(new, passphrase, settings.argon2)
+    wrapped = crypto.wrap_with_passphrase(new, new_passphrase, settings.argon2)
     with store.write() as tx:
         account_rows.set_next_keys(tx, row.id, new.box_public + new.sign_public + wrapped)
     # The new card is signed by the new key, and the old key signs that it is its successor.

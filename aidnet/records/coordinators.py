@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import crypto
 from crypto import KeyPair
 from crypto.cards import make_card
+from crypto.keys import MAX_PASSPHRASE_BYTES, normalize_passphrase
 
 from ..config import Settings
 from ..errors import Refused
@@ -35,6 +36,8 @@ THROTTLE_GLOBAL = 100
 # guesses by others cannot lock its owner out; Argon2 work stays bounded by (accounts x this)
 # a minute, because attempts at unknown handles are then refused without any Argon2 at all.
 THROTTLED_CHECKS_PER_MINUTE = 2
+# The shortest passphrase that may protect a coordinator's keys.
+MIN_PASSPHRASE = 12
 
 
 class LoginFailed(Refused):
@@ -59,6 +62,30 @@ class BadHandle(Refused):
     """A handle must be letters, digits, - or _, at most 40."""
 
     reason = "handle must be letters, digits, - or _ (at most 40)"
+
+
+class WrongPassphrase(Refused):
+    """The current passphrase typed to change it does not open the keys."""
+
+    reason = "that is not your current passphrase"
+
+
+class WeakPassphrase(Refused):
+    """A new passphrase must be long enough, and not the current one."""
+
+    reason = f"the new passphrase must be at least {MIN_PASSPHRASE} characters and differ from the current one"
+
+
+class KeysChanged(Refused):
+    """The account's keys changed (a rotation became final) while its passphrase was being changed."""
+
+    reason = "your keys changed meanwhile (a key rotation became final); change the passphrase again"
+
+
+class PassphraseTooLong(WeakPassphrase):
+    """A new passphrase longer than the key wrapping takes (in UTF-8)."""
+
+    reason = f"the new passphrase must be at most {MAX_PASSPHRASE_BYTES} bytes"
 
 
 @dataclass(frozen=True, repr=False)
@@ -164,6 +191,57 @@ def login(store: Store, settings: Settings, handle: str, passphrase: str, code: 
     except (Refused, crypto.CryptoError, StorageError):
         pass  # not founded yet, or a log that does not hold (the pages say so), or a full disk: sealing goes on
     return token + session_key
+
+
+def check_new_passphrase(current: str, new: str) -> None:
+    """WeakPassphrase unless new is long enough and not current; PassphraseTooLong beyond what wrapping takes."""
+    if len(normalize_passphrase(new).encode("utf-8")) > MAX_PASSPHRASE_BYTES:
+        raise PassphraseTooLong
+    if len(new) < MIN_PASSPHRASE or normalize_passphrase(new) == normalize_passphrase(current):
+        raise WeakPassphrase
+
+
+def change_passphrase(store: Store, settings: Settings, handle: str, current: str, new: str,
+                      keep_cookie: bytes = b"") -> int:
+    """Wrap the account's keys (and a waiting rotation's next keys, if under the same one) under a new passphrase.
+
+    The current passphrase must open them; wrong ones are limited to THROTTLE_PER_HANDLE a window
+    per account (then refused without Argon2), on a counter of their own so that others' wrong
+    logins at the handle cannot stop its owner from changing it. Every session of the account ends but the one
+    keep_cookie opens (the one that asked), so a session someone else holds does not outlive
+    the change. Returns how many sessions ended. The keys themselves do not change: what was
+    sealed to them stays readable; a copy of the old wrapped keys (a backup) still opens with
+    the old passphrase.
+    """
+    check_new_passphrase(current, new)
+    row = account_rows.by_handle(store, handle) if valid_handle(handle) else None
+    if row is None:
+        raise LoginFailed
+    change_key = _hash(handle.encode("utf-8", "replace"), b"aidnet-thr-chg")
+    window = int(time.time() // THROTTLE_WINDOW_SECONDS)
+    with store.write() as tx:
+        if account_rows.throttle_hit(tx, change_key, window) > THROTTLE_PER_HANDLE:
+            raise Throttled
+    try:
+        keys = crypto.unwrap_with_passphrase(row.wrapped_keys, current)
+    except crypto.CryptoError:
+        raise WrongPassphrase from None
+    next_wrapped = waiting = account_rows.next_keys(store, row.id)
+    if waiting is not None:
+        # A rotation proposed before rotations asked for a new passphrase keeps its keys under this
+        # one: they are wrapped anew too. Keys under the rotation's own passphrase are left as they are.
+        try:
+            next_pair = crypto.unwrap_with_passphrase(waiting[64:], current)
+            next_wrapped = waiting[:64] + crypto.wrap_with_passphrase(next_pair, new, settings.argon2)
+        except crypto.CryptoError:
+            pass
+    wrapped = crypto.wrap_with_passphrase(keys, new, settings.argon2)
+    keep = _hash(keep_cookie[:TOKEN_SIZE], b"aidnet-session") if len(keep_cookie) == TOKEN_SIZE + 32 else b""
+    with store.write() as tx:
+        account_rows.throttle_release(tx, change_key)
+        if not account_rows.set_wrapped_keys(tx, row.id, row.wrapped_keys, wrapped, next_wrapped):
+            raise KeysChanged
+        return account_rows.delete_sessions_of(tx, row.id, keep)
 
 
 def resume(store: Store, settings: Settings, cookie: bytes) -> Session | None:

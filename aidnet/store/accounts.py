@@ -102,6 +102,29 @@ def adopt_next_keys(tx: Tx, old_sign: bytes, new_public: bytes, card_sig: str | 
                                                      account_id))
 
 
+def next_keys(store: Store, id: int) -> bytes | None:
+    """The keys an account keeps aside while its rotation waits (public keys, then the wrapped secrets), or None."""
+    row = store.conn.execute("SELECT next_keys FROM coordinators WHERE id = ?", (id,)).fetchone()
+    return bytes(row[0]) if row and row[0] is not None else None
+
+
+def set_wrapped_keys(tx: Tx, id: int, before: bytes, wrapped: bytes, next_keys: bytes | None) -> bool:
+    """The account's keys (and its next keys, if a rotation waits) wrapped anew: a new passphrase.
+
+    Only if the keys are still the ones wrapped in before (a rotation made final meanwhile must not
+    be undone); returns whether they were.
+    """
+    changed = tx.execute("UPDATE coordinators SET wrapped_keys = ?, next_keys = ? WHERE id = ? AND wrapped_keys = ?",
+                         (wrapped, next_keys, id, before)).rowcount
+    return int(changed) == 1
+
+
+def delete_sessions_of(tx: Tx, coordinator_id: int, keep_token_hash: bytes = b"") -> int:
+    """End every session of an account but the one keep_token_hash names; returns how many ended."""
+    return int(tx.execute("DELETE FROM sessions WHERE coordinator_id = ? AND token_hash != ?",
+                          (coordinator_id, keep_token_hash)).rowcount)
+
+
 def insert_session(tx: Tx, token_hash: bytes, coordinator_id: int, wrapped: bytes, idle_until: int,
                    hard_until: int) -> None:
     tx.execute(

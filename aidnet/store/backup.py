@@ -7,7 +7,13 @@ keeps serving (WAL lets writers go on; the snapshot does not see them). It is
 encrypted under its own random 256-bit backup key (backup.key), not db.key,
 so it can be kept off the machine; it also carries config.toml and
 secrets.toml, without which no codename would work after a restore. Sealed
-content inside stays sealed to the coordinators' keys either way.
+content inside stays sealed to the coordinators' keys either way. The backup
+key is never kept in the instance folder or beside the backups (key_place_problem):
+whoever holds a backup and its key holds the database as it was.
+
+Old backups are deleted by prune_backups: only files named *.aidbk that open
+under the backup key as this format, and whose day (kept inside, or the file's
+own day for backups made before that) is older than the days to keep.
 
 Every file is written beside its final name and renamed into place after an
 fsync: a crash leaves either the old file or the whole new one.
@@ -19,7 +25,9 @@ import fcntl
 import os
 import re
 import secrets
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -42,7 +50,11 @@ from ..config import (
 from .connection import StorageError, connect, fsync_path, open_store
 
 FORMAT = "aidnet-backup-1"
+# What a backup file's name ends with: the only files prune_backups ever looks at.
+SUFFIX = ".aidbk"
 _META = "aidnet_backup"
+# The day (days since 1970, ASCII) the snapshot was taken, in the meta table; older backups lack it.
+MADE_DAY = "made_day"
 # SQLite's transfer takes about this many steps a row for a table and for each of its indexes (measured:
 # 12 for requests and its two unique indexes); the progress handler is called every TRANSFER_STEPS.
 STEPS_A_ROW = 4
@@ -90,6 +102,34 @@ def backup_key(path: Path, create: bool) -> tuple[bytes, bool]:
     key = secrets.token_bytes(32)
     _write_private_atomic(path, (key.hex() + "\n").encode("ascii"))
     return key, True
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def key_place_problem(key_path: Path, instance: Path, backups: Path) -> str | None:
+    """Why the backup key must not be kept at key_path, or None.
+
+    Not in the instance folder: a thief of the disk would find it beside the database and its
+    secrets. Not in the folder the backups are written to: a copy of that folder would be a
+    backup and its key together.
+    """
+    if _inside(key_path, instance):
+        return f"the backup key must not be kept in the instance folder {instance}"
+    if key_path.resolve().parent == backups.resolve():
+        return f"the backup key must not be kept beside the backups in {backups}"
+    return None
+
+
+def write_backup(settings: Settings, dest: Path, key: bytes, progress: Progress | None = None,
+                 made_day: int | None = None) -> int:
+    """Write an encrypted snapshot of the instance to dest (refuses to overwrite). Returns the schema version.
+
+    made_day (default today) is kept inside the backup: prune_backups ages the file by it.
+    """
+    day = int(time.time() // 86400) if made_day is None else made_day
+    return _write_backup(settings, dest, key, progress, day)
 
 
 def server_running(instance: Path) -> bool:
@@ -173,8 +213,7 @@ def _transfer_reporter(progress: Progress, before: int, rows: int, trees: int, t
     return report
 
 
-def write_backup(settings: Settings, dest: Path, key: bytes, progress: Progress | None = None) -> int:
-    """Write an encrypted snapshot of the instance to dest (refuses to overwrite). Returns the schema version."""
+def _write_backup(settings: Settings, dest: Path, key: bytes, progress: Progress | None, day: int) -> int:
     if dest.exists():
         raise BackupError(f"{dest} exists; not overwriting it")
     part = dest.with_name(dest.name + ".part")
@@ -201,7 +240,7 @@ def write_backup(settings: Settings, dest: Path, key: bytes, progress: Progress 
         _copy_database(conn, "backup", progress, counts)
         conn.execute(f"PRAGMA backup.user_version = {version}")
         conn.execute(f"CREATE TABLE backup.{_META} (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
-        rows = [("format", FORMAT.encode()), *extras.items()]
+        rows = [("format", FORMAT.encode()), (MADE_DAY, str(day).encode("ascii")), *extras.items()]
         conn.executemany(f"INSERT INTO backup.{_META} (name, value) VALUES (?, ?)", rows)  # noqa: S608  # constant name
         conn.execute("COMMIT")
         conn.execute("DETACH DATABASE backup")
@@ -233,6 +272,50 @@ def _open_backup(src: Path, key: bytes) -> tuple[sqlcipher3.Connection, dict[str
         conn.close()
         raise BackupError("unsupported backup format")
     return conn, meta
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What prune_backups did: the backups deleted (name, day made), and *.aidbk files it left alone."""
+
+    deleted: list[tuple[Path, int]]
+    not_opened: list[Path]
+
+
+def backup_day(path: Path, key: bytes) -> int | None:
+    """The day an aidnet backup at path was made, or None if it is not one this key opens."""
+    try:
+        conn, meta = _open_backup(path, key)
+    except BackupError:
+        return None
+    conn.close()
+    try:
+        return int(meta[MADE_DAY].decode("ascii"))
+    except (KeyError, ValueError, UnicodeDecodeError):
+        return int(path.stat().st_mtime // 86400)  # made before the day was kept inside: the file's own day
+
+
+def prune_backups(folder: Path, key: bytes, keep_days: int, today: int, spare: Path | None = None) -> Pruned:
+    """Delete the aidnet backups in folder made more than keep_days before today.
+
+    Only files named *.aidbk that open under key as an aidnet backup are ever deleted; anything
+    else (another program's files, a backup under another key) is left, and the latter listed.
+    spare (the backup just written) is never deleted.
+    """
+    deleted: list[tuple[Path, int]] = []
+    not_opened: list[Path] = []
+    for path in sorted(folder.glob("*" + SUFFIX)):
+        if not path.is_file() or path.is_symlink() or (spare is not None and path.resolve() == spare.resolve()):
+            continue
+        day = backup_day(path, key)
+        if day is None:
+            not_opened.append(path)
+        elif day < today - keep_days:
+            path.unlink()
+            deleted.append((path, day))
+    if deleted:
+        _fsync(folder)
+    return Pruned(deleted, not_opened)
 
 
 def _remove_sidecars(database: Path) -> None:

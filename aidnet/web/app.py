@@ -26,6 +26,7 @@ from . import (
     keep,
     labels,
     offers,
+    passphrase,
     status,
     stock,
     stylesheet,
@@ -95,7 +96,7 @@ def create_app(settings: Settings, role: str = "all", durability: Durability | N
     for blueprint in (health.bp, ask.bp, status.bp, offers.bp, disputes.bp, transparency.bp, intake.paper_bp):
         app.register_blueprint(blueprint)
     if role == "all":
-        for blueprint in (auth.bp, coordinator.bp, twostep.bp, decisions.bp, allocations.bp, stock.bp, keep.bp,
-                          intake.bp):
+        for blueprint in (auth.bp, coordinator.bp, twostep.bp, passphrase.bp, decisions.bp, allocations.bp, stock.bp,
+                          keep.bp, intake.bp):
             app.register_blueprint(blueprint)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, HiddenField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 
 from .forms import AidForm, no_control_characters
 
@@ -75,5 +75,13 @@ class SignaturesUploadForm(AidForm):
 
 
 class RotateForm(AidForm):
-    passphrase = PasswordField(_l("Your passphrase (it will protect the new keys too)"),
+    passphrase = PasswordField(_l("Your current passphrase"),
                                validators=[DataRequired(_l("Type your passphrase.")), Length(max=1024)])
+    # New keys get a new passphrase: a leaked old one, with a copy of the old wrapped keys, must not open them.
+    new_passphrase = PasswordField(_l("A new passphrase for the new keys (at least 12 characters)"),
+                                   validators=[DataRequired(_l("Type a new passphrase.")),
+                                               Length(min=12, max=1024,
+                                                      message=_l("The new passphrase must be at least 12 characters."))])
+    again = PasswordField(_l("The new passphrase again"),
+                          validators=[DataRequired(_l("Type the new passphrase a second time.")),
+                                      EqualTo("new_passphrase", _l("The two new passphrases differ. Type them again."))])

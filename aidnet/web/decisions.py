@@ -17,6 +17,7 @@ from .. import dates
 from ..decisions import effects, keyholder, membership, offline, proposals
 from ..decisions.notes import open_note, seal_note
 from ..decisions.proposals import DecisionRefused
+from ..records import coordinators
 from ..records import offers as offer_records
 from ..records import reseal as records_reseal
 from ..records.requests import open_request
@@ -192,6 +193,7 @@ def _page(code: int = 200, notice: str | None = None, **forms: Any) -> tuple[str
         rotate_form=forms.get("rotate_form") or RotateForm(), my_fingerprint=g.session.fingerprint,
         remove_form=RemoveForm(), history=_history(state, forms.get("history_page", 1)),
         reseal_due=bool(proposals.reseal_due(store)),
+        bundle_until=dates.day_to_date(offline.expiry_day(settings(), today)).isoformat(),
         logout_form=EmptyForm(), notice=notice, disputes=_open_disputes(store, state),
     ), code
 
@@ -320,7 +322,14 @@ def rotate() -> Any:
     if not form.validate_on_submit():
         return _page(400, rotate_form=form)
     try:
-        final = membership.propose_rotation(get_store(), settings(), g.session.coordinator.handle, form.passphrase.data)
+        final = membership.propose_rotation(get_store(), settings(), g.session.coordinator.handle, form.passphrase.data,
+                                            form.new_passphrase.data)
+    except coordinators.PassphraseTooLong:
+        form.new_passphrase.errors = [_("The new passphrase is too long.")]
+        return _page(400, rotate_form=form)
+    except coordinators.WeakPassphrase:
+        form.new_passphrase.errors = [_("The new passphrase must differ from the current one.")]
+        return _page(400, rotate_form=form)
     except DecisionRefused:
         form.passphrase.errors = [_("That passphrase does not open your keys.")]
         return _page(403, rotate_form=form)
@@ -402,10 +411,14 @@ def resolve() -> Any:
 
 @bp.get("/bundle")
 @login_required
-def bundle() -> Response:
-    data = json.dumps(offline.export_bundle(get_store()))
-    return Response(data, mimetype="application/json",
-                    headers={"Content-Disposition": "attachment; filename=aidnet-bundle.json"})
+def bundle() -> Any:
+    try:
+        signed = offline.signed_bundle(get_store(), settings(), g.session.keys)
+    except DecisionRefused:
+        return _page(403, notice=_("Only a member of the decision log can download the bundle."))
+    until = dates.day_to_date(signed["expires"]).isoformat()
+    return Response(json.dumps(signed), mimetype="application/json",
+                    headers={"Content-Disposition": f"attachment; filename=aidnet-bundle-until-{until}.json"})
 
 
 @bp.post("/signatures")

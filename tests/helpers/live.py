@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .instance import add_coordinator, make_instance
+from .instance import PASSPHRASE, add_coordinator, make_instance
+from .pages import hidden
 
 
 def free_port() -> int:
@@ -126,3 +127,9 @@ class Client:
 
     def post(self, path: str, data: dict[str, str] | list[tuple[str, str]]) -> Reply:
         return self.request(path, data)
+
+    def login(self, handle: str = "alice", passphrase: str = PASSPHRASE) -> Reply:
+        """Log in as a coordinator through the real login form (303 when it worked)."""
+        page = self.get("/coordinator/login").body
+        return self.post("/coordinator/login", {"csrf_token": hidden(page, "csrf_token"), "handle": handle,
+                                                "passphrase": passphrase})
