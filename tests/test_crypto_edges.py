@@ -938,7 +938,7 @@ def test_every_month_is_a_period(period: str) -> None:
 @pytest.mark.parametrize("change", [
     {"v": 2}, {"v": True}, {"extra": 1}, {"genesis": 7}, {"period": "2026-13"}, {"period": 202612},
     {"public": 1}, {"sealed": None}, {"signer": "AB" * 32}, {"signer": "ab" * 31}, {"readers": "ab" * 32},
-    {"readers": ["ab" * 31]}, {"readers": [1]}, {"readers": ["AB" * 32]},
+    {"readers": ["ab" * 31]}, {"readers": [1]}, {"readers": ["AB" * 32]}, {"readers": {"ab" * 32: 1}},
 ])
 def test_a_statement_of_another_shape_is_refused_even_well_signed(change: dict[str, Any]) -> None:
     member = crypto.generate_keypair()
