@@ -35,7 +35,7 @@ def test_latest_release_as_bars_tables_and_signed_files(client: FlaskClient, set
     assert "<svg" not in html.lower() and " style=" not in html.lower()
     assert f"Totals for {WEEK}" in html and "Requests received" in html and "Food" in html and "North" in html
     # The biggest category total is the full bar; bars are classes from the stylesheet, not inline styles.
-    assert re.search(r'<span class="bar w20"></span></span><span class="value">\d+</span>', html)
+    assert re.search(r'<b class="w20"></b></i> \d+</li>', html)
     assert "–" in html  # the withheld small cell
     key = files.parse_signature(row.signature)[0].hex()
     assert key in html and key == files.public_key_hex(settings.instance)
@@ -48,8 +48,14 @@ def test_latest_release_as_bars_tables_and_signed_files(client: FlaskClient, set
     assert files.verify_bytes(client.get(f"/transparency/files/{names[0]}").data,
                                     client.get(f"/transparency/files/{names[1]}").data,
                                     client.get(f"/transparency/files/{names[2]}").data, bytes.fromhex(key))
+    # The same figures as plain text, exact and withheld alike, in the page's language.
+    text = client.get(f"/transparency/files/aidnet-{WEEK}.txt")
+    words = text.get_data(as_text=True)
+    assert text.status_code == 200 and text.headers["Content-Type"].startswith("text/plain")
+    assert "Total: 63" in words and "  Food: 43" in words and "  Food, South: withheld" in words
+    assert "oculto" in client.get(f"/es/transparency/files/aidnet-{WEEK}.txt").get_data(as_text=True)
     # Earlier releases stay reachable; unknown ones are not found.
-    assert 'href="/transparency/?period=2026-W08"' in html
+    assert 'href="?period=2026-W08"' in html
     assert "Totals for 2026-W08" in client.get("/transparency/?period=2026-W08").get_data(as_text=True)
     assert older.period == "2026-W08"
     for missing in ("/transparency/?period=2026-W01", "/transparency/files/aidnet-2026-W01.csv",
@@ -72,8 +78,8 @@ def test_noisy_release_shows_each_total_with_its_margin(client: FlaskClient, set
     received = next(t for t in data["tables"] if t["name"] == "received")
     total = next(v for r, c, v in received["values"] if (r, c) == ("*", "*"))
     html = client.get("/transparency/").get_data(as_text=True)
-    assert f"Total: about {total}, ± 9" in html
-    assert html.count(", ± 49") == len(settings.categories) + len(settings.areas)  # every category and area of it
+    assert f"Total: about\u00a0{total},\u00a0±\u00a09" in html  # a figure never breaks across lines
+    assert html.count(",\u00a0±\u00a049") == len(settings.categories) + len(settings.areas)  # every category and area of it
     assert "Requests received by area" in html and "<table" not in html  # no cross-table: only totals are drawn
     assert "<svg" not in html.lower() and "<script" not in html.lower() and " style=" not in html.lower()
     page = client.get("/transparency/")

@@ -49,9 +49,11 @@ class SecurityHeaders:
         self.app = app
         csp = CSP.replace("style-src 'self'", f"style-src 'self' {style_hash}") if style_hash else CSP
         common = list({**SECURITY_HEADERS, "Content-Security-Policy": csp}.items())
-        # Pages may show personal content: never cache them anywhere. Static files are the same for all.
+        # Pages may show personal content: never cache them anywhere. Static files are the same for all,
+        # and are no page: their CSP needs no stylesheet hashes (it forbids scripts all the same).
         self.page = [*common, ("Cache-Control", "no-store")]
-        self.static = [*common, ("Cache-Control", "public, max-age=86400")]
+        self.static = [*{**SECURITY_HEADERS, "Content-Security-Policy": CSP}.items(),
+                       ("Cache-Control", "public, max-age=86400")]
         self.replaced = {name.lower() for name, _ in self.page}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
