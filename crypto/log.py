@@ -257,6 +257,7 @@ class LogState:
     # the group decides otherwise, so by default every gift of money needs it.
     threshold: int = 0
     budgets: dict[str, int] = field(default_factory=dict)  # category -> monthly budget in whole units
+    money_in: dict[str, tuple[str, int]] = field(default_factory=dict)  # final money receipt id -> (category, band)
 
     def required(self, proposal: Mapping[str, Any]) -> int:
         """How many valid signatures from active members make this proposal final."""
@@ -294,7 +295,7 @@ class LogState:
 def _apply_body(state: LogState, kind: str, body: Mapping[str, Any], pid: str, day: int) -> LogState:
     members = dict(state.members)
     quorum: Any = state.quorum
-    threshold, budgets = state.threshold, state.budgets
+    threshold, budgets, money_in = state.threshold, state.budgets, state.money_in
     disputes = dict(state.open_disputes)
     if kind == "add_member":
         member = _member(body.get("member"), state.sealed)
@@ -335,6 +336,8 @@ def _apply_body(state: LogState, kind: str, body: Mapping[str, Any], pid: str, d
         if str(body.get("dispute")) not in disputes:
             raise LogError("resolution must reference an open dispute")
         del disputes[str(body["dispute"])]
+    elif kind == "receipt" and body.get("kind") == "money":
+        money_in = {**money_in, pid: (str(body["category"]), int(body["amount"]))}
     elif kind == "set_threshold":
         threshold = int(body["threshold"])
     elif kind == "set_budget":
@@ -346,7 +349,7 @@ def _apply_body(state: LogState, kind: str, body: Mapping[str, Any], pid: str, d
     decisions = dict(state.decisions)
     decisions[pid] = kind
     return replace(state, members=members, quorum=quorum, open_disputes=disputes, decisions=decisions,
-                   threshold=threshold, budgets=budgets)
+                   threshold=threshold, budgets=budgets, money_in=money_in)
 
 
 def _shape(record: Mapping[str, Any], where: str) -> tuple[int, str, int, dict[str, Any], list[Any]]:

@@ -127,7 +127,7 @@ def check_body(kind: str, body: Any) -> None:
     if kind in ("receipt", "set_budget") and not (isinstance(body.get("category"), str)
                                                   and CATEGORY.fullmatch(body["category"])):
         raise SchemaError("malformed category")
-    if kind == "receipt" and (body.get("kind") not in ("money", "stock") or not _whole(body.get("amount"), 1)):
+    if kind == "receipt" and (body.get("kind") not in ("money", "goods") or not _whole(body.get("amount"), 1)):
         raise SchemaError("malformed receipt")
     if kind == "set_budget" and not _whole(body.get("amount"), 0):
         raise SchemaError("malformed budget")

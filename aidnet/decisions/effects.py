@@ -22,6 +22,7 @@ from .. import dates
 from ..config import Settings
 from ..errors import Refused
 from ..records.requests import open_request, parse_id
+from ..sealing.readers import current
 from ..store import Store, Tx, counters
 from ..store import accounts as account_rows
 from ..store import decision_log as log_rows
@@ -155,9 +156,24 @@ def exact_amount(store: Store, proposal: dict[str, Any]) -> int | None:
     return counters.paid_for(store, pid) or int(source["amount"])
 
 
+def received_by_category(store: Store) -> dict[str, int]:
+    """Whole units received, by category, counting only money receipts final in the verified log.
+
+    Each counts its exact amount kept beside it, never more than the band its signers signed; a receipt whose
+    exact amount is missing counts the least its band holds. A row the server wrote for a receipt that is not in
+    the verified log counts nothing."""
+    kept = counters.received_amounts(store)
+    found: dict[str, int] = {}
+    for pid, (category, signed) in current(store).money_in.items():
+        exact = kept.get(pid)
+        amount = min(exact, signed) if exact is not None and exact >= 1 else below_band(signed) + 1
+        found[category] = found.get(category, 0) + amount
+    return found
+
+
 def balance_cents(store: Store) -> int:
-    """Money recorded as received (each gift counted up to money_clip) less every final money allocation."""
-    return counters.money_received(store) - counters.paid(store) * 100
+    """Money received by final signed receipts less every final money allocation, in minor units."""
+    return (sum(received_by_category(store).values()) - counters.paid(store)) * 100
 
 
 class NotEnoughMoney(Refused):

@@ -19,7 +19,7 @@ from ..sealing.readers import current
 from ..store import Store, counters
 from ..store import decision_log as log_rows
 from ..store import offers as offer_rows
-from . import proposals
+from . import effects, proposals
 from .notes import seal_note
 
 
@@ -76,7 +76,9 @@ class Balance:
 
 def balances(store: Store, settings: Settings) -> list[Balance]:
     """Every configured category (and any other that holds money), in config order."""
-    found = counters.by_category(store)
+    found = counters.paid_by_category(store)
+    for category, units in effects.received_by_category(store).items():
+        found[category] = (units, found.get(category, (0, 0))[1])
     budgets = current(store).budgets
     names = list(settings.categories) + sorted(set(found) - set(settings.categories))
     return [Balance(c, *found.get(c, (0, 0)), budgets.get(c)) for c in names]

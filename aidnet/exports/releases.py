@@ -283,8 +283,9 @@ def money_month(store: Store, settings: Settings, weeks: tuple[str, ...]) -> dic
     pass suppression.magnitude_withheld, else withheld with the reason; the total likewise, and never when it
     would give a withheld cell away (suppression.magnitude_column)."""
     p = settings.policy
-    found = counters.contributions(store, weeks)
-    budgets = current(store).budgets
+    state = current(store)
+    found = counters.contributions(store, weeks, state.money_in)
+    budgets = state.budgets
     cats = list(settings.categories) + sorted({c for c, _d in found} - set(settings.categories))
     rows: list[list[Any]] = []
     reasons: dict[str, dict[str, str | None]] = {}

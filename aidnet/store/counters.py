@@ -12,7 +12,7 @@ transaction, so the event and its count commit together:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .connection import Store, Tx
 
@@ -67,35 +67,36 @@ def received_for(store: Store, proposal_id: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def money_received(store: Store) -> int:
-    """Money received by final signed receipts, in minor units (exact amounts, never clipped)."""
-    row = store.conn.execute("SELECT coalesce(sum(amount), 0) FROM money_received").fetchone()
-    return int(row[0]) * 100
+def received_amounts(store: Store) -> dict[str, int]:
+    """{receipt id: exact whole units} as kept when each receipt became final (the caller checks them)."""
+    return {str(pid): int(amount) for pid, amount in store.conn.execute("SELECT proposal_id, amount FROM money_received")}
 
 
-def by_category(store: Store) -> dict[str, tuple[int, int]]:
-    """{category: (received, paid)} in whole units, over every final receipt and money allocation kept.
+def paid_by_category(store: Store) -> dict[str, tuple[int, int]]:
+    """{category: (0, paid)} in whole units, over every final money allocation kept.
 
     A payout finalized before payouts knew their category is under "unknown"."""
     found: dict[str, tuple[int, int]] = {}
-    for category, amount in store.conn.execute("SELECT category, sum(amount) FROM money_received GROUP BY 1"):
-        found[category] = (int(amount), 0)
     for category, amount in store.conn.execute("SELECT coalesce(category, 'unknown'), sum(amount) FROM money_paid"
                                                " GROUP BY 1"):
         found[category] = (found.get(category, (0, 0))[0], int(amount))
     return found
 
 
-def contributions(store: Store, weeks: Sequence[str]) -> dict[tuple[str, str], list[int]]:
+def contributions(store: Store, weeks: Sequence[str],
+                  signed: Mapping[str, tuple[str, int]]) -> dict[tuple[str, str], list[int]]:
     """{(category, "in" | "out"): [whole units per contributor]} over these weeks.
 
     A contributor is one receipt (money in; the log does not say who gave, so two gifts by one person
-    count as two) or one request (money out: all its payouts in these weeks added up)."""
+    count as two) or one request (money out: all its payouts in these weeks added up). Money in counts only
+    receipts in signed (the verified log's final money receipts: id -> (category, band)), each at most its band."""
     found: dict[tuple[str, str], list[int]] = {}
-    for category, amount in store.conn.execute(
-            f"SELECT category, amount FROM money_received WHERE week IN ({marks(weeks)})",  # noqa: S608  # placeholders only
+    for pid, amount in store.conn.execute(
+            f"SELECT proposal_id, amount FROM money_received WHERE week IN ({marks(weeks)})",  # noqa: S608  # placeholders only
             tuple(weeks)):
-        found.setdefault((category, "in"), []).append(int(amount))
+        if pid in signed:
+            category, band = signed[pid]
+            found.setdefault((category, "in"), []).append(min(int(amount), band))
     for category, amount in store.conn.execute(
             f"SELECT coalesce(category, 'unknown'), sum(amount) FROM money_paid WHERE week IN ({marks(weeks)})"  # noqa: S608  # placeholders only
             " GROUP BY request, 1", tuple(weeks)):

@@ -15,6 +15,7 @@ from ..decisions import proposals, receipts
 from ..decisions.proposals import DecisionRefused
 from ..exports import periods
 from ..records import offers
+from ..sealing.readers import current
 from ..store import counters
 from .auth import login_required
 from .connections import get_store, settings
@@ -66,7 +67,7 @@ def _budget_form() -> BudgetForm:
 def month_moves(store: Any) -> dict[tuple[str, str], int]:
     """{(category, "in" | "out"): whole units} this month so far, from final receipts and allocations."""
     _kind, weeks = periods.weeks_of(dates.day_to_date(dates.today()).strftime("%Y-%m"))
-    return {key: sum(v) for key, v in counters.contributions(store, weeks).items()}
+    return {key: sum(v) for key, v in counters.contributions(store, weeks, current(store).money_in).items()}
 
 
 def _page(code: int = 200, **forms: Any) -> tuple[str, int]:

@@ -106,6 +106,31 @@ def _table(table: dict[str, Any], data: dict[str, Any]) -> TableView:
     )
 
 
+@dataclass(frozen=True)
+class MoneyRow:
+    label: str
+    budget: int | None
+    received: int | None
+    received_why: str | None  # why withheld: "too_few" or "dominance"
+    spent: int | None
+    spent_why: str | None
+
+
+def _money(data: dict[str, Any]) -> list[MoneyRow]:
+    """A month's exact money by category (releases.money_month), in the reader's language; the total last."""
+    money = data.get("money")
+    if not money:
+        return []
+    cat = {**data["categories"], **settings().labels_in("categories", i18n.current_language())}
+    cat["unknown"] = _("Not known")
+    rows = [MoneyRow(cat.get(c, c), budget, received, why_in, spent, why_out)
+            for c, budget, received, why_in, spent, why_out in money["rows"]
+            if budget is not None or received or spent or why_in or why_out]
+    t = money["total"]
+    return rows + [MoneyRow(_("All kinds"), t["budget"], t["received"], t["received_withheld"], t["spent"],
+                            t["spent_withheld"])]
+
+
 def _chosen(rows: list[ReleaseRow]) -> ReleaseRow | None:
     wanted = request.args.get("period")
     if not wanted:
@@ -127,7 +152,7 @@ def index() -> str:
     names = files.file_names(row.period)
     return render_template(
         "transparency/index.html", release=row, data=data, public_key=key.hex(),
-        tables=[_table(t, data) for t in data["tables"]], files=names,
+        tables=[_table(t, data) for t in data["tables"]], files=names, money=_money(data),
         releases=[(r.period, r.kind) for r in rows],
     )
 
