@@ -22,7 +22,7 @@ from .. import dates
 from ..config import Settings
 from ..errors import Refused
 from ..records.requests import open_request, parse_id
-from ..sealing.readers import current
+from ..sealing.readers import NoGenesis, current
 from ..store import Store, Tx, counters
 from ..store import accounts as account_rows
 from ..store import decision_log as log_rows
@@ -162,9 +162,13 @@ def received_by_category(store: Store) -> dict[str, int]:
     Each counts its exact amount kept beside it, never more than the band its signers signed; a receipt whose
     exact amount is missing counts the least its band holds. A row the server wrote for a receipt that is not in
     the verified log counts nothing."""
+    try:
+        signed_receipts = current(store).money_in
+    except NoGenesis:
+        return {}
     kept = counters.received_amounts(store)
     found: dict[str, int] = {}
-    for pid, (category, signed) in current(store).money_in.items():
+    for pid, (category, signed) in signed_receipts.items():
         exact = kept.get(pid)
         amount = min(exact, signed) if exact is not None and exact >= 1 else below_band(signed) + 1
         found[category] = found.get(category, 0) + amount

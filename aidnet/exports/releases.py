@@ -39,9 +39,11 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any
 
+from crypto.log import LogState
+
 from ..config import Settings
 from ..errors import Refused
-from ..sealing.readers import current
+from ..sealing.readers import NoGenesis, current
 from ..store import Store, counters
 from ..store import releases as release_rows
 from ..store.releases import ReleaseRow
@@ -283,7 +285,10 @@ def money_month(store: Store, settings: Settings, weeks: tuple[str, ...]) -> dic
     pass suppression.magnitude_withheld, else withheld with the reason; the total likewise, and never when it
     would give a withheld cell away (suppression.magnitude_column)."""
     p = settings.policy
-    state = current(store)
+    try:
+        state = current(store)
+    except NoGenesis:  # a group not founded yet has neither receipts nor budgets
+        state = LogState()
     found = counters.contributions(store, weeks, state.money_in)
     budgets = state.budgets
     cats = list(settings.categories) + sorted({c for c, _d in found} - set(settings.categories))

@@ -175,7 +175,7 @@ def stock_totals(entries: list[StockEntry | None]) -> dict[tuple[str, str], int]
 
 
 def record_stock(store: Store, settings: Settings, kind: str, category: str, amount: int, note: str,
-                 receipt: str | None) -> None:
+                 receipt: str | None = None) -> None:
     """Goods or money received, sealed, beside its receipt decision (which alone makes it count)."""
     if kind not in STOCK_KINDS:
         raise ValueError("unknown stock kind")
