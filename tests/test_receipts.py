@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 from helpers.group import Group, details
-from helpers.instance import account_keys
 from helpers.pagecheck import page_problems
 from helpers.pages import Auth, hidden
 
@@ -23,8 +22,8 @@ from aidnet.config import Settings
 from aidnet.decisions import effects, offline, proposals, receipts
 from aidnet.exports import suppression
 from aidnet.exports.releases import make_release
-from aidnet.records import offers
 from aidnet.exports.suppression import DOMINANT, TOO_FEW, magnitude_column, magnitude_withheld
+from aidnet.records import offers
 from aidnet.records.requests import submit_request
 from aidnet.sealing import readers
 from aidnet.store import Store, counters

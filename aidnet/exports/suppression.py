@@ -19,7 +19,7 @@ Items are (row, column) pairs; "*" stands for "all" (a total).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 ALL = "*"
@@ -236,7 +236,7 @@ def magnitude_withheld(contributions: Sequence[int], min_contributors: int, p: i
     return DOMINANT if 100 * rest < p * amounts[0] else None
 
 
-def magnitude_column(cells: dict[str, Sequence[int]], min_contributors: int,
+def magnitude_column(cells: Mapping[str, Sequence[int]], min_contributors: int,
                      p: int) -> tuple[dict[str, str | None], str | None]:
     """Each cell's reason to be withheld (None: shown), and the total's.
 

@@ -79,7 +79,7 @@ def stock_row(store: Store, seq: int) -> SealedRow | None:
 
 def link_receipt(tx: Tx, seq: int, receipt: str) -> bool:
     """Tie a stock row recorded before receipts were signed to its receipt; False if it has one already."""
-    return tx.execute("UPDATE stock SET receipt = ? WHERE seq = ? AND receipt IS NULL", (receipt, seq)).rowcount == 1
+    return bool(tx.execute("UPDATE stock SET receipt = ? WHERE seq = ? AND receipt IS NULL", (receipt, seq)).rowcount == 1)
 
 
 def unlink_receipt(tx: Tx, seq: int, receipt: str) -> None:

@@ -24,6 +24,7 @@ from ..sealing import reseal as sealing_reseal
 from ..sealing.readers import current
 from ..store import accounts as account_rows
 from ..store import decision_log as log_rows
+from . import labels
 from .auth import login_required
 from .connections import get_store, settings
 from .decision_forms import (
@@ -37,7 +38,6 @@ from .decision_forms import (
     SignaturesUploadForm,
 )
 from .forms import EmptyForm
-from . import labels
 from .labels import decision_labels
 
 bp = Blueprint("decisions", __name__, url_prefix="/coordinator/decisions")

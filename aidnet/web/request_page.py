@@ -14,8 +14,8 @@ from flask import abort, g, render_template
 from flask_babel import gettext as _
 
 from ..decisions import effects
-from ..decisions.receipts import balances
 from ..decisions.notes import open_note
+from ..decisions.receipts import balances
 from ..records import conversation
 from ..records.offers import best_matches, open_offers, stock_received, stock_totals
 from ..records.requests import OpenRequest, handlers, next_statuses, open_request
