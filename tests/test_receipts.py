@@ -19,7 +19,7 @@ from helpers.pages import Auth, hidden
 import crypto
 from aidnet import dates
 from aidnet.config import Settings
-from aidnet.decisions import effects, offline, proposals, receipts
+from aidnet.decisions import effects, keyholder, offline, proposals, receipts
 from aidnet.exports import suppression
 from aidnet.exports.releases import make_release
 from aidnet.exports.suppression import DOMINANT, TOO_FEW, magnitude_column, magnitude_withheld
@@ -243,3 +243,17 @@ def test_a_receipt_form_with_a_wrong_amount_keeps_what_was_typed(client: FlaskCl
                                                     "category": "food", "amount": "zero", "note": "KEEP ME"})
     body = sent.get_data(as_text=True)
     assert sent.status_code == 400 and "KEEP ME" in body and page_problems(body) == []
+
+
+def test_the_offline_keyholder_tool_says_what_a_receipt_a_budget_and_a_threshold_change(tmp_path: Path) -> None:
+    g = Group(tmp_path, ["ana", "ben"], quorum=2)
+    receipts.receive(g.store, g.settings, g.keys["ana"], "money", "food", 137, "")
+    g.propose("set_budget", {"category": "rent", "amount": 800, "note": None}, "ana")
+    g.propose("set_threshold", {"threshold": 50, "note": None}, "ana")
+    bundle = offline.export_bundle(g.store)
+    state = crypto.log.verify(bundle["log"])
+    words = [keyholder.describe(p["proposal"], state) for p in bundle["pending"]]
+    assert any("money received for food: up to 200 (the band" in w and "2 signature(s) needed" in w for w in words)
+    assert any("monthly budget for rent becomes 800" in w for w in words)
+    assert any("money received from 50 up needs the quorum (now from 0)" in w for w in words)
+    g.close()
