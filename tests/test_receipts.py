@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 from helpers.group import Group, details
+from helpers.instance import account_keys
 from helpers.pagecheck import page_problems
-from helpers.pages import Auth, hidden
+from helpers.pages import Auth, hidden, request_form
 
 import crypto
 from aidnet import dates
@@ -259,3 +260,14 @@ def test_the_offline_keyholder_tool_says_what_a_receipt_a_budget_and_a_threshold
     assert any("monthly budget for rent becomes 800" in w for w in words)
     assert any("money received from 50 up needs the quorum (now from 0)" in w for w in words)
     g.close()
+
+
+def test_the_allocation_form_shows_the_money_available_in_each_kind_of_help(client: FlaskClient, auth: Auth,
+                                                                          store: Store, settings: Settings) -> None:
+    client.post("/", data=request_form(client, need="rent this month"))
+    auth.login()
+    receipts.receive(store, settings, account_keys(store), "money", "food", 50, "")
+    receipts.receive(store, settings, account_keys(store), "money", "rent", 20, "")
+    request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", client.get("/coordinator/").get_data(as_text=True))
+    page = client.get(f"/coordinator/request/{request_id.group(1)}").get_data(as_text=True)
+    assert "Money (not yet allocated: 70; by kind of help: Food 50, Rent or bills 20)" in page
