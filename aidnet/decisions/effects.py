@@ -10,6 +10,10 @@ kept when the proposer (who could read the request) proposed it are used
 Money paid out is counted once per request (its first payout), and its amount
 is clipped per request at money_clip over all its payouts, so one request moves
 the published money tables by at most one payout of money_clip.
+
+Money received counts for the balance only through a receipt final in the
+verified log (received_by_category), at its exact amount kept beside it and
+never above the band its signers signed.
 """
 
 from __future__ import annotations
