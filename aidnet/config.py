@@ -54,6 +54,9 @@ secure_cookies = false
 # Only for a clearnet HTTPS mirror: your public onion (http://....onion), sent
 # as Onion-Location so Tor Browser offers it. Leave empty behind Tor alone.
 onion_location = ""
+# The currency money is counted in, as its three-letter code (ISO 4217), e.g. "EUR", "USD", "MXN".
+# Empty: amounts are shown as plain numbers of whole units.
+currency = ""
 
 # A label is plain text, or a table with one label per language (en, es, fr, ar...).
 [categories]
@@ -97,6 +100,11 @@ epsilon = "1/2"
 week_budget = "1"
 # Money amounts are in minor units (cents); noise is scaled to this much per movement.
 money_clip = 50000
+# Money received, paid out and budgets per category and month are published exactly where no one can be
+# worked out: with at least min_contributors gifts or requests (never below 3), and when the second-largest
+# contributor could not estimate the largest within dominance_p percent (the p% rule).
+min_contributors = 3
+dominance_p = 10
 
 # Public submissions the whole site takes each minute, from everyone together
 # (over Tor every visitor looks the same, so there is no per-person limit).
@@ -152,6 +160,7 @@ class Settings:
     # Category and area labels per language ({id: {language: label}}); see labels_in().
     category_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     area_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    currency: str = ""  # ISO 4217 code, or "" for plain numbers
     # Concurrent writers in one process share a durable commit; read once, at load (group commit).
     group_commit: bool = True
 
@@ -238,6 +247,14 @@ def _label_tables(data: dict[str, object], name: str) -> dict[str, dict[str, str
     return labels
 
 
+def _currency(value: object) -> str:
+    if value == "":
+        return ""
+    if not (isinstance(value, str) and len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()):
+        raise ConfigError(f'{CONFIG_FILE}: currency must be a three-letter code like "EUR", or empty')
+    return value
+
+
 def _onion_location(value: object) -> str:
     if not value:
         return ""
@@ -297,6 +314,7 @@ def load_settings(instance: Path) -> Settings:
         request_retention_days=retention,
         secure_cookies=bool(config.get("secure_cookies", False)),
         onion_location=_onion_location(config.get("onion_location", "")),
+        currency=_currency(config.get("currency", "")),
         argon2=params,
         policy=policy,
         intake=intake,

@@ -30,6 +30,10 @@ class Policy:
     epsilon: Fraction = Fraction(1, 2)
     week_budget: Fraction = Fraction(1)
     money_clip: int = 50000
+    # Money tables (magnitude tables): a cell is shown exactly only with at least min_contributors
+    # contributors and when no contributor can estimate the largest within dominance_p percent (the p% rule).
+    min_contributors: int = 3
+    dominance_p: int = 10
 
     def movement_cents(self, units: int) -> int:
         """Forms take whole units; counters keep cents, each movement clipped so one gift or
@@ -78,6 +82,8 @@ def parse_policy(config: dict[str, Any]) -> Policy:
         epsilon=epsilon,
         week_budget=budget,
         money_clip=_int(export, "money_clip", defaults.money_clip, 1, 10**12, "export"),
+        min_contributors=_int(export, "min_contributors", defaults.min_contributors, 3, 1000, "export"),
+        dominance_p=_int(export, "dominance_p", defaults.dominance_p, 1, 100, "export"),
     )
 
 

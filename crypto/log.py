@@ -54,11 +54,14 @@ SIGNATURE_DAYS = 30
 # Decision types that need a quorum of current, active members.
 QUORUM_TYPES = frozenset({
     "add_member", "remove_member", "rotate_key", "set_quorum", "renew_member",
-    "allocation", "distribution", "resolution", "impact_update",
+    "allocation", "distribution", "resolution", "impact_update", "set_threshold", "set_budget",
 })
+# Money or stock received: the quorum for money at or above the group's threshold (set_threshold), one
+# member's signature below it and for stock (LogState.required).
+THRESHOLD_TYPES = frozenset({"receipt"})
 # Entries anyone affected may add: a dispute needs no quorum, only a reference.
 OPEN_TYPES = frozenset({"dispute"})
-ALL_TYPES = QUORUM_TYPES | OPEN_TYPES | {"genesis"}
+ALL_TYPES = QUORUM_TYPES | THRESHOLD_TYPES | OPEN_TYPES | {"genesis"}
 REQUESTER = "requester"
 RECORD_KEYS = {"seq", "prev", "day", "proposal", "signatures"}
 PROPOSAL_KEYS = {"id", "type", "body", "day"}
@@ -250,6 +253,24 @@ class LogState:
     decisions: dict[str, str] = field(default_factory=dict)  # proposal id -> type
     open_disputes: dict[str, str] = field(default_factory=dict)  # dispute id -> decision id
     sealed: bool = False  # every record from here on must carry a seal (and the rest of version 2)
+    # Money received at or above this many whole units (the band the log carries) needs the quorum; 0 until
+    # the group decides otherwise, so by default every gift of money needs it.
+    threshold: int = 0
+    budgets: dict[str, int] = field(default_factory=dict)  # category -> monthly budget in whole units
+    money_in: dict[str, tuple[str, int]] = field(default_factory=dict)  # final money receipt id -> (category, band)
+
+    def required(self, proposal: Mapping[str, Any]) -> int:
+        """How many valid signatures from active members make this proposal final."""
+        kind = proposal.get("type")
+        if kind in QUORUM_TYPES:
+            return self.quorum
+        if kind in THRESHOLD_TYPES:
+            body = proposal.get("body") or {}
+            amount = body.get("amount") if isinstance(body, Mapping) else None
+            money = isinstance(body, Mapping) and body.get("kind") == "money"
+            big = not isinstance(amount, int) or isinstance(amount, bool) or amount >= self.threshold
+            return self.quorum if money and big else 1
+        return 0
 
     def active_members(self, day: int) -> list[Member]:
         return [m for m in self.members.values() if m.active(day)]
@@ -274,6 +295,7 @@ class LogState:
 def _apply_body(state: LogState, kind: str, body: Mapping[str, Any], pid: str, day: int) -> LogState:
     members = dict(state.members)
     quorum: Any = state.quorum
+    threshold, budgets, money_in = state.threshold, state.budgets, state.money_in
     disputes = dict(state.open_disputes)
     if kind == "add_member":
         member = _member(body.get("member"), state.sealed)
@@ -314,11 +336,20 @@ def _apply_body(state: LogState, kind: str, body: Mapping[str, Any], pid: str, d
         if str(body.get("dispute")) not in disputes:
             raise LogError("resolution must reference an open dispute")
         del disputes[str(body["dispute"])]
+    elif kind == "receipt" and body.get("kind") == "money":
+        money_in = {**money_in, pid: (str(body["category"]), int(body["amount"]))}
+    elif kind == "set_threshold":
+        threshold = int(body["threshold"])
+    elif kind == "set_budget":
+        budgets = {**budgets, str(body["category"]): int(body["amount"])}
+        if not budgets[str(body["category"])]:
+            del budgets[str(body["category"])]
     if not isinstance(quorum, int) or isinstance(quorum, bool) or not 1 <= quorum <= len(members):
         raise LogError("quorum must be between 1 and the number of members")
     decisions = dict(state.decisions)
     decisions[pid] = kind
-    return replace(state, members=members, quorum=quorum, open_disputes=disputes, decisions=decisions)
+    return replace(state, members=members, quorum=quorum, open_disputes=disputes, decisions=decisions,
+                   threshold=threshold, budgets=budgets, money_in=money_in)
 
 
 def _shape(record: Mapping[str, Any], where: str) -> tuple[int, str, int, dict[str, Any], list[Any]]:
@@ -419,8 +450,9 @@ def _decision(state: LogState, record: Mapping[str, Any], day: int, proposal: Ma
         raise LogError(f"{where}: the same signer twice")
     # Every signature holds and counts on this day (else refused above): the signers are those still active.
     signers = {s["signer"] for s in signatures if state.members[s["signer"]].active(day)}
-    if kind in QUORUM_TYPES and len(signers) < state.quorum:
-        raise LogError(f"{where}: {len(signers)} of {state.quorum} required signatures from active members")
+    required = state.required(proposal)
+    if len(signers) < required:
+        raise LogError(f"{where}: {len(signers)} of {required} required signatures from active members")
     by = proposal.get("by")
     if state.sealed and by is None:
         raise LogError(f"{where}: a proposal that does not say who made it")
@@ -434,7 +466,7 @@ def _decision(state: LogState, record: Mapping[str, Any], day: int, proposal: Ma
         sealer = state.members.get(str(seal.get("signer"))) if isinstance(seal, Mapping) else None
         if not seal_valid(record, state.genesis, proposal_digest):
             raise LogError(f"{where}: its seal does not hold (the record was moved, dropped around or re-chained)")
-        if sealer is None or not sealer.active(day) or (kind in QUORUM_TYPES and sealer.sign not in signers):
+        if sealer is None or not sealer.active(day) or (required > 0 and sealer.sign not in signers):
             raise LogError(f"{where}: sealed by someone who did not make it final")
     try:
         new = _apply_body(state, kind, proposal["body"], proposal["id"], day)

@@ -37,7 +37,14 @@ BODY_KEYS: dict[str, set[str]] = {
     "dispute": {"decision", "note", "raised_by", "request"},
     "resolution": {"dispute", "outcome", "note"},
     "impact_update": {"texts"},
+    # Money or stock received: the category it is for and (money) the 1-2-5 band of the amount, never exact.
+    "receipt": {"kind", "category", "amount", "note"},
+    # Receipts of money whose amount (band) is at or above this many whole units need the quorum.
+    "set_threshold": {"threshold", "note"},
+    # A monthly budget for a category, in whole units (0: no budget); public, so exact.
+    "set_budget": {"category", "amount", "note"},
 }
+CATEGORY = re.compile(r"[A-Za-z0-9_]{1,32}")  # a category id as config.toml allows it
 
 
 class SchemaError(CryptoError):
@@ -54,6 +61,11 @@ def is_id(value: Any) -> bool:
 
 def _day_or_none(value: Any) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**6)
+
+
+def _whole(value: Any, low: int) -> bool:
+    """A whole number from low to 10**12 (never a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= 10**12
 
 
 def is_signature(value: Any) -> bool:
@@ -133,5 +145,14 @@ def check_body(kind: str, body: Any) -> None:
             raise SchemaError("malformed request id")
     if kind == "impact_update":
         check_impact_texts(body.get("texts"))
+    if kind in ("receipt", "set_budget") and not (isinstance(body.get("category"), str)
+                                                  and CATEGORY.fullmatch(body["category"])):
+        raise SchemaError("malformed category")
+    if kind == "receipt" and (body.get("kind") not in ("money", "goods") or not _whole(body.get("amount"), 1)):
+        raise SchemaError("malformed receipt")
+    if kind == "set_budget" and not _whole(body.get("amount"), 0):
+        raise SchemaError("malformed budget")
+    if kind == "set_threshold" and not _whole(body.get("threshold"), 0):
+        raise SchemaError("malformed threshold")
     if kind == "resolution" and (not is_id(body.get("dispute")) or body.get("outcome") not in ("upheld", "overturned")):
         raise SchemaError("malformed resolution")

@@ -53,7 +53,10 @@ def test_two_keyholders_govern_through_the_pages(app: Flask, settings: Settings,
     request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", alice.get("/coordinator/").get_data(as_text=True)).group(1)
     received = alice.post("/coordinator/stock/", data={"csrf_token": token(alice, "/coordinator/stock/"), "kind": "money",
                                                        "category": "food", "amount": "30", "note": ""})
-    assert received.status_code == 303  # money received first: an allocation beyond the balance is refused
+    assert received.headers["Location"].endswith("saved=pending")  # money received first, signed by the quorum
+    receipt = re.search(r'name="proposal" value="([0-9a-f]{32})"', bob.get("/coordinator/decisions/").get_data(as_text=True))
+    signed = bob.post("/coordinator/decisions/sign", data={"csrf_token": token(bob), "proposal": receipt.group(1)})
+    assert signed.headers["Location"].endswith("saved=final")  # an allocation beyond the balance is refused
     pending = alice.post(f"/coordinator/decisions/request/{request_id}/allocate",
                          data={"csrf_token": t, "source": "money", "amount": "30", "note": "NOTEMARK cash at the hall"})
     assert pending.headers["Location"].endswith("saved=pending")

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 from helpers.group import Group, details
+from helpers.instance import account_keys
 from helpers.pagecheck import page_problems
 from helpers.pages import Auth, hidden, request_form
 
 import crypto
 from aidnet import dates
-from aidnet.decisions import effects, keyholder, offline, proposals
+from aidnet.config import Settings
+from aidnet.decisions import effects, keyholder, offline, proposals, receipts
 from aidnet.records.requests import submit_request
 from aidnet.store import Store, counters
 from aidnet.store import decision_log as log_rows
@@ -26,9 +28,12 @@ def _request(g: Group) -> str:
     return request_rows.page(g.store, 0, 1)[0].id.hex()
 
 
-def _receive(store: Store, units: int, category: str = "food") -> None:
-    with store.write() as tx:  # as the stock form records money received
-        counters.bump_money(tx, dates.this_week(), category, "in", units * 100)
+def _receive(store: Store, settings: Settings, signers: list[crypto.KeyPair], units: int, category: str = "food") -> None:
+    """Money received as the stock form records it: a receipt proposed by the first, signed by the others."""
+    receipts.receive(store, settings, signers[0], "money", category, units, "")
+    pid = next(p.id for p in log_rows.proposals(store)) if log_rows.proposals(store) else None
+    for keys in signers[1:]:
+        proposals.sign(store, settings, str(pid), keys)
 
 
 def _counts(store: Store) -> dict[tuple[str, str, str], int]:
@@ -44,7 +49,7 @@ def _money(request: str, units: int) -> dict[str, object]:
 
 
 def test_money_allocation_of_20_with_nothing_received_is_refused_on_the_page(client: FlaskClient, auth: Auth,
-                                                                            store: Store) -> None:
+                                                                            store: Store, settings: Settings) -> None:
     client.post("/", data=request_form(client, need="rent this month"))
     auth.login()
     request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", client.get("/coordinator/").get_data(as_text=True)).group(1)
@@ -55,7 +60,7 @@ def test_money_allocation_of_20_with_nothing_received_is_refused_on_the_page(cli
     assert sent.status_code == 400 and page_problems(body) == []
     assert "There is not enough money for this: 0 is recorded as received and not yet allocated." in body
     assert "KEEP" in body and log_rows.proposals(store) == []
-    _receive(store, 20)
+    _receive(store, settings, [account_keys(store)], 20)
     again = client.post(f"/coordinator/decisions/request/{request_id}/allocate",
                         data={"csrf_token": hidden(page, "csrf_token"), "source": "money", "amount": "20", "note": ""})
     assert again.status_code == 303 and again.headers["Location"].endswith("saved=final")
@@ -67,7 +72,7 @@ def test_beyond_the_balance_cannot_become_final_by_signing_or_offline(tmp_path: 
     request = _request(g)
     with pytest.raises(proposals.DecisionRefused, match="not enough money"):
         g.propose("allocation", _money(request, 20), "ana")  # nothing received: refused at once
-    _receive(g.store, 30)
+    _receive(g.store, g.settings, [g.keys["ana"], g.keys["ben"]], 30)
     first, _ = g.propose("allocation", _money(request, 20), "ana")
     second, _ = g.propose("allocation", _money(_request(g), 20), "ana")
     third, _ = g.propose("allocation", _money(_request(g), 15), "ana")
@@ -88,7 +93,7 @@ def test_beyond_the_balance_cannot_become_final_by_signing_or_offline(tmp_path: 
 def test_offline_payout_counts_in_its_category_once_per_request_and_handover_counts_fulfilled(tmp_path: Path) -> None:
     g = Group(tmp_path, ["ana", "ben"], quorum=2)
     request = _request(g)  # food, north
-    _receive(g.store, 900)
+    _receive(g.store, g.settings, [g.keys["ana"], g.keys["ben"]], 900)
     pids = [g.propose("allocation", _money(request, units), "ana")[0]["id"] for units in (400, 300)]
     for pid in pids:  # one bundle each: a seal is for one place in the log
         bundle = offline.export_bundle(g.store)
@@ -109,7 +114,7 @@ def test_offline_payout_counts_in_its_category_once_per_request_and_handover_cou
 
 def test_the_log_carries_only_the_band_of_an_amount_and_the_balance_the_exact_amount(tmp_path: Path) -> None:
     g = Group(tmp_path, ["ana"], quorum=1)
-    _receive(g.store, 100)
+    _receive(g.store, g.settings, [g.keys["ana"]], 100)
     request = _request(g)
     proposal, final = g.propose("allocation", _money(request, 23), "ana")
     assert final and effects.balance_cents(g.store) == 7700  # exact: 100 - 23
@@ -123,9 +128,10 @@ def test_the_log_carries_only_the_band_of_an_amount_and_the_balance_the_exact_am
     g.close()
 
 
-def test_offers_and_stock_shows_the_money_not_yet_allocated(client: FlaskClient, auth: Auth, store: Store) -> None:
+def test_offers_and_stock_shows_the_money_not_yet_allocated(client: FlaskClient, auth: Auth, store: Store,
+                                                            settings: Settings) -> None:
     auth.login()
-    assert "Recorded as received and not yet allocated: 0 " in client.get("/coordinator/stock/").get_data(as_text=True)
-    _receive(store, 35)
+    assert "Received by signed receipts and not yet allocated: 0." in client.get("/coordinator/stock/").get_data(as_text=True)
+    _receive(store, settings, [account_keys(store)], 35)
     page = client.get("/coordinator/stock/").get_data(as_text=True)
-    assert "Recorded as received and not yet allocated: 35 " in page and page_problems(page) == []
+    assert "Received by signed receipts and not yet allocated: 35." in page and page_problems(page) == []

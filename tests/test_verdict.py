@@ -18,7 +18,7 @@ from helpers.pages import Auth, codename_from, hidden, request_form
 
 from aidnet import dates
 from aidnet.config import Settings
-from aidnet.decisions import declines, effects, proposals
+from aidnet.decisions import declines, effects, proposals, receipts
 from aidnet.exports import releases
 from aidnet.records import conversation, offers, requests, retention, verdicts
 from aidnet.store import Store, counters
@@ -198,8 +198,7 @@ def _money(request: str, units: int) -> dict[str, object]:
 
 def test_declining_before_the_hand_over_frees_the_money_and_the_offer(tmp_path: Path) -> None:
     g = Group(tmp_path, ["ana"], quorum=1)
-    with g.store.write() as tx:  # 20 received, as the stock form records it
-        counters.bump_money(tx, dates.this_week(), "food", "in", 2000)
+    assert receipts.receive(g.store, g.settings, g.keys["ana"], "money", "food", 20, "")  # 20 received, signed
     codename = requests.submit_request(g.store, g.settings, details(), secrets.token_hex(16))
     request = request_rows.page(g.store, 0, 1)[0].id.hex()
     paid = g.decide("allocation", _money(request, 20), ["ana"])
@@ -232,8 +231,7 @@ def test_declining_before_the_hand_over_frees_the_money_and_the_offer(tmp_path: 
 def test_a_declined_payout_still_counts_towards_the_requests_clip(tmp_path: Path) -> None:
     """Declined money leaves the balance, not the clip: the request's published amount stays within money_clip."""
     g = Group(tmp_path, ["ana"], quorum=1)
-    with g.store.write() as tx:
-        counters.bump_money(tx, dates.this_week(), "food", "in", 200_000)
+    assert receipts.receive(g.store, g.settings, g.keys["ana"], "money", "food", 2000, "")
     codename = requests.submit_request(g.store, g.settings, details(), secrets.token_hex(16))
     request = request_rows.page(g.store, 0, 1)[0].id.hex()
     clip = g.settings.policy.money_clip

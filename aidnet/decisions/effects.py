@@ -10,6 +10,10 @@ kept when the proposer (who could read the request) proposed it are used
 Money paid out is counted once per request (its first payout), and its amount
 is clipped per request at money_clip over all its payouts, so one request moves
 the published money tables by at most one payout of money_clip.
+
+Money received counts for the balance only through a receipt final in the
+verified log (received_by_category), at its exact amount kept beside it and
+never above the band its signers signed.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from .. import dates
 from ..config import Settings
 from ..errors import Refused
 from ..records.requests import open_request, parse_id
+from ..sealing.readers import NoGenesis, current
 from ..store import Store, Tx, counters
 from ..store import accounts as account_rows
 from ..store import decision_log as log_rows
@@ -72,10 +77,12 @@ def on_final(store: Store, tx: Tx, settings: Settings, proposal: dict[str, Any],
             exact = kept[2] if kept is not None and kept[2] else source["amount"]  # else the band: an upper bound
             clip = settings.policy.money_clip
             before = counters.paid(store, request_hex) * 100
-            counters.record_paid(tx, str(proposal.get("id", "")), request_hex, exact)
+            counters.record_paid(tx, str(proposal.get("id", "")), request_hex, exact, category, week)
             amount = min(before + exact * 100, clip) - min(before, clip)
             first = request is None or request_rows.count_once(tx, request, "money_out")
             counters.bump_money(tx, week, category, "out", max(0, amount), 1 if first else 0)
+    elif kind == "receipt":
+        _on_receipt(tx, settings, proposal, week)
     elif kind == "rotate_key":
         # The account's new keys, kept aside at proposal time, take over now that the rotation is final.
         member = body.get("member") or {}
@@ -91,6 +98,25 @@ def on_final(store: Store, tx: Tx, settings: Settings, proposal: dict[str, Any],
         counters.bump(tx, week, "-", "-", "dispute_resolved")
 
 
+def _on_receipt(tx: Tx, settings: Settings, proposal: dict[str, Any], week: str) -> None:
+    """Money received counts for the balance (its exact amount, kept at proposal, never above the signed band)
+    and, with stock, in the public counters, unless it was counted there when recorded before receipts
+    were signed (offer_rows.counted_before)."""
+    body, pid = proposal["body"], str(proposal.get("id", ""))
+    category = str(body.get("category"))
+    kept = counters.take_where(tx, pid)
+    before = offer_rows.counted_before(tx, pid)
+    if body.get("kind") == "money":
+        signed = int(body.get("amount", 0))
+        # Without the kept amount, the least the band holds: the balance never counts more than was given.
+        exact = min(int(kept[2]), signed) if kept is not None and kept[2] else below_band(signed) + 1
+        counters.record_received(tx, pid, category, week, exact)
+        if not before:
+            counters.bump_money(tx, week, category, "in", settings.policy.movement_cents(exact))
+    elif not before:
+        counters.bump(tx, week, category, "-", "stock_in")
+
+
 BANDS = (1, 2, 5)  # the log carries a money allocation's amount only as the 1-2-5 band it is in (at most)
 
 
@@ -104,8 +130,27 @@ def band(units: int) -> int:
         step *= 10
 
 
+def below_band(units: int) -> int:
+    """The largest band below units (0 below 1): a band b holds the amounts below_band(b)+1 … b."""
+    before, step = 0, 1
+    while True:
+        for b in BANDS:
+            if b * step >= units:
+                return before
+            before = b * step
+        step *= 10
+
+
 def exact_amount(store: Store, proposal: dict[str, Any]) -> int | None:
-    """A money allocation's exact amount as kept at proposal, else the band in the log (an upper bound)."""
+    """A money allocation's (or receipt's) exact amount as kept at proposal, else the band in the log (an upper bound)."""
+    if proposal["type"] == "receipt":
+        body = proposal["body"]
+        if body.get("kind") != "money" or not isinstance(body.get("amount"), int):
+            return None
+        kept = counters.kept_where(store, str(proposal.get("id", "")))
+        if kept is not None and kept[2]:
+            return int(kept[2])
+        return counters.received_for(store, str(proposal.get("id", ""))) or int(body["amount"])
     source = proposal["body"].get("source") or {}
     if source.get("kind") != "money" or not isinstance(source.get("amount"), int):
         return None
@@ -116,10 +161,29 @@ def exact_amount(store: Store, proposal: dict[str, Any]) -> int | None:
     return counters.paid_for(store, pid) or int(source["amount"])
 
 
+def received_by_category(store: Store) -> dict[str, int]:
+    """Whole units received, by category, counting only money receipts final in the verified log.
+
+    Each counts its exact amount kept beside it, never more than the band its signers signed; a receipt whose
+    exact amount is missing counts the least its band holds. A row the server wrote for a receipt that is not in
+    the verified log counts nothing."""
+    try:
+        signed_receipts = current(store).money_in
+    except NoGenesis:
+        return {}
+    kept = counters.received_amounts(store)
+    found: dict[str, int] = {}
+    for pid, (category, signed) in signed_receipts.items():
+        exact = kept.get(pid)
+        amount = min(exact, signed) if exact is not None and exact >= 1 else below_band(signed) + 1
+        found[category] = found.get(category, 0) + amount
+    return found
+
+
 def balance_cents(store: Store) -> int:
-    """Money recorded as received (each gift counted up to money_clip) less every final money allocation
-    (one its requester declined no longer counts: decisions.declines)."""
-    return counters.money_received(store) - counters.paid_not_declined(store) * 100
+    """Money received by final signed receipts less every final money allocation, in minor units (one its
+    requester declined no longer counts: decisions.declines)."""
+    return (sum(received_by_category(store).values()) - counters.paid_not_declined(store)) * 100
 
 
 class NotEnoughMoney(Refused):

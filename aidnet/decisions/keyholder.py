@@ -245,6 +245,13 @@ def describe(proposal: dict[str, Any], state: LogState) -> str:
         "resolution": lambda: f"resolve dispute {body.get('dispute')}: {body.get('outcome')}",
         "impact_update": lambda: "publish on the transparency page: " + "; ".join(
             f"[{code}] {text}" for code, text in sorted((body.get("texts") or {}).items())),
+        "receipt": lambda: (f"{body.get('kind')} received for {body.get('category')}: "
+                            + (f"up to {body.get('amount')} (the band; the exact amount stays on the server)"
+                               if body.get("kind") == "money" else f"{body.get('amount')}")
+                            + f"; {state.required(proposal)} signature(s) needed"),
+        "set_threshold": lambda: (f"money received from {body.get('threshold')} up needs the quorum "
+                                  f"(now from {state.threshold})"),
+        "set_budget": lambda: f"monthly budget for {body.get('category')} becomes {body.get('amount') or 'none'}",
     }
     by = proposal.get("by")
     proposer = "a requester" if by == "requester" else _who(state, by) if by else "nobody says who"

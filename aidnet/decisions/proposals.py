@@ -29,6 +29,7 @@ from crypto.cards import make_card
 from crypto.log import (
     QUORUM_TYPES,
     REQUESTER,
+    THRESHOLD_TYPES,
     LogError,
     LogState,
     apply,
@@ -104,7 +105,7 @@ def has_genesis(store: Store) -> bool:
 
 def new_proposal(kind: str, body: dict[str, Any], by: KeyPair | None = None, pid: str | None = None) -> dict[str, Any]:
     """A proposal made by the member whose keys these are (None: by a requester, for a dispute)."""
-    if kind not in QUORUM_TYPES and kind != "dispute":
+    if kind not in QUORUM_TYPES | THRESHOLD_TYPES and kind != "dispute":
         raise ValueError("unknown decision type")
     return {"id": pid or secrets.token_hex(16), "type": kind, "body": body, "day": dates.today(),
             "by": by.sign_public.hex() if by is not None else REQUESTER}
@@ -132,6 +133,13 @@ def propose(store: Store, settings: Settings, keys: KeyPair | None, proposal: di
 
 def _keep(store: Store, keys: KeyPair | None, proposal: dict[str, Any]) -> tuple[str | None, str | None, int | None] | None:
     """What to keep beside a new allocation or hand-over; coarsens a money amount in the proposal itself."""
+    if proposal["type"] == "receipt":  # its category is in the log; a money amount only as its band
+        amount = proposal["body"].get("amount")
+        if proposal["body"].get("kind") != "money" or not isinstance(amount, int) or isinstance(amount, bool) \
+                or amount < 1:
+            return None
+        proposal["body"]["amount"] = effects.band(amount)
+        return str(proposal["body"].get("category")), None, amount
     if proposal["type"] not in ("allocation", "distribution"):
         return None
     category = area = None
@@ -239,11 +247,12 @@ def finalize(store: Store, settings: Settings, pid: str, keys: KeyPair | None = 
         today = dates.today()
         kind = pending.proposal["type"]
         signers = state.valid_signers(pending.proposal, pending.signatures, today)
-        if kind in QUORUM_TYPES and len(signers) < state.quorum:
+        required = state.required(pending.proposal)
+        if len(signers) < required:
             return False
         counted = [s for s in pending.signatures if s["signer"] in signers]
         if keys is not None and keys.sign_public.hex() in state.members and (
-                kind not in QUORUM_TYPES or keys.sign_public.hex() in signers):
+                required == 0 or keys.sign_public.hex() in signers):
             record = new_record(state, pending.proposal, counted, today, sealer=keys)
         else:
             offline = _fitting_seal(state, seal, today)
@@ -280,8 +289,7 @@ def ready(store: Store) -> list[str]:
     state = current(store)
     today = dates.today()
     return [p.id for p in log_rows.proposals(store)
-            if p.proposal["type"] not in QUORUM_TYPES
-            or len(state.valid_signers(p.proposal, p.signatures, today)) >= state.quorum]
+            if len(state.valid_signers(p.proposal, p.signatures, today)) >= state.required(p.proposal)]
 
 
 def finalize_ready(store: Store, settings: Settings, keys: KeyPair) -> list[str]:

@@ -47,6 +47,12 @@ def render_csv(manifest: dict[str, Any]) -> bytes:
     for table in manifest["tables"]:
         for row, col, value in table["values"]:
             writer.writerow([manifest["period"], table["name"], row, col, WITHHELD if value is None else value])
+    money = manifest.get("money")
+    for row in money["rows"] if money else ():  # exact money by category (releases.money_month)
+        category, budget, received, _why_in, spent, _why_out = row
+        for column, value in (("budget", budget), ("received", received), ("spent", spent)):
+            shown = "" if column == "budget" and value is None else WITHHELD if value is None else value
+            writer.writerow([manifest["period"], "money_month", category, column, shown])
     return out.getvalue().encode("utf-8")
 
 

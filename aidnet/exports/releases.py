@@ -40,10 +40,13 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any
 
+from crypto.log import LogState
+
 from ..config import Settings
 from ..errors import Refused
 from ..records.verdicts import ANSWERS, VERDICT_EVENTS
 from ..records.verdicts import COLUMN as VERDICT_COLUMN
+from ..sealing.readers import NoGenesis, current
 from ..store import Store, counters
 from ..store import releases as release_rows
 from ..store.releases import ReleaseRow
@@ -288,6 +291,43 @@ def _manifest(settings: Settings, period: str, kind: str, weeks: tuple[str, ...]
     return manifest
 
 
+MONEY_COLUMNS = ("budget", "received", "spent")
+
+
+def money_month(store: Store, settings: Settings, weeks: tuple[str, ...]) -> dict[str, Any]:
+    """A month's money by category, exact in whole units, under the magnitude-table rules.
+
+    The budget is the group's signed decision (public, always shown). Received (one contributor per final
+    receipt) and spent (one contributor per request, all its payouts added) are shown exactly where they
+    pass suppression.magnitude_withheld, else withheld with the reason; the total likewise, and never when it
+    would give a withheld cell away (suppression.magnitude_column)."""
+    p = settings.policy
+    try:
+        state = current(store)
+    except NoGenesis:  # a group not founded yet has neither receipts nor budgets
+        state = LogState()
+    found = counters.contributions(store, weeks, state.money_in)
+    budgets = state.budgets
+    cats = list(settings.categories) + sorted({c for c, _d in found} - set(settings.categories))
+    rows: list[list[Any]] = []
+    reasons: dict[str, dict[str, str | None]] = {}
+    totals: dict[str, Any] = {"budget": sum(budgets.get(c, 0) for c in cats)}
+    for direction, column in (("in", "received"), ("out", "spent")):
+        cells = {c: found.get((c, direction), []) for c in cats}
+        reasons[column], why_total = suppression.magnitude_column(cells, p.min_contributors, p.dominance_p)
+        totals[column] = None if why_total else sum(sum(v) for v in cells.values())
+        totals[f"{column}_withheld"] = why_total
+    for c in cats:
+        received = None if reasons["received"][c] else sum(found.get((c, "in"), []))
+        spent = None if reasons["spent"][c] else sum(found.get((c, "out"), []))
+        rows.append([c, budgets.get(c), received, reasons["received"][c], spent, reasons["spent"][c]])
+    return {"currency": settings.currency, "unit": "whole units of the currency",
+            "columns": ["category", "budget", "received", "received_withheld", "spent", "spent_withheld"],
+            "rows": rows, "total": totals, "min_contributors": p.min_contributors, "dominance_p": p.dominance_p,
+            "rule": (f"exact; a cell is withheld with fewer than {p.min_contributors} contributors (too_few), or when "
+                     f"total - x1 - x2 < {p.dominance_p}% of x1, x1 and x2 the two largest contributions (dominance)")}
+
+
 Progress = Callable[[int, int], None]  # (tables done, tables in all)
 
 
@@ -325,6 +365,8 @@ def make_release(store: Store, settings: Settings, period: str, today: dt.date,
             if progress is not None:
                 progress(len(tables), len(TABLES))
         manifest = _manifest(settings, period, kind, weeks, tables, {w: cumulative[w] + eps for w in weeks})
+        if kind == "month":
+            manifest["money"] = money_month(store, settings, weeks)
         csv_bytes = files.render_csv(manifest)
         manifest["csv_sha256"] = hashlib.sha256(csv_bytes).hexdigest()
         manifest_bytes = files.canonical_json(manifest)

@@ -19,7 +19,7 @@ Items are (row, column) pairs; "*" stands for "all" (a total).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 ALL = "*"
@@ -212,3 +212,42 @@ def _breaker(shape: Shape, values: dict[Item, int], hidden: set[Item], items: li
 
 # How many cells to try before withholding a total: each try is one exact reduction.
 _TRIES = 8
+
+
+# Magnitude tables (money): the standard rules for publishing a sum of amounts exactly.
+TOO_FEW = "too_few"  # fewer contributors than the minimum
+DOMINANT = "dominance"  # the p% rule: one contributor could be estimated too closely
+
+
+def magnitude_withheld(contributions: Sequence[int], min_contributors: int, p: int) -> str | None:
+    """Why a sum of these contributions may not be published exactly (None: it may).
+
+    A cell with at least one but fewer than min_contributors contributors is withheld (TOO_FEW). Then the
+    p% rule: with the contributions sorted x1 >= x2 >= …, the second-largest contributor knows the total
+    less their own x2 and so estimates x1 to within the rest, total - x1 - x2; the cell is withheld
+    (DOMINANT) when that rest is less than p% of x1: total - x1 - x2 < (p / 100) · x1, exactly, in integers
+    (100 · rest < p · x1). An empty cell (nothing moved) is shown: 0 reveals nobody's amount."""
+    amounts = sorted((a for a in contributions if a > 0), reverse=True)
+    if not amounts:
+        return None
+    if len(amounts) < min_contributors:
+        return TOO_FEW
+    rest = sum(amounts[2:])
+    return DOMINANT if 100 * rest < p * amounts[0] else None
+
+
+def magnitude_column(cells: Mapping[str, Sequence[int]], min_contributors: int,
+                     p: int) -> tuple[dict[str, str | None], str | None]:
+    """Each cell's reason to be withheld (None: shown), and the total's.
+
+    The total is withheld when it fails the rules itself, or when it would give away a withheld cell:
+    exactly one cell withheld, or the withheld cells pooled fail the rules (total minus the shown cells is
+    their pooled sum, which must then be safe to show)."""
+    reasons = {name: magnitude_withheld(c, min_contributors, p) for name, c in cells.items()}
+    every = [a for c in cells.values() for a in c]
+    total = magnitude_withheld(every, min_contributors, p)
+    hidden = [name for name, why in reasons.items() if why is not None]
+    if total is None and hidden:
+        pooled = [a for name in hidden for a in cells[name]]
+        total = magnitude_withheld(pooled, min_contributors, p) if len(hidden) > 1 else reasons[hidden[0]]
+    return reasons, total

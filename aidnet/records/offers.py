@@ -1,7 +1,7 @@
 """Offers of goods, time, transport or money: sealed like requests, followed up by codename.
 
-Stock and funds received are recorded by coordinators: details sealed, and only
-amounts and categories kept in clear, as counters.
+Stock and funds received are recorded by coordinators: details sealed here, and the
+receipt itself a signed decision (aidnet.decisions.receipts) that counts them once final.
 """
 
 from __future__ import annotations
@@ -149,21 +149,29 @@ class StockEntry:
     category: str
     amount: int
     note: str
+    receipt: str = ""  # the receipt decision's id; "" for one recorded before receipts were signed
 
     def __repr__(self) -> str:
         return "StockEntry(<sealed>)"
 
 
+def _stock_entry(row: offer_rows.SealedRow, keys: KeyPair) -> StockEntry | None:
+    try:
+        d = json.loads(crypto.open_envelope(row.envelope, row.id, KIND_STOCK, keys.opener()).decode("utf-8"))
+        return StockEntry(row.seq, str(d["kind"]), str(d["category"]), int(d["amount"]), str(d["note"]), row.status)
+    except (crypto.CryptoError, ValueError, KeyError, TypeError):
+        return None
+
+
 def stock_received(store: Store, keys: KeyPair, limit: int = 200) -> list[StockEntry | None]:
     """The newest stock and money received, opened with these keys (None where they cannot open one)."""
-    out: list[StockEntry | None] = []
-    for row in offer_rows.stock_rows(store, limit):
-        try:
-            d = json.loads(crypto.open_envelope(row.envelope, row.id, KIND_STOCK, keys.opener()).decode("utf-8"))
-            out.append(StockEntry(row.seq, str(d["kind"]), str(d["category"]), int(d["amount"]), str(d["note"])))
-        except (crypto.CryptoError, ValueError, KeyError, TypeError):
-            out.append(None)
-    return out
+    return [_stock_entry(row, keys) for row in offer_rows.stock_rows(store, limit)]
+
+
+def stock_entry(store: Store, keys: KeyPair, seq: int) -> StockEntry | None:
+    """One stock row opened with these keys; None if there is none or they cannot open it."""
+    row = offer_rows.stock_row(store, seq)
+    return _stock_entry(row, keys) if row else None
 
 
 def stock_totals(entries: list[StockEntry | None]) -> dict[tuple[str, str], int]:
@@ -175,8 +183,9 @@ def stock_totals(entries: list[StockEntry | None]) -> dict[tuple[str, str], int]
     return totals
 
 
-def record_stock(store: Store, settings: Settings, kind: str, category: str, amount: int, note: str) -> None:
-    """Goods or money received: details sealed, amount and category only as counters."""
+def record_stock(store: Store, settings: Settings, kind: str, category: str, amount: int, note: str,
+                 receipt: str | None = None) -> None:
+    """Goods or money received, sealed, beside its receipt decision (which alone makes it count)."""
     if kind not in STOCK_KINDS:
         raise ValueError("unknown stock kind")
     record_id = secrets.token_bytes(16)
@@ -185,10 +194,6 @@ def record_stock(store: Store, settings: Settings, kind: str, category: str, amo
 
     def write(tx: Tx, envelope: bytes) -> None:
         offer_rows.insert_stock(tx, id=record_id, envelope=envelope,
-                                expires_day=dates.today() + settings.request_retention_days)
-        if kind == "money":
-            counters.bump_money(tx, dates.this_week(), category, "in", settings.policy.movement_cents(amount))
-        else:
-            counters.bump(tx, dates.this_week(), category, "-", "stock_in")
+                                expires_day=dates.today() + settings.request_retention_days, receipt=receipt)
 
     sealed_write(store, lambda to: to.seal(payload, record_id, KIND_STOCK), write)

@@ -12,7 +12,7 @@ transaction, so the event and its count commit together:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .connection import Store, Tx
 
@@ -56,10 +56,54 @@ def bump_money(tx: Tx, week: str, category: str, direction: str, amount: int, co
     )
 
 
-def money_received(store: Store) -> int:
-    """Money recorded as received, in minor units, over every week kept (each gift up to money_clip)."""
-    row = store.conn.execute("SELECT coalesce(sum(amount), 0) FROM money WHERE direction = 'in'").fetchone()
-    return int(row[0])
+def record_received(tx: Tx, proposal_id: str, category: str, week: str, amount: int) -> None:
+    """A final receipt of money: its exact amount in whole units (the log carries its band)."""
+    tx.execute("INSERT OR IGNORE INTO money_received (proposal_id, category, week, amount) VALUES (?, ?, ?, ?)",
+               (proposal_id, category, week, amount))
+
+
+def received_for(store: Store, proposal_id: str) -> int | None:
+    row = store.conn.execute("SELECT amount FROM money_received WHERE proposal_id = ?", (proposal_id,)).fetchone()
+    return int(row[0]) if row else None
+
+
+def received_amounts(store: Store) -> dict[str, int]:
+    """{receipt id: exact whole units} as kept when each receipt became final (the caller checks them)."""
+    return {str(pid): int(amount) for pid, amount in store.conn.execute("SELECT proposal_id, amount FROM money_received")}
+
+
+def paid_by_category(store: Store) -> dict[str, tuple[int, int]]:
+    """{category: (0, paid)} in whole units, over every final money allocation kept, less those their requester
+    declined (as paid_not_declined: the balance's side).
+
+    A payout finalized before payouts knew their category is under "unknown"."""
+    found: dict[str, tuple[int, int]] = {}
+    for category, amount in store.conn.execute("SELECT coalesce(category, 'unknown'), sum(amount) FROM money_paid"
+                                               " WHERE proposal_id NOT IN (SELECT allocation FROM declined)"
+                                               " GROUP BY 1"):
+        found[category] = (found.get(category, (0, 0))[0], int(amount))
+    return found
+
+
+def contributions(store: Store, weeks: Sequence[str],
+                  signed: Mapping[str, tuple[str, int]]) -> dict[tuple[str, str], list[int]]:
+    """{(category, "in" | "out"): [whole units per contributor]} over these weeks.
+
+    A contributor is one receipt (money in; the log does not say who gave, so two gifts by one person
+    count as two) or one request (money out: all its payouts in these weeks added up). Money in counts only
+    receipts in signed (the verified log's final money receipts: id -> (category, band)), each at most its band."""
+    found: dict[tuple[str, str], list[int]] = {}
+    for pid, amount in store.conn.execute(
+            f"SELECT proposal_id, amount FROM money_received WHERE week IN ({marks(weeks)})",  # noqa: S608  # placeholders only
+            tuple(weeks)):
+        if pid in signed:
+            category, band = signed[pid]
+            found.setdefault((category, "in"), []).append(min(int(amount), band))
+    for category, amount in store.conn.execute(
+            f"SELECT coalesce(category, 'unknown'), sum(amount) FROM money_paid WHERE week IN ({marks(weeks)})"  # noqa: S608  # placeholders only
+            " GROUP BY request, 1", tuple(weeks)):
+        found.setdefault((category, "out"), []).append(int(amount))
+    return found
 
 
 def counters_for(store: Store, weeks: Sequence[str]) -> list[tuple[str, str, str, str, int]]:
@@ -97,9 +141,10 @@ def take_where(tx: Tx, proposal_id: str) -> tuple[str | None, str | None, int | 
     return (row[0], row[1], row[2]) if row else None
 
 
-def record_paid(tx: Tx, proposal_id: str, request_hex: str, amount: int) -> None:
-    tx.execute("INSERT OR IGNORE INTO money_paid (proposal_id, request, amount) VALUES (?, ?, ?)",
-               (proposal_id, request_hex, amount))
+def record_paid(tx: Tx, proposal_id: str, request_hex: str, amount: int, category: str | None = None,
+                week: str | None = None) -> None:
+    tx.execute("INSERT OR IGNORE INTO money_paid (proposal_id, request, amount, category, week) VALUES (?, ?, ?, ?, ?)",
+               (proposal_id, request_hex, amount, category, week))
 
 
 def paid(store: Store, request_hex: str | None = None) -> int:

@@ -2,7 +2,7 @@
 
 Offers are shaped like requests: a sealed envelope, a status, an expiry day,
 a hash of the codename's lookup id and its reply key. Stock rows hold only
-a sealed envelope and an expiry day; amounts and categories live as counters.
+a sealed envelope, an expiry day and the receipt (a decision) that made them count.
 """
 
 from __future__ import annotations
@@ -59,11 +59,34 @@ def set_offer_status(tx: Tx, id: bytes, status: str) -> None:
     tx.execute("UPDATE offers SET status = ? WHERE id = ?", (status, id))
 
 
-def insert_stock(tx: Tx, *, id: bytes, envelope: bytes, expires_day: int) -> None:
-    tx.execute("INSERT INTO stock (id, envelope, expires_day) VALUES (?, ?, ?)", (id, envelope, expires_day))
+def insert_stock(tx: Tx, *, id: bytes, envelope: bytes, expires_day: int, receipt: str | None = None) -> None:
+    tx.execute("INSERT INTO stock (id, envelope, expires_day, receipt) VALUES (?, ?, ?, ?)",
+               (id, envelope, expires_day, receipt))
 
 
 def stock_rows(store: Store, limit: int = 200) -> list[SealedRow]:
-    rows = store.conn.execute("SELECT seq, id, envelope, 'stock' FROM stock ORDER BY seq DESC LIMIT ?",
+    """The newest stock rows; status is the id of the receipt decision they belong to ("" for none yet)."""
+    rows = store.conn.execute("SELECT seq, id, envelope, coalesce(receipt, '') FROM stock ORDER BY seq DESC LIMIT ?",
                               (limit,)).fetchall()
     return [SealedRow(*r) for r in rows]
+
+
+def stock_row(store: Store, seq: int) -> SealedRow | None:
+    row = store.conn.execute("SELECT seq, id, envelope, coalesce(receipt, '') FROM stock WHERE seq = ?",
+                             (seq,)).fetchone()
+    return SealedRow(*row) if row else None
+
+
+def link_receipt(tx: Tx, seq: int, receipt: str) -> bool:
+    """Tie a stock row recorded before receipts were signed to its receipt; False if it has one already."""
+    return bool(tx.execute("UPDATE stock SET receipt = ? WHERE seq = ? AND receipt IS NULL", (receipt, seq)).rowcount == 1)
+
+
+def unlink_receipt(tx: Tx, seq: int, receipt: str) -> None:
+    tx.execute("UPDATE stock SET receipt = NULL WHERE seq = ? AND receipt = ?", (seq, receipt))
+
+
+def counted_before(tx: Tx, receipt: str) -> bool:
+    """Whether the stock row of this receipt was counted in the public counters when it was recorded."""
+    row = tx.execute("SELECT counted FROM stock WHERE receipt = ?", (receipt,)).fetchone()
+    return bool(row and row[0])

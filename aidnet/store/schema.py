@@ -256,6 +256,24 @@ MIGRATIONS = [
     );
     CREATE INDEX period_keys_by_period ON period_keys(period);
     """,
+    # money: money received counts for the balance only once a signed receipt in the log is final
+    # (money_received, exact amounts: the log carries the band). money_paid learns each payout's category and
+    # week (balances per category; the money table's dominance rule). A stock row is linked to its receipt; rows
+    # recorded before receipts were signed were counted in the public counters already (counted = 1): they no
+    # longer count for the balance until a keyholder proposes each as a receipt, which then moves no counter again.
+    """
+    CREATE TABLE money_received (
+        proposal_id TEXT PRIMARY KEY,
+        category TEXT NOT NULL,
+        week TEXT NOT NULL,
+        amount INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ALTER TABLE money_paid ADD COLUMN category TEXT;
+    ALTER TABLE money_paid ADD COLUMN week TEXT;
+    ALTER TABLE stock ADD COLUMN receipt TEXT;
+    ALTER TABLE stock ADD COLUMN counted INTEGER NOT NULL DEFAULT 0;
+    UPDATE stock SET counted = 1;
+    """,
 ]
 
 

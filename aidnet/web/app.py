@@ -80,7 +80,7 @@ def create_app(settings: Settings, role: str = "all", durability: Durability | N
     app.session_interface = CookieSessions()  # Flask's cookies, made with less work (sessions.py)
     i18n.install(app)  # language by path prefix (/es/, /fr/, /ar/), catalogues compiled at start
     labels.install(app)  # |category, |area: the group's own words in the page's language
-    stylesheet.install(app, templates / "static" / "style.css", templates / "static" / "coordinator.css")  # inline
+    stylesheet.install(app, templates / "static")  # CSS inline: one request a page
     logging.getLogger("aidnet").setLevel(logging.INFO)
 
     with open_store(settings, app.config["AIDNET_DURABILITY"]) as store:

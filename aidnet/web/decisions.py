@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 
 import crypto
 from crypto import strictjson
-from crypto.log import QUORUM_TYPES, REQUESTER, pending_problem
+from crypto.log import REQUESTER, pending_problem
 from crypto.logschema import IMPACT_TEXT_MAX, is_id
 
 from .. import dates
@@ -25,6 +25,7 @@ from ..sealing import reseal as sealing_reseal
 from ..sealing.readers import current
 from ..store import accounts as account_rows
 from ..store import decision_log as log_rows
+from . import labels
 from .auth import login_required
 from .connections import get_store, settings
 from .decision_forms import (
@@ -125,6 +126,20 @@ def _summary(proposal: dict[str, Any], state: Any) -> str:
         if isinstance(source.get("amount"), int):
             return str(_("request %(seq)s gets %(n)s from stock", seq=seq, n=source["amount"]))
         return str(_("request %(seq)s gets something from stock (the note says what and how much)", seq=seq))
+    if kind == "receipt":
+        what = labels.place_labels("categories").get(str(body.get("category")), str(body.get("category")))
+        if body.get("kind") == "money":  # the exact amount kept in the database; the log holds its band
+            return str(_("money received for %(what)s: %(n)s", what=what,
+                         n=labels.money(effects.exact_amount(get_store(), proposal))))
+        return str(_("goods received for %(what)s: %(n)s", what=what, n=body.get("amount")))
+    if kind == "set_budget":
+        what = labels.place_labels("categories").get(str(body.get("category")), str(body.get("category")))
+        if not body.get("amount"):
+            return str(_("no monthly budget for %(what)s from now on", what=what))
+        return str(_("a monthly budget of %(n)s for %(what)s", what=what, n=labels.money(body.get("amount"))))
+    if kind == "set_threshold":
+        return str(_("money received from %(n)s up needs the quorum (now from %(old)s)",
+                     n=labels.money(body.get("threshold")), old=labels.money(state.threshold)))
     if kind == "dispute":
         return str(_("against decision %(id)s", id=str(body.get("decision", ""))[:8]))
     if kind == "resolution":
@@ -179,7 +194,7 @@ def _page(code: int = 200, notice: str | None = None, **forms: Any) -> tuple[str
                         "note": open_note(store, p.id, p.proposal["body"].get("note"), g.session.keys),
                         "signed": me in signers, "count": len(signers), "declines": len(p.declines),
                         "signers": sorted(state.members[k].handle for k in signers),
-                        "needed": max(0, state.quorum - len(signers)) if p.proposal["type"] in QUORUM_TYPES else 0,
+                        "needed": max(0, state.required(p.proposal) - len(signers)),
                         "destructive": p.proposal["type"] in DESTRUCTIVE})
     members_by_key = {m.sign for m in state.members.values()}
     accounts = [(str(r.id), r.handle) for r in account_rows.all_accounts(store)

@@ -5,6 +5,8 @@ Built per request, in the page's language; kept here once so every page says the
 
 from __future__ import annotations
 
+from babel import Locale
+from babel.numbers import format_currency, format_decimal
 from flask import Flask
 from flask_babel import gettext as _
 
@@ -33,6 +35,7 @@ def decision_labels() -> dict[str, str]:
         "allocation": _("Allocation"), "distribution": _("Handed over"), "dispute": _("Dispute"),
         "resolution": _("Resolution of a dispute"), "genesis": _("Founding of the group"),
         "impact_update": _("Impact update"),
+        "receipt": _("Received"), "set_budget": _("Monthly budget"), "set_threshold": _("Threshold for money received"),
     }
 
 
@@ -50,3 +53,15 @@ def install(app: Flask) -> None:
     """|category and |area in templates: a stored id in the reader's language (the id itself if unknown)."""
     app.add_template_filter(lambda code: place_labels("categories").get(code, code), "category")
     app.add_template_filter(lambda code: place_labels("areas").get(code, code), "area")
+    app.add_template_filter(money, "money")
+
+
+def money(units: int | None) -> str:
+    """Whole units of money in the group's currency (config.toml) and this page's number conventions."""
+    if units is None:
+        return ""
+    language = i18n.current_language()
+    if not settings().currency:
+        return str(format_decimal(units, locale=language))
+    pattern = Locale.parse(language).currency_formats["standard"].pattern.replace(".00", "")
+    return str(format_currency(units, settings().currency, format=pattern, locale=language, currency_digits=False))

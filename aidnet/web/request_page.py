@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 
 from ..decisions import effects
 from ..decisions.notes import open_note
+from ..decisions.receipts import balances
 from ..records import conversation, verdicts
 from ..records.offers import best_matches, open_offers, stock_received, stock_totals
 from ..records.requests import OpenRequest, handlers, next_statuses, open_request
@@ -24,6 +25,7 @@ from .connections import get_store, settings
 from .decision_forms import AllocationForm, DisputeForm, ProposalActionForm
 from .forms import EmptyForm, HandlerForm, ReplyForm, StatusChangeForm
 from .labels import decision_labels, offer_kinds, place_labels, status_labels, urgency_labels, verdict_labels
+from .labels import money as money_label
 
 
 def status_choices(current: str) -> list[tuple[str, str]]:
@@ -60,7 +62,11 @@ def allocation_form(opened: OpenRequest | None = None) -> AllocationForm:
         offers.append((f"offer:{offer.id}", label))
     received = stock_totals(stock_received(get_store(), g.session.keys))
     goods = ", ".join(f"{categories.get(c, c)} {n}" for (kind, c), n in sorted(received.items()) if kind == "goods")
-    money = _("Money (not yet allocated: %(n)s)", n=effects.balance_cents(get_store()) // 100)
+    by_category = ", ".join(f"{categories.get(b.category, b.category)} {money_label(b.available)}"
+                            for b in balances(get_store(), settings()) if b.received or b.allocated)
+    total = money_label(effects.balance_cents(get_store()) // 100)
+    money = (_("Money (not yet allocated: %(n)s; by kind of help: %(each)s)", n=total, each=by_category)
+             if by_category else _("Money (not yet allocated: %(n)s)", n=total))
     stock = _("Stock (received: %(what)s)", what=goods) if goods else _("Stock (nothing recorded yet)")
     form.source.choices = [("money", money), ("stock", stock)] + offers
     return form

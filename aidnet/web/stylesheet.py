@@ -1,6 +1,7 @@
 """The stylesheet travels inside each page, allowed by its hash in the CSP.
 
-Two of them: style.css on every page, and coordinator.css added on the coordinators' pages only.
+Each kind of page carries the files it uses (BUNDLES): style.css everywhere, forms.css where there are
+forms, figures.css on the transparency pages, coordinator.css on the coordinators' pages.
 
 A requester on a slow or watched link gets a whole page in one request (plus
 a 70-byte icon the browser asks for anyway), never a second round trip for CSS.
@@ -32,16 +33,22 @@ def inline_css(source: str) -> str:
     return re.sub(r"/\*.*?\*/", "", source, flags=re.S).replace("\n", "")
 
 
-def install(app: Flask, stylesheet: Path, coordinator: Path) -> None:
-    """Public pages carry `stylesheet`; the coordinators' pages carry it with `coordinator` after it.
+# Which files each kind of page carries, in order: a page carries only the rules it can use, and the CSP
+# allows exactly these contents (one hash each). A requester's form never carries the transparency
+# figures or the coordinators' tools; the transparency page, which has no form, carries no form rules.
+BUNDLES = {
+    "public": ("style.css", "forms.css"),
+    "figures": ("style.css", "figures.css"),
+    "coordinator": ("style.css", "forms.css", "coordinator.css"),
+}
 
-    The CSP allows exactly these two <style> contents (one hash each), nothing else.
-    """
-    css = inline_css(stylesheet.read_text(encoding="utf-8"))
-    both = css + inline_css(coordinator.read_text(encoding="utf-8"))
-    if "</" in both:
+
+def install(app: Flask, folder: Path) -> None:
+    """`styles.public` (every public page), `styles.figures` (transparency) and `styles.coordinator`, for templates."""
+    styles = {name: inline_css("".join((folder / f).read_text(encoding="utf-8") for f in files))
+              for name, files in BUNDLES.items()}
+    if any("</" in css for css in styles.values()):
         raise ValueError("the stylesheet must not contain '</' (it is placed inside <style>)")
     # Our own files, read once at start: never user input, so they are not escaped.
-    app.jinja_env.globals["inline_style"] = Markup(css)  # noqa: S704
-    app.jinja_env.globals["inline_style_coordinator"] = Markup(both)  # noqa: S704
-    app.config[CONFIG_KEY] = f"{style_hash(css)} {style_hash(both)}"
+    app.jinja_env.globals["styles"] = {name: Markup(css) for name, css in styles.items()}  # noqa: S704
+    app.config[CONFIG_KEY] = " ".join(style_hash(css) for css in styles.values())

@@ -152,6 +152,31 @@ def _record() -> PublicRecord | None:
 EXCERPT = 160
 
 
+@dataclass(frozen=True)
+class MoneyRow:
+    label: str
+    budget: int | None
+    received: int | None
+    received_why: str | None  # why withheld: "too_few" or "dominance"
+    spent: int | None
+    spent_why: str | None
+
+
+def _money(data: dict[str, Any]) -> list[MoneyRow]:
+    """A month's exact money by category (releases.money_month), in the reader's language; the total last."""
+    money = data.get("money")
+    if not money:
+        return []
+    cat = {**data["categories"], **settings().labels_in("categories", i18n.current_language())}
+    cat["unknown"] = _("Not known")
+    rows = [MoneyRow(cat.get(c, c), budget, received, why_in, spent, why_out)
+            for c, budget, received, why_in, spent, why_out in money["rows"]
+            if budget is not None or received or spent or why_in or why_out]
+    t = money["total"]
+    return rows + [MoneyRow(_("All kinds"), t["budget"], t["received"], t["received_withheld"], t["spent"],
+                            t["spent_withheld"])]
+
+
 def _chosen(rows: list[ReleaseRow]) -> ReleaseRow | None:
     wanted = request.args.get("period")
     if not wanted:
@@ -176,7 +201,7 @@ def index() -> str:
     return render_template(
         "transparency/index.html", release=row, data=data, public_key=key.hex(),
         tables=[_table(t, data, DRAWN_MARGIN_MAX) for t in data["tables"]], files=names, text_file=text_name(row.period),
-        releases=[(r.period, r.kind) for r in rows], record=record, excerpt=EXCERPT,
+        money=_money(data), releases=[(r.period, r.kind) for r in rows], record=record, excerpt=EXCERPT,
         record_k=settings().policy.k,
     )
 
@@ -190,7 +215,9 @@ def updates() -> str:
 @bp.get("/dictionary")
 def dictionary() -> str:
     """What every column of the CSV, JSON and text files means, margins, withheld marks and the privacy unit."""
-    return render_template("transparency/dictionary.html", withheld=files.WITHHELD, k=settings().policy.k)
+    policy = settings().policy
+    return render_template("transparency/dictionary.html", withheld=files.WITHHELD, k=policy.k,
+                           min_contributors=policy.min_contributors, dominance_p=policy.dominance_p)
 
 
 def text_name(period: str) -> str:
