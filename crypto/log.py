@@ -54,7 +54,7 @@ SIGNATURE_DAYS = 30
 # Decision types that need a quorum of current, active members.
 QUORUM_TYPES = frozenset({
     "add_member", "remove_member", "rotate_key", "set_quorum", "renew_member",
-    "allocation", "distribution", "resolution",
+    "allocation", "distribution", "resolution", "impact_update",
 })
 # Entries anyone affected may add: a dispute needs no quorum, only a reference.
 OPEN_TYPES = frozenset({"dispute"})

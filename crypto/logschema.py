@@ -3,7 +3,8 @@
 Record ids are 32 lowercase hex; keys 64 lowercase hex; a note is the hash
 (64 hex) of a sealed envelope kept outside the log, so it can be erased with
 its request; a decision cannot carry a name or an address in clear even if a
-quorum signed one.
+quorum signed one. The one exception is an impact update: a short text written
+to be published, so it is in the log in clear, bounded in length and languages.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX128 = re.compile(r"[0-9a-f]{128}")
 HANDLE = re.compile(r"[A-Za-z0-9_-]{1,40}")
+LANGUAGE = re.compile(r"[a-z]{2,3}")
+# An impact update: one public text per language, each at most this many characters, in at most this many.
+IMPACT_TEXT_MAX = 600
+IMPACT_LANGUAGES_MAX = 8
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 BODY_KEYS: dict[str, set[str]] = {
     "genesis": {"members", "quorum", "sealed"},
@@ -30,6 +36,7 @@ BODY_KEYS: dict[str, set[str]] = {
     "distribution": {"request", "allocation", "note"},
     "dispute": {"decision", "note", "raised_by", "request"},
     "resolution": {"dispute", "outcome", "note"},
+    "impact_update": {"texts"},
 }
 
 
@@ -64,6 +71,18 @@ def check_member(data: Any) -> None:
         raise SchemaError("malformed member handle")
     if not (is_key(data["box"]) and is_key(data["sign"]) and _day_or_none(data["until"])):
         raise SchemaError("malformed member keys or term")
+
+
+def check_impact_texts(texts: Any) -> None:
+    """One to IMPACT_LANGUAGES_MAX texts by language code, each 1 to IMPACT_TEXT_MAX characters, no control
+    characters but newlines: public by nature, so the only clear text a decision may carry."""
+    if not isinstance(texts, Mapping) or not 1 <= len(texts) <= IMPACT_LANGUAGES_MAX:
+        raise SchemaError("an impact update needs one text per language, in at most 8 languages")
+    for language, text in texts.items():
+        if not (isinstance(language, str) and LANGUAGE.fullmatch(language)):
+            raise SchemaError("malformed language code")
+        if not isinstance(text, str) or not text.strip() or len(text) > IMPACT_TEXT_MAX or _CONTROL.search(text):
+            raise SchemaError(f"an impact text is 1 to {IMPACT_TEXT_MAX} characters, without control characters")
 
 
 def _note(value: Any) -> None:
@@ -112,5 +131,7 @@ def check_body(kind: str, body: Any) -> None:
             raise SchemaError("malformed dispute")
         if "request" in body and not is_id(body["request"]):
             raise SchemaError("malformed request id")
+    if kind == "impact_update":
+        check_impact_texts(body.get("texts"))
     if kind == "resolution" and (not is_id(body.get("dispute")) or body.get("outcome") not in ("upheld", "overturned")):
         raise SchemaError("malformed resolution")

@@ -203,6 +203,8 @@ def describe(proposal: dict[str, Any], state: LogState) -> str:
         "distribution": lambda: f"request {body.get('request')} received allocation {body.get('allocation')}",
         "dispute": lambda: f"dispute decision {body.get('decision')}",
         "resolution": lambda: f"resolve dispute {body.get('dispute')}: {body.get('outcome')}",
+        "impact_update": lambda: "publish on the transparency page: " + "; ".join(
+            f"[{code}] {text}" for code, text in sorted((body.get("texts") or {}).items())),
     }
     by = proposal.get("by")
     proposer = "a requester" if by == "requester" else _who(state, by) if by else "nobody says who"

@@ -7,6 +7,8 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, HiddenField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from crypto.logschema import IMPACT_TEXT_MAX
+
 from .forms import AidForm, no_control_characters
 
 NOTE_MAX = 2000
@@ -77,3 +79,20 @@ class SignaturesUploadForm(AidForm):
 class RotateForm(AidForm):
     passphrase = PasswordField(_l("Your passphrase (it will protect the new keys too)"),
                                validators=[DataRequired(_l("Type your passphrase.")), Length(max=1024)])
+
+
+class ImpactForm(AidForm):
+    """An impact update: one public text per language (text_en, text_es, …), at least one of them."""
+
+
+def impact_form(languages: list[tuple[str, str]], **kwargs: object) -> ImpactForm:
+    """An ImpactForm with a text field for each (code, name) language this site is shown in."""
+
+    class Form(ImpactForm):
+        pass
+
+    for code, name in languages:
+        setattr(Form, f"text_{code}", TextAreaField(
+            _l("In %(language)s", language=name),
+            validators=[Optional(), Length(max=IMPACT_TEXT_MAX), no_control_characters]))
+    return Form(**kwargs)

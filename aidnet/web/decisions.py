@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 import crypto
@@ -35,6 +35,7 @@ from .decision_forms import (
     ResolutionForm,
     RotateForm,
     SignaturesUploadForm,
+    impact_form,
 )
 from .forms import EmptyForm
 from .labels import decision_labels
@@ -127,6 +128,9 @@ def _summary(proposal: dict[str, Any], state: Any) -> str:
         return str(_("against decision %(id)s", id=str(body.get("decision", ""))[:8]))
     if kind == "resolution":
         return str(body.get("outcome", ""))
+    if kind == "impact_update":  # public by nature: the texts as they will be published
+        return str(_("to publish on the transparency page: %(texts)s", texts="; ".join(
+            f"[{code}] {text}" for code, text in sorted((body.get("texts") or {}).items()))))
     return ""
 
 
@@ -190,6 +194,7 @@ def _page(code: int = 200, notice: str | None = None, **forms: Any) -> tuple[str
         action_form=ProposalActionForm(), member_action_form=MemberActionForm(), reseal_form=EmptyForm(),
         upload_form=forms.get("upload_form") or SignaturesUploadForm(), resolution_form=ResolutionForm(),
         rotate_form=forms.get("rotate_form") or RotateForm(), my_fingerprint=g.session.fingerprint,
+        impact_form=forms.get("impact_form") or _impact_form(), impact_languages=_impact_languages(),
         remove_form=RemoveForm(), history=_history(state, forms.get("history_page", 1)),
         reseal_due=bool(proposals.reseal_due(store)),
         logout_form=EmptyForm(), notice=notice, disputes=_open_disputes(store, state),
@@ -389,6 +394,33 @@ def resealing() -> Any:
                            total=cursor.total, minutes_left=None if left is None else max(1, round(left / 60)),
                            next_url=url_for("decisions.resealing", at=cursor.to_text(), then=then, due=due or None),
                            logout_form=EmptyForm())
+
+
+def _impact_languages() -> list[tuple[str, str]]:
+    """(code, name) of every language the public pages are shown in."""
+    return [(la.code, la.name) for la in current_app.config["AIDNET_LANGUAGES"]]
+
+
+def _impact_form() -> Any:
+    return impact_form(_impact_languages())
+
+
+@bp.post("/impact")
+@login_required
+def propose_impact() -> Any:
+    """Propose an impact update: published on the transparency page once a quorum signs it."""
+    form = _impact_form()
+    if not form.validate_on_submit():
+        return _page(400, impact_form=form)
+    texts = {}
+    for code, _name in _impact_languages():
+        typed = (form[f"text_{code}"].data or "").replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ").strip()
+        if typed:
+            texts[code] = typed
+    if not texts:
+        form.form_errors.append(_("Write the update in at least one language."))
+        return _page(400, impact_form=form)
+    return propose_decision("impact_update", {"texts": texts})
 
 
 @bp.post("/resolve")

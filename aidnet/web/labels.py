@@ -27,6 +27,7 @@ def decision_labels() -> dict[str, str]:
         "set_quorum": _("Change the quorum"), "renew_member": _("Renew a member's term"),
         "allocation": _("Allocation"), "distribution": _("Handed over"), "dispute": _("Dispute"),
         "resolution": _("Resolution of a dispute"), "genesis": _("Founding of the group"),
+        "impact_update": _("Impact update"),
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from pathlib import Path
 
 from flask import Flask
@@ -23,8 +24,13 @@ def style_hash(css: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
+def inline_css(source: str) -> str:
+    """The stylesheet as it travels in each page: its comments (for whoever edits the file) left out."""
+    return re.sub(r"/\*.*?\*/\n?", "", source, flags=re.S)
+
+
 def install(app: Flask, stylesheet: Path) -> None:
-    css = stylesheet.read_text(encoding="utf-8")
+    css = inline_css(stylesheet.read_text(encoding="utf-8"))
     if "</" in css:
         raise ValueError("the stylesheet must not contain '</' (it is placed inside <style>)")
     # Our own file, read once at start: never user input, so it is not escaped.

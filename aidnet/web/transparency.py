@@ -1,7 +1,10 @@
-"""The public transparency page: the latest signed release as HTML tables and CSS bars, and its files.
+"""The public transparency page: the latest signed release as HTML tables and CSS bars, its files, the same
+figures as plain text, a data dictionary, and the public record of the decision log.
 
-Everything shown comes from a stored, signed release (never from counters
-live, never from requests); the downloads are the exact signed bytes.
+Every figure of a release comes from a stored, signed release (never from counters live, never from
+requests); the CSV, JSON and signature downloads are the exact signed bytes, and the plain text is drawn
+from the signed JSON (same numbers, same margins) in the language of the page it is fetched from. The
+public record comes from the verified decision log (aidnet.decisions.public_record).
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import gettext as _
 
+from .. import dates
+from ..decisions.public_record import PublicRecord, public_record
 from ..exports import files, periods
 from ..exports.suppression import ALL
+from ..sealing.readers import NoGenesis, current
 from ..store import releases as release_rows
 from ..store.releases import ReleaseRow
 from . import i18n
@@ -49,6 +55,7 @@ class TableView:
     bars: list[Bar]
     margins: dict[str, int]  # noisy releases: "total", "rows", "cols" -> ± m; then only totals are published
     area_bars: list[Bar]
+    rough: int | None = None  # the page leaves out breakdowns this rough (± m); the files have them
 
 
 def _titles() -> dict[str, str]:
@@ -66,7 +73,13 @@ def _titles() -> dict[str, str]:
     }
 
 
-def _table(table: dict[str, Any], data: dict[str, Any]) -> TableView:
+# A breakdown whose margin is wider than this is left off the page (the files still carry it): "about 0,
+# ± 295" six times says nothing a reader can use and would take a third of the page. Margins are fixed by
+# the settings, never by the data, so what is drawn says nothing about the numbers.
+DRAWN_MARGIN_MAX = 60
+
+
+def _table(table: dict[str, Any], data: dict[str, Any], drawn_max: int | None = None) -> TableView:
     values = {(r, c): v for r, c, v in table["values"]}
     rows, cols = table["rows"], table["cols"]
     single = len(cols) == 1
@@ -87,6 +100,10 @@ def _table(table: dict[str, Any], data: dict[str, Any]) -> TableView:
     title = _titles().get(table["name"], table["name"])
     if margins:  # noisy: only the totals were drawn, each with its own margin
         has_rows, has_cols = "rows" in margins, "cols" in margins
+        too_rough = [m for level, m in margins.items() if level != "total" and drawn_max is not None and m > drawn_max]
+        if drawn_max is not None:
+            has_rows = has_rows and margins["rows"] <= drawn_max
+            has_cols = has_cols and margins["cols"] <= drawn_max
         return TableView(
             name=table["name"], title=title, rows=[], cols=[], col_totals=[],
             total=values.get((ALL, ALL)),
@@ -95,6 +112,7 @@ def _table(table: dict[str, Any], data: dict[str, Any]) -> TableView:
             margins=margins,
             area_bars=_bars([areas.get(c, c) for c in cols], [values.get((ALL, c)) for c in cols], margins["cols"])
             if has_cols and len(cols) > 1 else [],
+            rough=min(too_rough) if too_rough else None,
         )
     return TableView(
         name=table["name"], title=title,
@@ -104,6 +122,21 @@ def _table(table: dict[str, Any], data: dict[str, Any]) -> TableView:
         total=get(ALL, ALL), bars=_bars([cat.get(r, r) for r in rows], [get(r, ALL) for r in rows], None),
         margins={}, area_bars=[],
     )
+
+
+def _record() -> PublicRecord | None:
+    """The public record of the decision log (None before the group is founded)."""
+    store = get_store()
+    try:
+        state = current(store)
+    except NoGenesis:
+        return None
+    return public_record(store, state, settings().policy.k, dates.today())
+
+
+# The page shows the newest impact update, cut to this many characters (it stays small); all are whole on
+# /transparency/updates.
+EXCERPT = 280
 
 
 def _chosen(rows: list[ReleaseRow]) -> ReleaseRow | None:
@@ -120,25 +153,82 @@ def _chosen(rows: list[ReleaseRow]) -> ReleaseRow | None:
 def index() -> str:
     rows = release_rows.releases(get_store())
     row = _chosen(rows)
+    record = _record()
     if row is None:
-        return render_template("transparency/index.html", release=None, releases=[])
+        return render_template("transparency/index.html", release=None, releases=[], record=record,
+                               excerpt=EXCERPT, record_k=settings().policy.k)
     data = json.loads(row.manifest)
     key, _sig = files.parse_signature(row.signature)
     names = files.file_names(row.period)
     return render_template(
         "transparency/index.html", release=row, data=data, public_key=key.hex(),
-        tables=[_table(t, data) for t in data["tables"]], files=names,
-        releases=[(r.period, r.kind) for r in rows],
+        tables=[_table(t, data, DRAWN_MARGIN_MAX) for t in data["tables"]], files=names, text_file=text_name(row.period),
+        releases=[(r.period, r.kind) for r in rows], record=record, excerpt=EXCERPT,
+        record_k=settings().policy.k,
     )
 
 
+@bp.get("/updates")
+def updates() -> str:
+    """Every impact update a quorum signed, newest first."""
+    return render_template("transparency/updates.html", record=_record())
+
+
+@bp.get("/dictionary")
+def dictionary() -> str:
+    """What every column of the CSV, JSON and text files means, margins, withheld marks and the privacy unit."""
+    return render_template("transparency/dictionary.html", withheld=files.WITHHELD, k=settings().policy.k)
+
+
+def text_name(period: str) -> str:
+    return f"aidnet-{period}.txt"
+
+
+def _figure(value: int | None, margin: int | None = None) -> str:
+    """A figure as the page shows it, in words: withheld, "about v, ± m", or exact."""
+    if value is None:
+        return str(_("withheld"))
+    if margin is not None:
+        return str(_("about %(value)s, ± %(margin)s", value=value, margin=margin))
+    return str(value)
+
+
+def _text(row: ReleaseRow) -> str:
+    """The release's figures as plain text in this page's language: the signed JSON's numbers and margins."""
+    data = json.loads(row.manifest)
+    json_name = files.file_names(row.period)[0]
+    lines = [str(_("What we were asked for, and what we gave")) + f": {row.period}", "",
+             str(_("The same numbers as the signed file %(name)s; check that file's signature "
+                   "(aidnet export verify) before you rely on them.", name=json_name))]
+    if data.get("noise_scale"):
+        lines.append(str(_("Every number has random noise added. \"about 50, ± 9\": nine times in ten, the true "
+                           "number is within 9 of 50. Privacy cost of this release: ε = %(eps)s.",
+                           eps=data["epsilon"])))
+    else:
+        lines.append(str(_("No noise added. \"withheld\": between 1 and %(k)s, or it would let such a small "
+                           "number be worked out.", k=data["threshold_k"] - 1)))
+    for t in (_table(t, data) for t in data["tables"]):
+        lines += ["", f"== {t.title} ==", str(_("Total:")) + " " + _figure(t.total, t.margins.get("total"))]
+        if t.bars:
+            lines += [str(_("By kind of help:"))] + [f"  {b.label}: {_figure(b.value, b.margin)}" for b in t.bars]
+        if t.area_bars:
+            lines += [str(_("By area:"))] + [f"  {b.label}: {_figure(b.value, b.margin)}" for b in t.area_bars]
+        if t.cols:
+            lines.append(str(_("By kind of help and area:")))
+            for label, cells, total in t.rows:
+                lines += [f"  {label}, {col}: {_figure(v)}" for col, v in zip(t.cols, cells, strict=True)]
+                lines.append(f"  {label}, {_('All areas')}: {_figure(total)}")
+            lines += [f"  {_('All kinds')}, {col}: {_figure(v)}" for col, v in zip(t.cols, t.col_totals, strict=True)]
+    return "\n".join(lines) + "\n"
+
+
 _FILE_TYPES = {".json.sig": "text/plain; charset=utf-8", ".json": "application/json; charset=utf-8",
-               ".csv": "text/csv; charset=utf-8"}
+               ".csv": "text/csv; charset=utf-8", ".txt": "text/plain; charset=utf-8"}
 
 
 @bp.get("/files/<name>")
 def download(name: str) -> Response:
-    """The exact signed bytes of a release's CSV, JSON or signature."""
+    """The exact signed bytes of a release's CSV, JSON or signature; or its figures as plain text."""
     suffix = next((x for x in _FILE_TYPES if name.endswith(x)), None)
     if suffix is None or not name.startswith("aidnet-"):
         abort(404)
@@ -150,7 +240,7 @@ def download(name: str) -> Response:
     row = release_rows.release(get_store(), period)
     if row is None:
         abort(404)
-    body = {".json.sig": row.signature, ".json": row.manifest, ".csv": row.csv}[suffix]
+    body = _text(row) if suffix == ".txt" else {".json.sig": row.signature, ".json": row.manifest, ".csv": row.csv}[suffix]
     response = Response(body, content_type=_FILE_TYPES[suffix])
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
