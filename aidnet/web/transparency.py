@@ -136,7 +136,7 @@ def _record() -> PublicRecord | None:
 
 # The page shows the newest impact update, cut to this many characters (it stays small); all are whole on
 # /transparency/updates.
-EXCERPT = 280
+EXCERPT = 160
 
 
 def _chosen(rows: list[ReleaseRow]) -> ReleaseRow | None:
