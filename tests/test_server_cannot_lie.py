@@ -196,7 +196,9 @@ def test_every_kind_of_proposal_says_what_changes_and_who_proposed_it(tmp_path: 
              f"{ana} changes keys to ana with card {card.fingerprint}"),
             ("remove_member", {"sign": g.keys["ana"].sign_public.hex()}, f"remove {ana}"),
             ("set_quorum", {"quorum": 1}, "the quorum becomes 1 of 2"),
-            ("renew_member", {"sign": g.keys["ana"].sign_public.hex(), "until": 30000}, f"renew {ana} until 2052")):
+            ("renew_member", {"sign": g.keys["ana"].sign_public.hex(), "until": 30000}, f"renew {ana} until 2052"),
+            ("impact_update", {"texts": {"en": "We fed 40 families.", "es": "Dimos de comer a 40 familias."}},
+             "publish on the transparency page: [en] We fed 40 families.; [es] Dimos de comer a 40 familias.")):
         proposal = proposals.new_proposal(kind, body, g.keys["ben"])
         described = keyholder.describe(proposal, state)
         assert words in described and described.endswith(f"proposed by {ben}"), described
