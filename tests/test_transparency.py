@@ -72,8 +72,8 @@ def test_noisy_release_shows_each_total_with_its_margin(client: FlaskClient, set
     received = next(t for t in data["tables"] if t["name"] == "received")
     total = next(v for r, c, v in received["values"] if (r, c) == ("*", "*"))
     html = client.get("/transparency/").get_data(as_text=True)
-    assert f"Total: about {total}, ± 9" in html
-    assert html.count(", ± 37") == len(settings.categories) + len(settings.areas)  # every category and area of it
+    assert f"Total: about\u00a0{total},\u00a0±\u00a09" in html  # a figure never breaks across lines
+    assert html.count(",\u00a0±\u00a037") == len(settings.categories) + len(settings.areas)  # every category and area of it
     assert "Requests received by area" in html and "<table" not in html  # no cross-table: only totals are drawn
     assert "<svg" not in html.lower() and "<script" not in html.lower() and " style=" not in html.lower()
     page = client.get("/transparency/")
