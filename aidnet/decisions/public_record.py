@@ -15,10 +15,11 @@ group itself (members, quorum, impact updates) are the keyholders' public acts a
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass
 from typing import Any
 
-from crypto.log import LogState, digest
+from crypto.log import LogState, digest_canonical, parse
 
 from .. import dates
 from ..store import Store
@@ -64,7 +65,9 @@ class PublicRecord:
 
 def verified_records(store: Store, state: LogState) -> list[dict[str, Any]]:
     """The stored records that are the ones this verified state holds (a row changed since is left out)."""
-    return [r for r in log_rows.records(store)[: state.seq + 1] if digest(r) in state.hashes]
+    stored = log_rows.stored_records(store, (), after=-1)
+    return [parse(stored[seq]) for seq in sorted(stored) if seq <= state.seq and digest_canonical(stored[seq])
+            in state.hashes]
 
 
 def _month(day: int) -> str:
@@ -100,8 +103,27 @@ def impact_updates(records: list[dict[str, Any]]) -> list[ImpactUpdate]:
             for r in reversed(records) if r["proposal"]["type"] == "impact_update"]
 
 
+# The last record made per database, by (head, day, k): the public page is read far more often than the log
+# grows, and reading the whole log for every visitor would let anyone keep the server busy.
+_made: dict[str, tuple[tuple[str, int, int], PublicRecord]] = {}
+_made_lock = threading.Lock()
+
+
 def public_record(store: Store, state: LogState, k: int, today: int | None = None) -> PublicRecord:
+    """The public record of this verified state on this day; read again only when the head or the day moves."""
     day = dates.today() if today is None else today
+    key, path = (state.head, day, k), str(store.path)
+    with _made_lock:
+        found = _made.get(path)
+    if found is not None and found[0] == key:
+        return found[1]
+    made = _make(store, state, k, day)
+    with _made_lock:
+        _made[path] = (key, made)
+    return made
+
+
+def _make(store: Store, state: LogState, k: int, day: int) -> PublicRecord:
     records = verified_records(store, state)
     return PublicRecord(records=state.seq + 1, genesis=state.genesis, head=state.head,
                         keyholders=len(state.active_members(day)), quorum=state.quorum,
