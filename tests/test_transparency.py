@@ -48,6 +48,12 @@ def test_latest_release_as_bars_tables_and_signed_files(client: FlaskClient, set
     assert files.verify_bytes(client.get(f"/transparency/files/{names[0]}").data,
                                     client.get(f"/transparency/files/{names[1]}").data,
                                     client.get(f"/transparency/files/{names[2]}").data, bytes.fromhex(key))
+    # The same figures as plain text, exact and withheld alike, in the page's language.
+    text = client.get(f"/transparency/files/aidnet-{WEEK}.txt")
+    words = text.get_data(as_text=True)
+    assert text.status_code == 200 and text.headers["Content-Type"].startswith("text/plain")
+    assert "Total: 63" in words and "  Food: 43" in words and "  Food, South: withheld" in words
+    assert "oculto" in client.get(f"/es/transparency/files/aidnet-{WEEK}.txt").get_data(as_text=True)
     # Earlier releases stay reachable; unknown ones are not found.
     assert 'href="?period=2026-W08"' in html
     assert "Totals for 2026-W08" in client.get("/transparency/?period=2026-W08").get_data(as_text=True)
