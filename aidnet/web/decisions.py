@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 import crypto
 from crypto import strictjson
 from crypto.log import QUORUM_TYPES, REQUESTER, pending_problem
-from crypto.logschema import is_id
+from crypto.logschema import IMPACT_TEXT_MAX, is_id
 
 from .. import dates
 from ..decisions import effects, keyholder, membership, offline, proposals
@@ -195,6 +195,7 @@ def _page(code: int = 200, notice: str | None = None, **forms: Any) -> tuple[str
         upload_form=forms.get("upload_form") or SignaturesUploadForm(), resolution_form=ResolutionForm(),
         rotate_form=forms.get("rotate_form") or RotateForm(), my_fingerprint=g.session.fingerprint,
         impact_form=forms.get("impact_form") or _impact_form(), impact_languages=_impact_languages(),
+        impact_max=IMPACT_TEXT_MAX,
         remove_form=RemoveForm(), history=_history(state, forms.get("history_page", 1)),
         reseal_due=bool(proposals.reseal_due(store)),
         logout_form=EmptyForm(), notice=notice, disputes=_open_disputes(store, state),
