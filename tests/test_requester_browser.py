@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 from helpers.axe import AXE, LANGUAGES, WIDTH, axe_violations
 from helpers.browser import browser, click_and_wait, make_driver, quit_driver
-from helpers.instance import PASSPHRASE
 from helpers.live import Client, LiveServer, serve_new_instance
 from helpers.pagecheck import page_problems
-from helpers.pages import hidden, reply_data
+from helpers.pages import reply_data
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
@@ -37,9 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 @pytest.fixture(scope="module")
 def coordinator(server: LiveServer) -> Client:
     c = Client(server.url)
-    page = c.get("/coordinator/login").body
-    assert c.post("/coordinator/login", {"csrf_token": hidden(page, "csrf_token"), "handle": "alice",
-                                         "passphrase": PASSPHRASE}).status == 303
+    assert c.login().status == 303
     return c
 
 

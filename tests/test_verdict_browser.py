@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 from helpers.axe import AXE, LANGUAGES, WIDTH, axe_violations
 from helpers.browser import browser, click_and_wait, make_driver, quit_driver
-from helpers.instance import PASSPHRASE
 from helpers.live import Client, LiveServer, serve_new_instance
 from helpers.pagecheck import page_problems
 from helpers.pages import codename_from, hidden
@@ -27,9 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 @pytest.fixture(scope="module")
 def coordinator(server: LiveServer) -> Client:
     c = Client(server.url)
-    page = c.get("/coordinator/login").body
-    assert c.post("/coordinator/login", {"csrf_token": hidden(page, "csrf_token"), "handle": "alice",
-                                         "passphrase": PASSPHRASE}).status == 303
+    assert c.login().status == 303
     return c
 
 

@@ -15,6 +15,7 @@ from aidnet.config import Settings
 from aidnet.records import coordinators
 from aidnet.store import Store, counters, open_store
 from aidnet.store import requests as request_rows
+from aidnet.web import stylesheet
 from aidnet.web.app import create_app
 
 
@@ -291,3 +292,28 @@ def test_throttle_holds_when_attempts_arrive_at_once(settings: Settings) -> None
         t.join()
     # Five checked under the limit; past it, wrong ones are Throttled (checked or not: test_login_limits.py).
     assert results.count("checked") == 5 and results.count("throttled") == 7
+
+
+def test_each_page_carries_only_its_own_stylesheet_and_the_csp_allows_exactly_it(client: FlaskClient,
+                                                                                  auth: Auth) -> None:
+    """A requester's page never carries the coordinators' rules, the transparency page no form rules; each
+    page's <style> is allowed by its own hash, and a static file's CSP allows no inline style at all."""
+    def style_of(path: str) -> tuple[str, str]:
+        answer = client.get(path)
+        assert answer.status_code == 200, path
+        found = re.search(r"<style>(.*?)</style>", answer.get_data(as_text=True), re.S)
+        assert found is not None, path
+        return found.group(1), answer.headers["Content-Security-Policy"]
+
+    public, public_csp = style_of("/")
+    figures, _ = style_of("/transparency/")
+    auth.login()
+    coordinator, _ = style_of("/coordinator/")
+    for css, csp in ((public, public_csp), (figures, public_csp), (coordinator, public_csp)):
+        assert stylesheet.style_hash(css) in csp and "\n" not in css
+    assert "table.qr" not in public and "table.qr" not in figures and "table.qr" in coordinator
+    assert ".bars" in figures and ".bars" not in public and ".bars" not in coordinator
+    assert ".errors" in public and ".errors" in coordinator and ".errors" not in figures
+    static = client.get("/static/style.css")
+    static.close()
+    assert "sha256-" not in static.headers["Content-Security-Policy"]
