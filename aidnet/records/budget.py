@@ -2,11 +2,22 @@
 
 Over Tor every sender is 127.0.0.1 and onion proof-of-work prices circuits,
 not posts on one circuit, so the budget is global: one count per kind per
-clock minute, for everyone together. It is kept in the throttle table beside
-the login counts, under the login throttle's window so the same sweep clears
-it, and taken inside the very write that stores the record: across worker
-processes the writer lock orders the takes, and a record refused for the
-budget leaves nothing behind (no row, no counter, no used form).
+clock minute, for everyone together.
+
+The counts live in memory only, never in the database: a count kept on disk
+names the minute it belongs to, and so the arrival minute of the newest
+public submission, finer than the day everything else keeps (non-negotiable 3).
+The server's master process makes one IntakeBudget before it starts its
+workers; the page of memory it maps is shared with every worker forked from
+it, and a restart forgets it (a flood then gets one more minute's budget).
+
+A take happens inside the very write that stores the record, before any
+statement of it: the writer lock (store.connection) orders the takes of every
+thread and worker process, so two workers never both take the last place, and
+a record refused for the budget leaves nothing behind (no row, no counter, no
+used form). The count is not part of the transaction: a write refused or lost
+after its take (a replayed form, the disk, a group commit run again) leaves
+its place taken, so the budget errs on the side of taking fewer, never more.
 
 The count says only how many were taken in a minute, never what or from whom.
 Requests a logged-in coordinator types in for someone are not counted.
@@ -14,15 +25,16 @@ Requests a logged-in coordinator types in for someone are not counted.
 
 from __future__ import annotations
 
+import mmap
+import struct
 import time
 
 from ..config import Settings
 from ..errors import Refused
-from ..store import Store, Tx
-from ..store import accounts as account_rows
-from .coordinators import THROTTLE_WINDOW_SECONDS
+from ..store import Tx
 
 KINDS = ("request", "offer")
+_SLOT = struct.Struct("<qq")  # per kind: the clock minute counted, and how many were taken in it
 
 
 class Busy(Refused):
@@ -35,24 +47,40 @@ class Busy(Refused):
         self.retry_after = retry_after
 
 
-def _slot(kind: str, now: float) -> tuple[bytes, int, int]:
-    """(key, window, seconds to the next minute) for kind at now."""
-    if kind not in KINDS:
-        raise ValueError("kind must be request or offer")
-    minute = int(now // 60)
-    return (b"intake:" + kind.encode("ascii") + b":" + minute.to_bytes(8, "big"),
-            int(now // THROTTLE_WINDOW_SECONDS), 60 - int(now % 60))
+class IntakeBudget:
+    """This minute's counts for public requests and offers, in memory shared with the processes forked after it."""
+
+    def __init__(self) -> None:
+        # Anonymous and shared: no file anywhere, and a worker forked later writes the same page.
+        self._memory = mmap.mmap(-1, _SLOT.size * len(KINDS), flags=mmap.MAP_SHARED)
+
+    def _offset(self, kind: str) -> int:
+        if kind not in KINDS:
+            raise ValueError("kind must be request or offer")
+        return KINDS.index(kind) * _SLOT.size
+
+    def taken(self, kind: str, minute: int) -> int:
+        """How many of kind were taken in this clock minute."""
+        counted, count = _SLOT.unpack_from(self._memory, self._offset(kind))
+        return int(count) if counted == minute else 0
+
+    def check(self, settings: Settings, kind: str) -> None:
+        """Busy if this minute's budget for kind is already spent (a read only, before any sealing work)."""
+        now = time.time()
+        if self.taken(kind, int(now // 60)) >= settings.intake.per_minute(kind):
+            raise Busy(_retry_after(now))
+
+    def take(self, tx: Tx, settings: Settings, kind: str) -> None:
+        """Count one of kind, or Busy if the minute is full: call first in the write that stores it (tx: held)."""
+        del tx  # not written to: holding it is what orders this take against every other writer's
+        now = time.time()
+        minute = int(now // 60)
+        count = self.taken(kind, minute)
+        if count >= settings.intake.per_minute(kind):
+            raise Busy(_retry_after(now))
+        _SLOT.pack_into(self._memory, self._offset(kind), minute, count + 1)
 
 
-def check(store: Store, settings: Settings, kind: str) -> None:
-    """Busy if this minute's budget for kind is already spent (a read only, before any sealing work)."""
-    key, window, left = _slot(kind, time.time())
-    if account_rows.throttle_count(store, key, window) >= settings.intake.per_minute(kind):
-        raise Busy(left)
-
-
-def take(tx: Tx, settings: Settings, kind: str) -> None:
-    """Inside the write that stores a public submission: count it, or Busy (nothing written) if the minute is full."""
-    key, window, left = _slot(kind, time.time())
-    if not account_rows.throttle_take(tx, key, window, settings.intake.per_minute(kind)):
-        raise Busy(left)
+def _retry_after(now: float) -> int:
+    """Seconds to the next clock minute (1 to 60)."""
+    return 60 - int(now % 60)

@@ -18,7 +18,7 @@ from ..config import Settings
 from ..sealing.write import sealed_write
 from ..store import Store, Tx, counters
 from ..store import offers as offer_rows
-from . import budget
+from .budget import IntakeBudget
 from .nonces import use_once
 
 KIND_OFFER = "offer"
@@ -57,19 +57,19 @@ class OpenOffer:
 
 
 def submit_offer(store: Store, settings: Settings, details: OfferDetails, form_nonce: str,
-                 public: bool = False) -> str:
+                 budget: IntakeBudget | None = None) -> str:
     """Seal and store an offer; return its codename (durable on return).
 
-    public=True (the public form) counts it in the minute's intake budget: budget.Busy, nothing kept, when spent.
+    The public form passes the server's budget: counted in the minute's intake, budget.Busy (nothing kept) when spent.
     """
-    if public:
-        budget.check(store, settings, KIND_OFFER)
+    if budget is not None:
+        budget.check(settings, KIND_OFFER)
     codename = crypto.generate_codename()
     keys = crypto.derive_codename(codename, settings.codename_salt)
     record_id = secrets.token_bytes(16)
 
     def write(tx: Tx, envelope: bytes) -> None:
-        if public:
+        if budget is not None:
             budget.take(tx, settings, KIND_OFFER)  # first: a refusal here has written nothing
         use_once(tx, form_nonce)
         offer_rows.insert_offer(tx, id=record_id, envelope=envelope,

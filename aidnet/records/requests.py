@@ -23,7 +23,7 @@ from ..store import Store, Tx, counters
 from ..store import accounts as account_rows
 from ..store import requests as request_rows
 from ..store.requests import RequestRow
-from . import budget
+from .budget import IntakeBudget
 from .nonces import use_once
 
 KIND_REQUEST = "request"
@@ -109,16 +109,16 @@ class OpenRequest:
 
 
 def submit_request(store: Store, settings: Settings, details: RequestDetails, form_nonce: str,
-                   public: bool = False) -> str:
+                   budget: IntakeBudget | None = None) -> str:
     """Seal and store a request; return its codename. Durable on return (one commit).
 
     Shares one durable commit with submissions arriving at the same moment
     (groupcommit). ReplayedForm if this form was sent before; NotReady if
-    there is no one to seal to. public=True (the public form) counts it in the
-    minute's intake budget: budget.Busy, and nothing kept, when it is spent.
+    there is no one to seal to. The public form passes the server's budget: it
+    counts the request in the minute's intake, budget.Busy (nothing kept) when spent.
     """
-    if public:
-        budget.check(store, settings, KIND_REQUEST)  # spent already: refused before any sealing work
+    if budget is not None:
+        budget.check(settings, KIND_REQUEST)  # spent already: refused before any sealing work
     codename = crypto.generate_codename()
     keys = crypto.derive_codename(codename, settings.codename_salt)
     record_id = secrets.token_bytes(16)
@@ -127,7 +127,7 @@ def submit_request(store: Store, settings: Settings, details: RequestDetails, fo
     payload = replace(details, reply_key=keys.reply_public.hex(), week=week).to_bytes()
 
     def write(tx: Tx, envelope: bytes) -> None:
-        if public:
+        if budget is not None:
             budget.take(tx, settings, KIND_REQUEST)  # first: a refusal here has written nothing
         use_once(tx, form_nonce)
         request_rows.insert_request(tx, id=record_id, envelope=envelope, expires_day=expires,

@@ -26,6 +26,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from ..config import PID_FILE, Settings
+from ..records.budget import IntakeBudget
 from ..store import Durability
 from ..web.app import create_app
 from .worker import worker_class_for
@@ -191,6 +192,8 @@ class AidnetServer(BaseApplication):  # type: ignore[misc]
         self.port = port
         self.coordinator_port = coordinator_port
         self.options = server_options(host, port, workers, coordinator_port, settings.instance / PID_FILE)
+        # Made here, in the master, so every worker it forks (and each replacement) counts in the same memory.
+        self.intake = IntakeBudget()
         super().__init__()
 
     def load_config(self) -> None:
@@ -207,10 +210,10 @@ class AidnetServer(BaseApplication):  # type: ignore[misc]
         handler.setFormatter(logging.Formatter("aidnet %(levelname)s %(message)s"))
         logging.getLogger("aidnet").addHandler(handler)
         if self.coordinator_port is None:
-            app: Any = create_app(self.settings, durability=durability)
+            app: Any = create_app(self.settings, durability=durability, budget=self.intake)
         else:
-            public = create_app(self.settings, role="public", durability=durability)
-            coordinator = create_app(self.settings, durability=durability)
+            public = create_app(self.settings, role="public", durability=durability, budget=self.intake)
+            coordinator = create_app(self.settings, durability=durability, budget=self.intake)
             # Anything not on the coordinator port gets the public app: the safe side.
             app = PortRouter({self.port: public, self.coordinator_port: coordinator}, public)
         # Everything loaded so far lives as long as the worker: keep the cyclic

@@ -23,7 +23,9 @@ again without it. That costs a second run in a rare case instead of a
 SAVEPOINT for every piece: in SQLCipher a savepoint copies and encrypts each
 page it touches, ~0.2 ms of a ~1 ms submission inside the writer lock
 (bench/). So a piece of work may run more than once: only its last run's
-writes are kept, and it must not act outside the transaction. It must write
+writes are kept, and it must not act outside the transaction (the one
+exception, the intake budget's count in memory, errs toward taking fewer:
+records/budget.py). It must write
 rows only (no schema changes, which the count does not see) and finish each
 statement it starts (a RETURNING row left unread is not counted yet).
 

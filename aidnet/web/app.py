@@ -10,6 +10,7 @@ from flask import Flask
 from crypto.log import LogError
 
 from ..config import ConfigError, Settings
+from ..records.budget import IntakeBudget
 from ..sealing.readers import check_at_start
 from ..store import Durability, open_store
 from . import (
@@ -51,12 +52,15 @@ def _resource_dir(name: str) -> Path:
     return installed if installed.is_dir() else package.parent / name
 
 
-def create_app(settings: Settings, role: str = "all", durability: Durability | None = None) -> Flask:
+def create_app(settings: Settings, role: str = "all", durability: Durability | None = None,
+               budget: IntakeBudget | None = None) -> Flask:
     """Wire the app for one instance. Migrates the database and verifies the decision log on start.
 
     durability is shared by every Store the app opens (one per server thread):
     pass the same one to every app of a process, so that a disk that refused
-    one commit stops them all (aidnet/store/connection.py).
+    one commit stops them all (aidnet/store/connection.py). budget is the
+    public forms' budget a minute: the server passes the one its master made,
+    shared by every worker (records/budget.py); without one the app has its own.
     """
     if role not in ROLES:
         raise ValueError("role must be all or public")
@@ -65,6 +69,7 @@ def create_app(settings: Settings, role: str = "all", durability: Durability | N
     app.config.update(
         AIDNET=settings,
         AIDNET_DURABILITY=durability or Durability(),
+        AIDNET_INTAKE=budget or IntakeBudget(),
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         MAX_FORM_MEMORY_SIZE=MAX_BODY_BYTES,

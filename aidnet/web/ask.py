@@ -13,7 +13,7 @@ from ..errors import NotReady, ReplayedForm
 from ..records import requests
 from ..records.budget import Busy
 from . import gate, i18n, prerender
-from .connections import get_store, settings
+from .connections import get_store, intake_budget, settings
 from .forms import RequestForm, blank_form, choices_once, new_form_nonce
 from .labels import urgency_labels
 from .pages import refused, site_path
@@ -63,7 +63,8 @@ def submit() -> Any:
         for_someone_else=bool(form.for_someone_else.data),
     )
     try:
-        codename = requests.submit_request(get_store(), settings(), details, form.form_nonce.data, public=True)
+        codename = requests.submit_request(get_store(), settings(), details, form.form_nonce.data,
+                                               budget=intake_budget())
     except Busy as exc:
         return gate.busy("public/index.html", form, exc)
     except (ReplayedForm, NotReady) as exc:

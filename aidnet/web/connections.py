@@ -14,11 +14,18 @@ import threading
 from flask import current_app, g
 
 from ..config import Settings
+from ..records.budget import IntakeBudget
 from ..store import Store, open_store
 
 
 def settings() -> Settings:
     value: Settings = current_app.config["AIDNET"]
+    return value
+
+
+def intake_budget() -> IntakeBudget:
+    """The public forms' budget a minute, shared by every worker of the server (records/budget.py)."""
+    value: IntakeBudget = current_app.config["AIDNET_INTAKE"]
     return value
 
 

@@ -17,7 +17,7 @@ from ..records import offers
 from ..records.budget import Busy
 from . import gate, prerender
 from .ask import labelled, receipt
-from .connections import get_store, settings
+from .connections import get_store, intake_budget, settings
 from .forms import (
     AidForm,
     StatusForm,
@@ -74,7 +74,8 @@ def offer() -> Any:
     details = offers.OfferDetails(form.kind.data, form.category.data, form.area.data, form.what.data,
                                   form.contact.data or "")
     try:
-        codename = offers.submit_offer(get_store(), settings(), details, form.form_nonce.data, public=True)
+        codename = offers.submit_offer(get_store(), settings(), details, form.form_nonce.data,
+                                        budget=intake_budget())
     except Busy as exc:
         return gate.busy("public/offer.html", form, exc)
     except (ReplayedForm, NotReady) as exc:
