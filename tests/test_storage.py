@@ -26,7 +26,7 @@ def test_the_write_path_tables_move_to_one_btree_each_and_keep_their_rows(tmp_pa
     store = Store(tmp_path / "db", key, tmp_path / "write.lock")
     try:
         with monkeypatch.context() as m:
-            m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:-1])
+            m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:6])  # a database from before the move
             store.migrate()
         with store.write() as tx:
             assert request_rows.use_form_nonce(tx, b"n" * 32, 5)
@@ -45,6 +45,30 @@ def test_the_write_path_tables_move_to_one_btree_each_and_keep_their_rows(tmp_pa
         assert store.integrity_ok()
     finally:
         store.close()
+
+
+def test_a_new_database_gets_in_one_step_the_schema_every_migration_builds(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    def schema_of(store: Store) -> list[tuple[Any, ...]]:
+        tables = store.conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").fetchall()
+        columns = [(t, *c) for _type, t, _tbl, _sql in tables if _type == "table"
+                   for c in store.conn.execute(f'PRAGMA table_xinfo("{t}")')]  # noqa: S608  # names from the schema
+        keys = [(t, *k) for _type, t, _tbl, _sql in tables if _type == "table"
+                for k in store.conn.execute(f'PRAGMA foreign_key_list("{t}")')]  # noqa: S608
+        return [*tables, *columns, *keys, store.conn.execute("PRAGMA user_version").fetchone()]
+
+    walked = Store(tmp_path / "walked", bytes(32), tmp_path / "walked.lock")
+    fresh = Store(tmp_path / "fresh", bytes(range(32)), tmp_path / "fresh.lock")
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+            walked.migrate()  # an instance from the first release: every later step runs one by one
+        assert walked.migrate() == fresh.migrate() == len(schema.MIGRATIONS)
+        assert schema_of(walked) == schema_of(fresh)
+        assert len(schema_of(fresh)) > 100 and fresh.integrity_ok()
+    finally:
+        walked.close()
+        fresh.close()
 
 
 def test_a_write_inside_a_write_on_one_store_is_refused(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from flask import Flask
+from jinja2.bccache import Bucket, BytecodeCache
 
 from crypto.log import LogError
 
@@ -52,6 +53,28 @@ def _resource_dir(name: str) -> Path:
     return installed if installed.is_dir() else package.parent / name
 
 
+class ProcessTemplateCache(BytecodeCache):
+    """Jinja's compiled templates, kept in this process's memory for every app it makes.
+
+    Jinja checks each template's source against the checksum kept with its code,
+    so a changed template is compiled again. Nothing is written anywhere.
+    """
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = ProcessTemplateCache()
+
+
 def create_app(settings: Settings, role: str = "all", durability: Durability | None = None,
                budget: IntakeBudget | None = None) -> Flask:
     """Wire the app for one instance. Migrates the database and verifies the decision log on start.
@@ -66,6 +89,8 @@ def create_app(settings: Settings, role: str = "all", durability: Durability | N
         raise ValueError("role must be all or public")
     templates = _resource_dir("templates")
     app = Flask(__name__, template_folder=str(templates), static_folder=str(templates / "static"))
+    # Templates compiled once a process, not once an app (a two-port worker has two; tests make many).
+    app.jinja_options = {**app.jinja_options, "bytecode_cache": COMPILED_TEMPLATES}
     app.config.update(
         AIDNET=settings,
         AIDNET_DURABILITY=durability or Durability(),

@@ -11,6 +11,7 @@ the start with a one-line reason.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -53,16 +54,27 @@ def catalogue_files(folder: Path | None = None) -> dict[str, Path]:
 
 
 def compile_catalogue(path: Path) -> Translations:
-    """Read a .po file and compile it in memory; fuzzy and empty entries are left untranslated."""
+    """Read a .po file and compile it in memory; fuzzy and empty entries are left untranslated.
+
+    Each call gets its own Translations; the compiled bytes are kept for the life of the process
+    (both apps of a two-port worker, and every app a test makes, read each .po once), keyed by the
+    file's identity and change time so an edited catalogue is read again.
+    """
     try:
-        with path.open("rb") as f:
-            catalog = read_po(f, locale=path.parent.parent.name)
-        buffer = io.BytesIO()
-        write_mo(buffer, catalog)
+        stat = path.stat()
+        compiled = _compiled_mo(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
     except (OSError, ValueError, UnknownLocaleError) as exc:
         raise CatalogueError(f"cannot compile {path.name} for {path.parent.parent.name}: {type(exc).__name__}") from None
-    buffer.seek(0)
-    return Translations(buffer, domain="messages")
+    return Translations(io.BytesIO(compiled), domain="messages")
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_mo(path: str, _inode: int, _mtime_ns: int, _size: int) -> bytes:
+    with open(path, "rb") as f:
+        catalog = read_po(f, locale=Path(path).parent.parent.name)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    return buffer.getvalue()
 
 
 def _language(code: str) -> Language:
