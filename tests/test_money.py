@@ -59,13 +59,30 @@ def test_money_allocation_of_20_with_nothing_received_is_refused_on_the_page(cli
                        data={"csrf_token": hidden(page, "csrf_token"), "source": "money", "amount": "20", "note": "KEEP"})
     body = sent.get_data(as_text=True)
     assert sent.status_code == 400 and page_problems(body) == []
-    assert "There is not enough money for this: 0 is recorded as received and not yet allocated." in body
+    assert "There is not enough money for Food: 0 is recorded as received for it and not yet allocated." in body
     assert "KEEP" in body and log_rows.proposals(store) == []
     _receive(store, settings, [account_keys(store)], 20)
     again = client.post(f"/coordinator/decisions/request/{request_id}/allocate",
                         data={"csrf_token": hidden(page, "csrf_token"), "source": "money", "amount": "20", "note": ""})
     assert again.status_code == 303 and again.headers["Location"].endswith("saved=final")
     assert effects.balance_cents(store) == 0
+
+
+def test_a_food_allocation_from_medicine_money_is_refused_on_the_page_naming_food_and_keeping_the_form(
+        client: FlaskClient, auth: Auth, store: Store, settings: Settings) -> None:
+    client.post("/", data=request_form(client, need="rent this month"))  # food
+    auth.login()
+    _receive(store, settings, [account_keys(store)], 100, "medicine")
+    request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", client.get("/coordinator/").get_data(as_text=True)).group(1)
+    page = client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
+    sent = client.post(f"/coordinator/decisions/request/{request_id}/allocate",
+                       data={"csrf_token": hidden(page, "csrf_token"), "source": "money", "amount": "50", "note": "KEEP"})
+    body = sent.get_data(as_text=True)
+    assert sent.status_code == 400 and page_problems(body) == []
+    assert "There is not enough money for Food: 0 is recorded as received for it and not yet allocated." in body
+    assert "KEEP" in body and 'value="50"' in body
+    assert log_rows.proposals(store) == [] and log_rows.all_notes(store) == []  # no sealed note left behind
+    assert effects.balance_cents(store) == 10_000
 
 
 def test_beyond_the_balance_cannot_become_final_by_signing_or_offline(tmp_path: Path) -> None:
