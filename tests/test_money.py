@@ -173,6 +173,42 @@ def test_a_payout_from_before_payouts_kept_their_category_stays_in_the_total_so_
     g.close()
 
 
+def test_a_payout_from_before_payouts_kept_their_category_takes_its_requests_once_a_keyholder_reads_it(
+        tmp_path: Path) -> None:
+    g = Group(tmp_path, ["ana"], quorum=1)
+    _receive(g.store, g.settings, [g.keys["ana"]], 100, "food")
+    _receive(g.store, g.settings, [g.keys["ana"]], 100, "medicine")
+    kept, gone = _request(g, "food"), _request(g, "medicine")
+    assert g.propose("allocation", _money(kept, 30), "ana")[1] and g.propose("allocation", _money(gone, 20), "ana")[1]
+    with g.store.write() as tx:  # as an older version kept them (no category, no week); one request erased since,
+        tx.execute("UPDATE money_paid SET category = NULL, week = NULL")  # and its payout row pointed elsewhere
+        tx.execute("UPDATE money_paid SET request = ? WHERE request = ?", (kept, gone))
+        tx.execute("DELETE FROM requests WHERE id = ?", (bytes.fromhex(gone),))
+    assert effects.money_available(g.store, "food") == 100 and effects.balance_cents(g.store) == 15_000
+    assert effects.recover_payout_categories(g.store, g.keys["ana"]) == 1  # from the request the log names
+    assert effects.recover_payout_categories(g.store, g.keys["ana"]) == 0
+    balances = {b.category: (b.received, b.allocated, b.available) for b in receipts.balances(g.store, g.settings)}
+    assert balances["food"] == (100, 30, 70) and balances["unknown"] == (0, 20, -20)
+    assert balances["medicine"] == (100, 0, 100)  # the erased one's 20 is in the total only
+    g.close()
+
+
+def test_opening_offers_and_stock_gives_an_old_payout_its_requests_category(client: FlaskClient, auth: Auth,
+                                                                            store: Store, settings: Settings) -> None:
+    client.post("/", data=request_form(client))  # food
+    auth.login()
+    _receive(store, settings, [account_keys(store)], 100, "food")
+    request = request_rows.page(store, 0, 1)[0].id.hex()
+    proposal = proposals.new_proposal("allocation", _money(request, 30), account_keys(store))
+    assert proposals.propose(store, settings, account_keys(store), proposal)
+    with store.write() as tx:  # as an older version kept it
+        tx.execute("UPDATE money_paid SET category = NULL, week = NULL")
+    assert counters.paid_by_category(store) == {"unknown": (0, 30)}
+    page = client.get("/coordinator/stock/").get_data(as_text=True)
+    assert counters.paid_by_category(store) == {"food": (0, 30)} and page_problems(page) == []
+    assert "Received by signed receipts and not yet allocated: 70." in page and ">unknown<" not in page
+
+
 def test_offline_payout_counts_in_its_category_once_per_request_and_handover_counts_fulfilled(tmp_path: Path) -> None:
     g = Group(tmp_path, ["ana", "ben"], quorum=2)
     request = _request(g)  # food, north

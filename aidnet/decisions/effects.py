@@ -207,15 +207,38 @@ def available_by_category(store: Store, names: Iterable[str] = ()) -> dict[str, 
 
     A category holds what final receipts in it brought less its final money allocations (one its requester
     declined no longer counts), and never more than the whole balance. The whole balance bounds it because
-    payouts made final before payouts kept their category count in none (the pages show them as "unknown"):
-    their category cannot be recovered honestly (the log carries only the request's id, the category is
-    sealed in the request, often erased since, and the weekly counters do not say which payout was which),
-    so the money they took stays out of the total, and so out of what any category can still give. "unknown"
-    itself holds nothing: no receipt is for it."""
+    payouts made final before payouts kept their category count in none (the pages show them as "unknown")
+    until a keyholder's keys read their request (recover_payout_categories); one whose request is erased
+    or not sealed to anyone signed in stays so (the log names only the request's id, the weekly counters
+    do not say which payout was which), and the money it took stays out of the total, so out of what any
+    category can still give. "unknown" itself holds nothing: no receipt is for it."""
     received = received_by_category(store)
     paid = counters.paid_by_category(store)
     total = sum(received.values()) - counters.paid_not_declined(store)
     return {c: min(received.get(c, 0) - paid.get(c, (0, 0))[1], total) for c in {*names, *received, *paid}}
+
+
+def recover_payout_categories(store: Store, keys: KeyPair) -> int:
+    """Give payouts kept without a category the category of their request, read with these keys from the request
+    their signed allocation in the log names (never the payout row's, which a database writer could point
+    elsewhere): the category finalizing with these keys would have counted. The number recovered. A payout
+    whose request is erased, or not sealed to these keys, stays "unknown" and counts in the whole balance
+    only (available_by_category)."""
+    missing = set(counters.uncategorized_payouts(store))
+    if not missing:
+        return 0
+    found = {}
+    for record in log_rows.records(store):
+        proposal = record["proposal"]
+        if proposal["type"] == "allocation" and proposal.get("id") in missing:
+            category = where(store, str(proposal["body"].get("request", "")), keys)[0]
+            if category != UNKNOWN:
+                found[str(proposal["id"])] = category
+    if found:
+        with store.write() as tx:
+            for pid, category in found.items():
+                counters.set_paid_category(tx, pid, category)
+    return len(found)
 
 
 def money_available(store: Store, category: str) -> int:
