@@ -42,7 +42,7 @@ from crypto.log import (
 
 from .. import dates
 from ..config import Settings
-from ..errors import DecisionRefused as DecisionRefused  # here since decisions began; effects raises it too
+from ..errors import DecisionRefused as DecisionRefused  # re-exported: callers know it as proposals.DecisionRefused
 from ..errors import Refused
 from ..sealing import readers
 from ..sealing.readers import current
