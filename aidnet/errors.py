@@ -33,3 +33,9 @@ class ReplayedForm(Refused):
     """This exact form was already sent once: what it carried is kept already, and only once."""
 
     reason = "this form was already sent"
+
+
+class DecisionRefused(Refused):
+    """A proposal, a signature or a genesis that cannot be accepted; the reason says why (decisions/)."""
+
+    reason = "that decision cannot be made"

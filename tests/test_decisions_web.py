@@ -9,15 +9,16 @@ import re
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from helpers.instance import PASSPHRASE, add_coordinator
+from helpers.instance import PASSPHRASE, account_keys, add_coordinator
 from helpers.pagecheck import page_problems
 from helpers.pages import Auth, codename_from, hidden, request_form
 
 import crypto
 from aidnet.config import Settings
-from aidnet.decisions import keyholder
+from aidnet.decisions import keyholder, membership, proposals, receipts
 from aidnet.sealing import readers, reseal, write
 from aidnet.store import Store
+from aidnet.store import accounts as account_rows
 from aidnet.store import decision_log as log_rows
 from aidnet.store import requests as request_rows
 from aidnet.web import decisions
@@ -117,6 +118,36 @@ def test_two_keyholders_govern_through_the_pages(app: Flask, settings: Settings,
     assert readers.current(store).quorum == 2
     assert "Nothing is waiting." in bob.get("/coordinator/decisions/").get_data(as_text=True)
     assert "NOTEMARK" not in json.dumps(log_rows.records(store))
+
+
+def test_signing_an_allocation_its_kind_of_help_no_longer_holds_says_so_and_closes_it(
+        app: Flask, settings: Settings, store: Store) -> None:
+    add_coordinator(settings, "bob", "bob's long passphrase")
+    alice, bob = account_keys(store), account_keys(store, "bob", "bob's long passphrase")
+    member = membership.member_from_account(account_rows.by_handle(store, "bob"))
+    for kind, body in (("add_member", {"member": member}), ("set_quorum", {"quorum": 2})):
+        assert proposals.propose(store, settings, alice, proposals.new_proposal(kind, body, alice))
+    requester = app.test_client()
+    for _ in range(2):
+        requester.post("/", data=request_form(requester))  # food
+    receipts.receive(store, settings, alice, "money", "food", 100, "")
+    receipts.receive(store, settings, alice, "money", "medicine", 100, "")
+    for waiting in log_rows.proposals(store):
+        proposals.sign(store, settings, waiting.id, bob)
+    pids = []
+    for row in request_rows.page(store, 0, 2):  # 60 each: each fits food's 100 when proposed
+        proposal = proposals.new_proposal("allocation", {"request": row.id.hex(), "source": {
+            "kind": "money", "ref": None, "amount": 60}}, alice)
+        assert not proposals.propose(store, settings, alice, proposal)
+        pids.append(proposal["id"])
+    assert proposals.sign(store, settings, pids[0], bob)  # food has 40 left; 140 in all
+    client = app.test_client()
+    Auth(client).login("bob", "bob's long passphrase")
+    signed = client.post("/coordinator/decisions/sign", data={"csrf_token": token(client), "proposal": pids[1]})
+    body = signed.get_data(as_text=True)
+    assert signed.status_code == 409 and page_problems(body) == []
+    assert "There is not enough money for Food: 40 is recorded as received for it and not yet allocated." in body
+    assert log_rows.proposal(store, pids[1]).state == "refused" and pids[1] not in json.dumps(log_rows.records(store))
 
 
 def test_offline_signatures_upload_and_bundle_download(app: Flask, settings: Settings, store: Store, tmp_path) -> None:  # type: ignore[no-untyped-def]

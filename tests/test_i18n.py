@@ -13,12 +13,14 @@ import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
+from flask import Flask
 from flask.testing import FlaskClient
 from helpers.instance import make_instance
 from helpers.pages import codename_from, hidden, request_form
 
 from aidnet.config import load_settings
-from aidnet.web import i18n
+from aidnet.decisions.effects import NotEnoughMoney
+from aidnet.web import i18n, pages
 from aidnet.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,6 +154,18 @@ def test_errors_and_receipt_are_translated(client: FlaskClient) -> None:
     page = client.get("/es/status").get_data(as_text=True)
     wrong = client.post("/es/status", data={"csrf_token": hidden(page, "csrf_token"), "codename": "bako mize"})
     assert wrong.status_code == 404 and "No encontramos ninguna solicitud" in wrong.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("language", "said"), [
+    ("en", "There is not enough money for Medicine: 12 is recorded as received for it"),
+    ("es", "No hay dinero suficiente para Medicinas: 12 consta como recibido"),
+    ("fr", "Il n'y a pas assez d'argent pour Médicaments : 12 est enregistré comme reçu"),
+    ("ar", "لا يوجد مال كافٍ لـأدوية: المسجل كمستلم لنوع المساعدة هذا وغير مخصص بعد هو 12."),
+])
+def test_money_beyond_its_kind_of_help_is_refused_in_the_readers_language(app: Flask, language: str, said: str) -> None:
+    with app.test_request_context("/coordinator/"):
+        i18n.use_language(language)
+        assert said in pages.not_enough_money(NotEnoughMoney("medicine", 12))
 
 
 def test_the_wheel_ships_every_catalogue(tmp_path: Path) -> None:

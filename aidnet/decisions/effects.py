@@ -13,18 +13,21 @@ the published money tables by at most one payout of money_clip.
 
 Money received counts for the balance only through a receipt final in the
 verified log (received_by_category), at its exact amount kept beside it and
-never above the band its signers signed.
+never above the band its signers signed. A money allocation pays from its own
+request's category (allocated_where) and is refused beyond what that category
+holds (money_available), at proposal and again when it becomes final.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from crypto import KeyPair
 
 from .. import dates
 from ..config import Settings
-from ..errors import Refused
+from ..errors import DecisionRefused, Refused
 from ..records.requests import open_request, parse_id
 from ..sealing.readers import NoGenesis, current
 from ..store import Store, Tx, counters
@@ -47,6 +50,20 @@ def where(store: Store, request_hex: str, keys: KeyPair | None) -> tuple[str, st
     return opened.details.category, opened.details.area
 
 
+def allocated_where(store: Store, proposal: dict[str, Any], keys: KeyPair | None) -> tuple[str, str]:
+    """(category, area) of the request an allocation or hand-over is for: read with these keys, else as kept
+    when it was proposed by a member who could read it (counters.keep_where), else "unknown".
+
+    The one answer to "which category does this decision count in": its money is checked against that
+    category's balance (check_possible) and counted in it when final (on_final)."""
+    found = where(store, str(proposal["body"].get("request", "")), keys)
+    if found == (UNKNOWN, UNKNOWN):
+        kept = counters.kept_where(store, str(proposal.get("id", "")))
+        if kept is not None and kept[0] and kept[1]:
+            return str(kept[0]), str(kept[1])
+    return found
+
+
 def _first(tx: Tx, request: bytes | None, event: str) -> bool:
     """True the first time this request reaches event: a person moves each count by at most one."""
     return request is not None and request_rows.count_once(tx, request, event)
@@ -60,10 +77,8 @@ def on_final(store: Store, tx: Tx, settings: Settings, proposal: dict[str, Any],
         request = parse_id(request_hex)
         if request is not None:
             request_rows.set_status(tx, request, "allocated" if kind == "allocation" else "fulfilled")
+        category, area = allocated_where(store, proposal, keys)
         kept = counters.take_where(tx, str(proposal.get("id", "")))
-        category, area = where(store, request_hex, keys)
-        if (category, area) == (UNKNOWN, UNKNOWN) and kept is not None and kept[0] and kept[1]:
-            category, area = str(kept[0]), str(kept[1])
         event = "allocated" if kind == "allocation" else "distributed"
         if _first(tx, request, event):
             counters.bump(tx, week, category, area, event)
@@ -186,10 +201,60 @@ def balance_cents(store: Store) -> int:
     return (sum(received_by_category(store).values()) - counters.paid_not_declined(store)) * 100
 
 
-class NotEnoughMoney(Refused):
-    """A money allocation larger than the money recorded as received and not yet allocated."""
+def available_by_category(store: Store, names: Iterable[str] = ()) -> dict[str, int]:
+    """{category: whole units a money allocation in it may still take}, for these names and every category money
+    moved in.
 
-    reason = "there is not enough money recorded as received for this allocation"
+    A category holds what final receipts in it brought less its final money allocations (one its requester
+    declined no longer counts), and never more than the whole balance. The whole balance bounds it because
+    payouts made final before payouts kept their category count in none (the pages show them as "unknown")
+    until a keyholder's keys read their request (recover_payout_categories); one whose request is erased
+    or not sealed to anyone signed in stays so (the log names only the request's id, the weekly counters
+    do not say which payout was which), and the money it took stays out of the total, so out of what any
+    category can still give. "unknown" itself holds nothing: no receipt is for it."""
+    received = received_by_category(store)
+    paid = counters.paid_by_category(store)
+    total = sum(received.values()) - counters.paid_not_declined(store)
+    return {c: min(received.get(c, 0) - paid.get(c, (0, 0))[1], total) for c in {*names, *received, *paid}}
+
+
+def recover_payout_categories(store: Store, keys: KeyPair) -> int:
+    """Give payouts kept without a category the category of their request, read with these keys from the request
+    their signed allocation in the log names (never the payout row's, which a database writer could point
+    elsewhere): the category finalizing with these keys would have counted. The number recovered. A payout
+    whose request is erased, or not sealed to these keys, stays "unknown" and counts in the whole balance
+    only (available_by_category)."""
+    missing = set(counters.uncategorized_payouts(store))
+    if not missing:
+        return 0
+    found = {}
+    for record in log_rows.records(store):
+        proposal = record["proposal"]
+        if proposal["type"] == "allocation" and proposal.get("id") in missing:
+            category = where(store, str(proposal["body"].get("request", "")), keys)[0]
+            if category != UNKNOWN:
+                found[str(proposal["id"])] = category
+    if found:
+        with store.write() as tx:
+            for pid, category in found.items():
+                counters.set_paid_category(tx, pid, category)
+    return len(found)
+
+
+def money_available(store: Store, category: str) -> int:
+    """Whole units a money allocation for a request in this category may still take (available_by_category)."""
+    return available_by_category(store, (category,))[category]
+
+
+class NotEnoughMoney(DecisionRefused):
+    """A money allocation larger than what its request's category holds: received there and not yet allocated.
+
+    category and available (whole units, at least 0) say it to the person, in their language (web.pages)."""
+
+    def __init__(self, category: str, available: int) -> None:
+        self.category, self.available = category, max(0, available)
+        super().__init__(f"there is not enough money recorded as received for {category} for this allocation "
+                         f"({self.available} available in {category})")
 
 
 class OfferGone(Refused):
@@ -216,10 +281,12 @@ def handed_over(store: Store, allocation: str) -> bool:
                for r in log_rows.records(store))
 
 
-def check_possible(store: Store, proposal: dict[str, Any], amount: int | None = None) -> None:
-    """A Refused if a decision can no longer take effect (checked inside the finalizing write).
+def check_possible(store: Store, proposal: dict[str, Any], amount: int | None = None,
+                   keys: KeyPair | None = None) -> None:
+    """A Refused if a decision can no longer take effect (checked at proposal and inside the finalizing write).
 
-    amount: a money allocation's exact amount when it is not kept yet (at proposal)."""
+    amount: a money allocation's exact amount when it is not kept yet (at proposal); keys: the proposer's or
+    finalizer's, to read the request's category (allocated_where)."""
     if verdict_rows.is_declined(store, str(proposal.get("id", ""))):
         raise AllocationDeclined
     if proposal["type"] == "distribution" and handed_over(store, str(proposal["body"].get("allocation"))):
@@ -231,10 +298,10 @@ def check_possible(store: Store, proposal: dict[str, Any], amount: int | None = 
     source = proposal["body"].get("source") or {}
     amount = amount or exact_amount(store, proposal)
     if amount is not None:
-        available = balance_cents(store)
-        if amount * 100 > available:
-            raise NotEnoughMoney(f"there is not enough money recorded as received for this allocation "
-                                 f"({max(0, available) // 100} available)")
+        category = allocated_where(store, proposal, keys)[0]
+        available = money_available(store, category)
+        if amount > available:
+            raise NotEnoughMoney(category, available)
     if source.get("kind") == "offer":
         offer = parse_id(str(source.get("ref") or ""))
         if offer is None or offer_rows.offer_status(store, offer) != "open":

@@ -37,6 +37,12 @@ def seal_note(store: Store, pid: str, text: str, request_hex: str | None = None)
     return sealed_write(store, lambda to: to.seal(text.encode("utf-8"), bytes.fromhex(pid), NOTE_KIND, tied or b""), write)
 
 
+def forget_note(store: Store, pid: str) -> None:
+    """Erase the note sealed for a proposal that was refused before it was stored: nothing of it stays."""
+    with store.write() as tx:
+        log_rows.delete_note(tx, pid)
+
+
 def open_note(store: Store, pid: str, note: str | None, keys: KeyPair) -> str | None:
     """A decision's note opened with these keys (None if there is none, it does not match, or they cannot open it)."""
     found = log_rows.note_for(store, pid) if note else None

@@ -42,6 +42,7 @@ from crypto.log import (
 
 from .. import dates
 from ..config import Settings
+from ..errors import DecisionRefused as DecisionRefused  # re-exported: callers know it as proposals.DecisionRefused
 from ..errors import Refused
 from ..sealing import readers
 from ..sealing.readers import current
@@ -51,12 +52,6 @@ from ..store import decision_log as log_rows
 from . import effects
 
 MEMBERSHIP_TYPES = frozenset({"add_member", "remove_member", "rotate_key", "renew_member"})
-
-
-class DecisionRefused(Refused):
-    """A proposal, a signature or a genesis that cannot be accepted; the reason says why."""
-
-    reason = "that decision cannot be made"
 
 
 def make_genesis(store: Store, founders: list[tuple[str, KeyPair]], quorum: int, until: int | None = None) -> str:
@@ -119,7 +114,7 @@ def propose(store: Store, settings: Settings, keys: KeyPair | None, proposal: di
     """
     state = current(store)
     kept = _keep(store, keys, proposal)
-    _not_twice(store, proposal, kept[2] if kept else None)
+    _not_twice(store, proposal, kept[2] if kept else None, keys)
     signatures = [sign_proposal(proposal, keys.sign_seed, state, today=dates.today())] if keys else []
     problem = pending_problem(state, proposal, signatures, dates.today())
     if problem is not None or proposal.get("by") != (keys.sign_public.hex() if keys else REQUESTER):
@@ -163,15 +158,17 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return bare(a) == bare(b)
 
 
-def _not_twice(store: Store, proposal: dict[str, Any], amount: int | None = None) -> None:
-    """DecisionRefused for a decision already waiting for signatures, or a hand-over already recorded."""
+def _not_twice(store: Store, proposal: dict[str, Any], amount: int | None = None,
+               keys: KeyPair | None = None) -> None:
+    """DecisionRefused for a decision already waiting for signatures, a hand-over already recorded, or money
+    its request's category does not hold (effects.NotEnoughMoney, itself a DecisionRefused)."""
     exact = amount or effects.exact_amount(store, proposal)
     if any(_same(p.proposal, proposal) and effects.exact_amount(store, p.proposal) == exact
            for p in log_rows.proposals(store)):
         raise DecisionRefused("the same decision is already waiting for signatures")
     try:
-        effects.check_possible(store, proposal, amount)
-    except (effects.HandedOverAlready, effects.NotEnoughMoney, effects.AllocationDeclined) as exc:
+        effects.check_possible(store, proposal, amount, keys)
+    except (effects.HandedOverAlready, effects.AllocationDeclined) as exc:
         raise DecisionRefused(str(exc)) from None
 
 
@@ -237,7 +234,7 @@ def finalize(store: Store, settings: Settings, pid: str, keys: KeyPair | None = 
     False if it is not final yet (short of signatures, or nobody with keys at hand to seal it: then it
     waits for finalize_ready). DecisionRefused if it can never take effect (closed as refused).
     """
-    refused: str | None = None
+    refused: DecisionRefused | None = None
     with store.write() as tx:
         pending = log_rows.proposal(store, pid)
         if pending is None or pending.state != "pending":
@@ -263,14 +260,15 @@ def finalize(store: Store, settings: Settings, pid: str, keys: KeyPair | None = 
                 record["seal"] = {"signer": offline.get("signer"), "sig": offline.get("sig")}
         try:
             after = apply(state, record)
-            effects.check_possible(store, pending.proposal)
+            effects.check_possible(store, pending.proposal, keys=keys)
         except (LogError, Refused) as exc:
             if seal is not None and keys is None and "seal" in str(exc):
                 return False  # the offline seal did not hold here: a member in the web finalizes it
             # It can never apply (e.g. the offer went to someone else): close it, say why.
             log_rows.update_proposal(tx, pid, pending.signatures, pending.declines, "refused")
             counters.take_where(tx, pid)
-            refused = str(exc)
+            # Kept whole: the web says what a refusal with details holds (effects.NotEnoughMoney) in its language.
+            refused = exc if isinstance(exc, DecisionRefused) else DecisionRefused(str(exc))
         else:
             log_rows.append_record(tx, record)
             log_rows.update_proposal(tx, pid, counted, pending.declines, "final")
@@ -278,7 +276,7 @@ def finalize(store: Store, settings: Settings, pid: str, keys: KeyPair | None = 
             if kind in MEMBERSHIP_TYPES and keys is None:  # nobody here to re-seal: the next keyholder in does
                 log_rows.mark_reseal_due(tx, pid)
     if refused is not None:
-        raise DecisionRefused(refused)
+        raise refused
     readers.remember(store, after)
     readers.pin_head(store, after)
     return True

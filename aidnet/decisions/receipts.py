@@ -62,26 +62,27 @@ def receive_recorded(store: Store, settings: Settings, keys: KeyPair, seq: int) 
 
 @dataclass(frozen=True)
 class Balance:
-    """Whole units of money for one category: received by final receipts, allocated by final allocations."""
+    """Whole units of money for one category: received by final receipts, allocated by final allocations, and
+    what a money allocation in it may still take (effects.available_by_category: never above the whole balance)."""
 
     category: str
     received: int
     allocated: int
     budget: int | None  # the monthly budget the log sets, if any
-
-    @property
-    def available(self) -> int:
-        return self.received - self.allocated
+    available: int
 
 
 def balances(store: Store, settings: Settings) -> list[Balance]:
-    """Every configured category (and any other that holds money), in config order."""
+    """Every configured category (and any other that holds money), in config order.
+
+    Payouts made final before payouts kept their category are under "unknown" (effects.available_by_category)."""
     found = counters.paid_by_category(store)
     for category, units in effects.received_by_category(store).items():
         found[category] = (units, found.get(category, (0, 0))[1])
     budgets = current(store).budgets
     names = list(settings.categories) + sorted(set(found) - set(settings.categories))
-    return [Balance(c, *found.get(c, (0, 0)), budgets.get(c)) for c in names]
+    available = effects.available_by_category(store, names)
+    return [Balance(c, *found.get(c, (0, 0)), budgets.get(c), available[c]) for c in names]
 
 
 def threshold(store: Store) -> int:

@@ -147,6 +147,19 @@ def record_paid(tx: Tx, proposal_id: str, request_hex: str, amount: int, categor
                (proposal_id, request_hex, amount, category, week))
 
 
+def uncategorized_payouts(store: Store) -> list[str]:
+    """Ids of final money allocations kept without a category (finalized before payouts kept one, or without
+    anyone able to read their request)."""
+    return [str(r[0]) for r in store.conn.execute(
+        "SELECT proposal_id FROM money_paid WHERE category IS NULL OR category = 'unknown'")]
+
+
+def set_paid_category(tx: Tx, proposal_id: str, category: str) -> None:
+    """Give a payout kept without a category its category; one that has a category keeps it."""
+    tx.execute("UPDATE money_paid SET category = ? WHERE proposal_id = ? AND (category IS NULL OR category = 'unknown')",
+               (category, proposal_id))
+
+
 def paid(store: Store, request_hex: str | None = None) -> int:
     """Whole units paid out by final money allocations (all, or for one request)."""
     if request_hex is None:

@@ -88,6 +88,10 @@ def insert_note(tx: Tx, pid: str, request_id: bytes | None, envelope: bytes) -> 
                (pid, request_id, envelope))
 
 
+def delete_note(tx: Tx, pid: str) -> None:
+    tx.execute("DELETE FROM notes WHERE proposal_id = ?", (pid,))
+
+
 def note_for(store: Store, pid: str) -> tuple[bytes, bytes] | None:
     """(sealed note, the request it hangs on or b"") of a decision, if it has one."""
     row = store.conn.execute("SELECT envelope, request_id FROM notes WHERE proposal_id = ?", (pid,)).fetchone()

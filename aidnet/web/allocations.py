@@ -14,6 +14,7 @@ from .auth import login_required
 from .connections import get_store
 from .decision_forms import DisputeForm, ProposalActionForm
 from .decisions import propose_decision
+from .pages import not_enough_money
 from .request_page import allocation_form, decisions_for_request, render_request
 
 bp = Blueprint("allocations", __name__, url_prefix="/coordinator/decisions")
@@ -34,16 +35,15 @@ def allocate(request_id: str) -> Any:
     if valid and kind == "money" and not form.amount.data:
         form.amount.errors = [_("Give the amount of money.")]
         valid = False
-    if valid and kind == "money" and form.amount.data * 100 > effects.balance_cents(get_store()):
-        available = max(0, effects.balance_cents(get_store())) // 100
-        form.amount.errors = [_("There is not enough money for this: %(available)s is recorded as received and "
-                                "not yet allocated. Record the money received first.", available=available)]
-        valid = False
     if not valid:
         return render_request(request_id, code=400, allocation_form_sent=form)
     # Money: the amount paid; stock: how many are given, if the coordinator says (an offer is given whole).
     source = {"kind": kind, "ref": ref or None, "amount": form.amount.data if kind in ("money", "stock") else None}
-    return propose_decision("allocation", {"request": request_id, "source": source}, form.note.data or "")
+    try:
+        return propose_decision("allocation", {"request": request_id, "source": source}, form.note.data or "")
+    except effects.NotEnoughMoney as exc:  # beyond what this request's kind of help holds (effects.money_available)
+        form.amount.errors = [not_enough_money(exc)]
+        return render_request(request_id, code=400, allocation_form_sent=form)
 
 
 @bp.post("/request/<request_id>/handover")

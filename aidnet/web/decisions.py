@@ -15,7 +15,7 @@ from crypto.logschema import IMPACT_TEXT_MAX, is_id
 
 from .. import dates
 from ..decisions import effects, keyholder, membership, offline, proposals
-from ..decisions.notes import open_note, seal_note
+from ..decisions.notes import forget_note, open_note, seal_note
 from ..decisions.proposals import DecisionRefused
 from ..records import coordinators
 from ..records import offers as offer_records
@@ -41,6 +41,7 @@ from .decision_forms import (
 )
 from .forms import EmptyForm
 from .labels import decision_labels
+from .pages import not_enough_money
 
 bp = Blueprint("decisions", __name__, url_prefix="/coordinator/decisions")
 # How long one page view of a re-seal works before the page asks for itself again.
@@ -249,7 +250,10 @@ def propose_decision(kind: str, body: dict[str, Any], note: str = "") -> Respons
         proposal["body"]["note"] = seal_note(store, proposal["id"], note, body.get("request"))
     try:
         final = proposals.propose(store, settings(), g.session.keys, proposal)
-    except DecisionRefused:
+    except DecisionRefused as exc:
+        forget_note(store, proposal["id"])  # sealed before the proposal was refused: nothing of it stays
+        if isinstance(exc, effects.NotEnoughMoney):
+            raise  # the allocation form says how much its kind of help holds (allocations.allocate)
         abort(409)
     return _done(final, kind)
 
@@ -365,6 +369,8 @@ def sign() -> Any:
         abort(400)
     try:
         final = proposals.sign(get_store(), settings(), form.proposal.data, g.session.keys)
+    except effects.NotEnoughMoney as exc:  # closed as refused: say why, in the page's language
+        return _page(409, notice=not_enough_money(exc))
     except DecisionRefused:
         abort(409)
     return _done(final, proposals.kind_of(get_store(), form.proposal.data))

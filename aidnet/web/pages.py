@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import render_template
 from flask_babel import gettext as _
 
+from ..decisions.effects import NotEnoughMoney
 from ..errors import NotReady, ReplayedForm
+from .labels import money, place_labels
 
 # What a public form sent: a request, an offer, or an answer in a conversation.
 WHAT = ("request", "offer", "answer")
@@ -40,6 +42,13 @@ def not_ready(what: str) -> tuple[str, int]:
 def refused(exc: ReplayedForm | NotReady, what: str) -> tuple[str, int]:
     """The page for a public form's refusal: sent twice (409), or nobody to seal to yet (503)."""
     return already_received(what) if isinstance(exc, ReplayedForm) else not_ready(what)
+
+
+def not_enough_money(exc: NotEnoughMoney) -> str:
+    """A money allocation beyond what its request's kind of help holds: which one, and how much it has."""
+    category = place_labels("categories").get(exc.category, exc.category)
+    return str(_("There is not enough money for %(category)s: %(available)s is recorded as received for it and not "
+                 "yet allocated. Record the money received first.", category=category, available=money(exc.available)))
 
 
 def site_path(path: str, under: str = "/") -> bool:

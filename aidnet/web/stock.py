@@ -11,7 +11,7 @@ from wtforms import IntegerField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from .. import dates
-from ..decisions import proposals, receipts
+from ..decisions import effects, proposals, receipts
 from ..decisions.proposals import DecisionRefused
 from ..exports import periods
 from ..records import offers
@@ -83,7 +83,7 @@ def _page(code: int = 200, **forms: Any) -> tuple[str, int]:
         threshold_form=forms.get("threshold_form") or ThresholdForm(threshold=receipts.threshold(store)),
         action_form=EmptyForm(), offers=offers.open_offers(store, g.session.keys), s=settings(),
         kinds=dict(offer_kinds()), logout_form=EmptyForm(), notice=notice,
-        balances=receipts.balances(store, settings()), month=month_moves(store),
+        balances=receipts.balances(store, settings()), total=effects.balance_cents(store) // 100, month=month_moves(store),
         threshold=receipts.threshold(store), waiting=receipts.waiting(store),
         received=offers.stock_received(store, g.session.keys)), code
 
@@ -96,6 +96,8 @@ def _done(final: bool) -> Any:
 @login_required
 def stock() -> Any:
     if request.method == "GET":
+        # Old payouts without a category take their request's, where this keyholder can read it (the balances below).
+        effects.recover_payout_categories(get_store(), g.session.keys)
         return _page()
     form = _stock_form()
     if not form.validate():
