@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -145,6 +146,33 @@ def test_sighup_replaces_workers_without_dropping_a_request(tmp_path: Path) -> N
         assert not _children(server.process.pid) & before, "old workers still running"
         assert statuses and set(statuses) == {200}
         assert client.get("/").status == 200
+    finally:
+        server.stop()
+    assert server.process.returncode == 0
+
+
+@pytest.mark.server
+def test_a_connection_opened_just_before_a_reload_is_answered_not_reset(tmp_path: Path) -> None:
+    """A client on a loaded phone connects, then sends its request a moment later: if a reload
+    (SIGHUP) stops the worker that accepted it meanwhile, the request is still answered."""
+    settings = make_instance(tmp_path / "inst")
+    server = start_server(settings.instance, tmp_path / "logs")
+    try:
+        port = int(server.url.rsplit(":", 1)[1])
+        waiting = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(4)]
+        time.sleep(0.3)  # accepted by the workers, nothing sent yet
+        os.kill(server.process.pid, signal.SIGHUP)
+        time.sleep(1.5)  # the old workers are stopping
+        for sock in waiting:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        answers = []
+        for sock in waiting:
+            with sock:
+                try:
+                    answers.append(sock.recv(100)[:15])
+                except ConnectionResetError:
+                    answers.append(b"reset")
+        assert answers == [b"HTTP/1.1 200 OK"] * 4
     finally:
         server.stop()
     assert server.process.returncode == 0

@@ -48,6 +48,10 @@ from ..web.app import MAX_BODY_BYTES
 
 # A request's line and headers must be in within this long.
 HEADER_SECONDS = 10.0
+# A stopping worker (reload, shutdown) still waits this long for the first bytes of a connection it
+# accepted: a client on a loaded phone connects, then sends a moment later. Silent beyond it: cut off,
+# so silent connections cannot hold a stop for the whole header deadline (new workers serve meanwhile).
+STOP_SILENT_SECONDS = 3.0
 # After the headers, a body has this long before the rate below applies.
 BODY_GRACE_SECONDS = 5.0
 # A body must then keep up at least this rate on average (a 64 KiB form: ~70 s at worst).
@@ -310,7 +314,8 @@ class ReadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships no 
         for conn, started in list(self.reading.items()):
             headers_at = conn.headers_at
             if headers_at is None:
-                late = now - started > HEADER_SECONDS or (not self.alive and not conn.pending)
+                waited = now - started
+                late = waited > HEADER_SECONDS or (not self.alive and not conn.pending and waited > STOP_SILENT_SECONDS)
             else:
                 _, head_size = request_state(conn.pending)
                 body = len(conn.pending) - head_size
