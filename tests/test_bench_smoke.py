@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import run as bench  # noqa: E402
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.serial]
 
 COMMITS = """
 import sys, time

@@ -19,7 +19,7 @@ from helpers.instance import PASSPHRASE, add_coordinator, make_instance
 from helpers.live import LiveServer, start_server
 from helpers.loadtools import LoadResult, atomic_counts, coordinator_keys, integrity_ok, run_load, unreadable_receipts
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.serial]
 
 CLIENTS = 16
 CRASHES = 4

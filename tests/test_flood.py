@@ -31,7 +31,7 @@ from aidnet.records.requests import NotYours, RequestDetails, inbox_page, mark_s
 from aidnet.store import counters, open_store
 from aidnet.web.app import create_app
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.serial]
 
 REQUESTS_PER_MINUTE = 12
 OFFERS_PER_MINUTE = 4

@@ -19,7 +19,7 @@ from helpers.loadtools import LoadResult, atomic_counts, coordinator_keys, integ
 from aidnet.store import open_store
 from aidnet.store import requests as request_rows
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.serial]
 
 CLIENTS = 16
 SECONDS = float(os.environ.get("AIDNET_LOAD_SECONDS", "30"))

@@ -17,6 +17,8 @@ from aidnet.config import Settings
 from aidnet.records import coordinators
 from aidnet.store import Store
 
+pytestmark = pytest.mark.serial  # the limits count in clock minutes: each test must run inside one
+
 
 @pytest.fixture
 def argon2_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:

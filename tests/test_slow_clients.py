@@ -26,7 +26,7 @@ from helpers.live import free_port, start_server
 from helpers.loadtools import LoadResult, run_load
 from helpers.slowclients import Probes, SlowAttack, timed_get
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.serial]
 
 SECONDS = float(os.environ.get("AIDNET_SLOW_SECONDS", "20"))
 
