@@ -26,6 +26,18 @@ if os.environ.get("CI"):
     hypothesis.settings.load_profile("ci")
 
 
+# The longest files first: tests/run.sh hands files to both cores in collection order (pytest-xdist,
+# --dist loadfile), and one started last would leave the other core idle while it finishes.
+LONGEST_FIRST = ("test_requester_browser.py", "test_transparency_browser.py", "test_docs.py", "test_team_browser.py",
+                 "test_coordinator_browser.py", "test_browser.py", "test_backup.py", "test_hostile.py",
+                 "test_server_cannot_lie.py", "test_keyholder.py", "test_transparency_year.py", "test_cli.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     settings = make_instance(tmp_path / "instance")

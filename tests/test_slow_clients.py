@@ -7,9 +7,8 @@ port must each answer within 1 s, and 4 requesters submitting through the real
 forms must see no error. Before the worker read requests whole, 16 such
 connections locked out both for the whole run.
 
-The issue asks for 30 s; the test holds the attack for AIDNET_SLOW_SECONDS
-(20 s by default, long enough for every header deadline to pass twice and
-every slow body to be cut) to keep the suite's time; bench/run.py holds 30 s.
+The attack lasts 30 s, as the issue asks (AIDNET_SLOW_SECONDS to change it):
+every header deadline passes three times and every slow body is cut.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from helpers.slowclients import Probes, SlowAttack, timed_get
 
 pytestmark = [pytest.mark.server, pytest.mark.serial]
 
-SECONDS = float(os.environ.get("AIDNET_SLOW_SECONDS", "20"))
+SECONDS = float(os.environ.get("AIDNET_SLOW_SECONDS", "30"))
 
 
 def test_64_slow_connections_lock_out_neither_health_nor_login_nor_requesters(tmp_path: Path) -> None:
