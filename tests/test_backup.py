@@ -276,6 +276,27 @@ def test_a_restored_copy_holds_every_table_index_and_row(tmp_path: Path, setting
         assert _everything(store) == before
 
 
+def test_a_request_a_coordinator_handles_is_backed_up_and_restored(tmp_path: Path, settings: Settings) -> None:
+    """requests.handler refers to coordinators, a table made after requests: copied in that order, the rows
+    of a claimed request came before the account they name, and the foreign key refused the whole backup."""
+    with open_store(settings) as store:
+        requests.submit_request(store, settings, requests.RequestDetails("food", "north", "rice", "", "today"),
+                                "nonce-claimed-xxxxxxxxxx")
+        row = request_rows.page(store, 0, 1)[0]
+        alice = account_rows.by_handle(store, "alice")
+        assert alice is not None
+        with store.write() as tx:
+            assert request_rows.set_handler(tx, row.id, alice.id)
+        before = _everything(store)
+    key, _ = backup.backup_key(tmp_path / "backup.key", create=True)
+    backup.write_backup(settings, tmp_path / "claimed.aidbk", key)
+    restored = backup.restore_backup(tmp_path / "claimed.aidbk", key, tmp_path / "restored", replace=False)
+    with open_store(restored) as store:
+        assert _everything(store) == before
+        assert request_rows.page(store, 0, 1)[0].handler == alice.id
+        assert store.conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
 def _everything(store: Store) -> dict[str, object]:
     schema = sorted(tuple(r) for r in store.conn.execute(
         "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_autoindex%'"))

@@ -155,6 +155,26 @@ def row_counts(conn: sqlcipher3.Connection) -> dict[str, int]:
     return {name: int(conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]) for name in names}  # noqa: S608  # names from the schema
 
 
+def _parents_first(conn: sqlcipher3.Connection, tables: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The tables in the order they were made, except that each comes after every table its foreign keys name.
+
+    A column added later may point at a table made after its own (requests.handler at coordinators): rows
+    copied in the order of making would reach the child before its parent, and the foreign key refuses them.
+    """
+    names = {name for name, _sql in tables}
+    parents = {name: {str(fk[2]) for fk in conn.execute(f'PRAGMA main.foreign_key_list("{name}")')} & names - {name}
+               for name, _sql in tables}
+    ordered: list[tuple[str, str]] = []
+    placed: set[str] = set()
+    while len(ordered) < len(tables):
+        ready = [(n, q) for n, q in tables if n not in placed and parents[n] <= placed]
+        if not ready:
+            raise BackupError("the database's foreign keys go round in a circle: a backup cannot order its tables")
+        ordered.append(ready[0])
+        placed.add(ready[0][0])
+    return ordered
+
+
 def _copy_database(conn: sqlcipher3.Connection, target: str, progress: Progress | None, counts: dict[str, int],
                    skip: tuple[str, ...] = ()) -> None:
     """Copy every table and index of main into the attached database `target`, inside the caller's transaction.
@@ -175,7 +195,7 @@ def _copy_database(conn: sqlcipher3.Connection, target: str, progress: Progress 
     if any(kind not in ("table", "index") or sql is None and kind == "table" or sql and not _CREATE.match(sql)
            for kind, _name, _table, sql in objects):
         raise BackupError("the database holds a kind of object a backup does not copy")
-    tables = [(name, sql) for kind, name, _table, sql in objects if kind == "table"]
+    tables = _parents_first(conn, [(name, sql) for kind, name, _table, sql in objects if kind == "table"])
     counts = {name: counts.get(name, 0) for name, _sql in tables}
     trees = {name: 1 + sum(1 for kind, _n, table, _s in objects if kind == "index" and table == name)
              for name, _sql in tables}
