@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -22,7 +23,7 @@ from helpers.instance import add_coordinator, make_instance
 from aidnet.config import Settings, load_settings
 from aidnet.exports import files, periods, releases
 from aidnet.records import requests
-from aidnet.store import open_store
+from aidnet.store import counters, open_store
 from aidnet.store import releases as release_rows
 from aidnet.store import requests as request_rows
 
@@ -442,6 +443,7 @@ def test_periods_end_on_their_last_sunday_and_months_hold_the_weeks_whose_thursd
     assert periods.latest_closed("month", dt.date(2026, 3, 1)) == "2026-01"
     assert periods.latest_closed("month", dt.date(2026, 3, 2)) == "2026-02"
     assert periods.latest_closed("month", dt.date(2026, 1, 20)) == "2025-12"
+    assert periods.latest_closed("month", dt.date(2026, 2, 10)) == "2026-01"
     assert periods.weeks_of("2026-01") == ("month", ("2026-W01", "2026-W02", "2026-W03", "2026-W04", "2026-W05"))
     assert periods.weeks_of("2020-12")[1][-1] == "2020-W53" and periods.weeks_of("2020-W53") == ("week", ("2020-W53",))
     assert periods.weeks_of("2000-01")[0] == "month" and periods.weeks_of("2026-12")[0] == "month"
@@ -464,3 +466,35 @@ def test_a_value_of_exactly_k_is_shown_and_one_below_is_withheld(plain: Settings
         **{(c, a): 0 for c in plain.categories for a in plain.areas}, ("food", "north"): 10,
         **{(c, "*"): 0 for c in plain.categories}, ("food", "*"): 10,
         **{("*", a): 0 for a in plain.areas}, ("*", "north"): 10, ("*", "*"): 10}
+
+
+def test_a_release_reports_its_progress_table_by_table(plain: Settings) -> None:
+    plant(plain, WEEK, {("food", "north", "received"): 30})
+    calls: list[tuple[int, int]] = []
+    with open_store(plain) as store:
+        store.migrate()
+        releases.make_release(store, plain, WEEK, TODAY, lambda done, total: calls.append((done, total)))
+    assert calls == [(n, len(releases.TABLES)) for n in range(1, len(releases.TABLES) + 1)]
+
+
+def test_a_months_money_by_category_every_key_pinned_spent_shown_where_three_requests_paid(plain: Settings) -> None:
+    """Money paid out, one contributor per request (all its payouts added); a payout from before payouts knew
+    their category is its own row, "unknown", after the configured categories."""
+    paid = [("r1", 40, "food"), ("r2", 20, "food"), ("r2", 15, "food"), ("r3", 30, "food"),
+            ("r4", 50, "rent"), ("r5", 45, "rent"), ("r6", 40, "rent"), ("r7", 9, None), ("r8", 9, None), ("r9", 9, None)]
+    with open_store(plain) as store:
+        store.migrate()
+        with store.write() as tx:
+            for i, (request, amount, category) in enumerate(paid):
+                counters.record_paid(tx, f"p{i}", request, amount, category, WEEK)
+    money = json.loads(release(dataclasses.replace(plain, currency="EUR"), "2026-02")[0].manifest)["money"]
+    spent = {"food": 105, "rent": 135, "unknown": 27}
+    assert money == {
+        "currency": "EUR", "unit": "whole units of the currency",
+        "columns": ["category", "budget", "received", "received_withheld", "spent", "spent_withheld"],
+        "rows": [[c, None, 0, None, spent.get(c, 0), None] for c in [*plain.categories, "unknown"]],
+        "total": {"budget": 0, "received": 0, "received_withheld": None, "spent": 267, "spent_withheld": None},
+        "min_contributors": 3, "dominance_p": 10,
+        "rule": "exact; a cell is withheld with fewer than 3 contributors (too_few), or when total - x1 - x2 < 10% of "
+                "x1, x1 and x2 the two largest contributions (dominance)"}
+    assert "money" not in json.loads(release(plain, WEEK)[0].manifest)  # money by category is monthly only
