@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 import shutil
 import socket
@@ -270,7 +271,6 @@ def test_without_noise_a_week_of_one_event_is_never_month_minus_the_other_weeks(
 
 @pytest.mark.parametrize("scale", [Fraction(1, 3), Fraction(1, 2), Fraction(1), Fraction(4), Fraction(16), Fraction(64)])
 def test_margin_is_the_smallest_that_holds_nine_times_in_ten(scale: Fraction) -> None:
-    import math
     p = math.exp(-1 / float(scale))
 
     def inside(m: int) -> float:  # P(|X| <= m)
@@ -498,3 +498,9 @@ def test_a_months_money_by_category_every_key_pinned_spent_shown_where_three_req
         "rule": "exact; a cell is withheld with fewer than 3 contributors (too_few), or when total - x1 - x2 < 10% of "
                 "x1, x1 and x2 the two largest contributions (dominance)"}
     assert "money" not in json.loads(release(plain, WEEK)[0].manifest)  # money by category is monthly only
+
+
+def test_a_margin_exactly_at_nine_in_ten_is_not_pushed_up_by_rounding() -> None:
+    # At scale 1 / ln 19, P(X = 0) = (1 - p) / (1 + p) with p = 1/19 is exactly 9/10: the margin is 0, although
+    # the doubles that compute it land a hair above.
+    assert releases.margin(Fraction(1 / math.log(19))) == 0
