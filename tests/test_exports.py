@@ -504,3 +504,29 @@ def test_a_margin_exactly_at_nine_in_ten_is_not_pushed_up_by_rounding() -> None:
     # At scale 1 / ln 19, P(X = 0) = (1 - p) / (1 + p) with p = 1/19 is exactly 9/10: the margin is 0, although
     # the doubles that compute it land a hair above.
     assert releases.margin(Fraction(1 / math.log(19))) == 0
+
+
+def test_without_noise_a_month_after_its_weeks_never_gives_a_small_week_away(plain: Settings) -> None:
+    """The other order: week 2 is published first, then the month, then weeks 3 and 4 (empty) and week 1. The month
+    less the other weeks would be week 1's 5: one of them is withheld, whatever the order they come in."""
+    _, weeks = periods.weeks_of("2026-02")
+    plant(plain, weeks[0], {("food", "north", "received"): 5, ("rent", "north", "received"): 30,
+                            ("food", "south", "received"): 30, ("rent", "south", "received"): 30})
+    plant(plain, weeks[1], {("food", "north", "received"): 30, ("rent", "north", "received"): 30,
+                            ("food", "south", "received"): 30, ("rent", "south", "received"): 30})
+    shown = {w: table(release(plain, w)[0].manifest, "received") for w in weeks[1:2]}
+    assert shown[weeks[1]][("food", "north")] == 30
+    month = table(release(plain, "2026-02")[0].manifest, "received")
+    shown |= {w: table(release(plain, w)[0].manifest, "received") for w in (*weeks[2:], weeks[0])}
+    assert shown[weeks[0]][("food", "north")] is None
+    assert None in [month[("food", "north")], *(shown[w][("food", "north")] for w in weeks[1:])]
+
+
+def test_a_months_money_adds_up_every_week_in_it(plain: Settings) -> None:
+    _, weeks = periods.weeks_of("2026-02")
+    plant(plain, weeks[0], {}, money=(("food", "in", 1000),) * 6 + (("food", "out", 400),) * 10)
+    plant(plain, weeks[2], {}, money=(("food", "in", 500),) * 6 + (("rent", "in", 7),) + (("medicine", "in", 10),) * 11)
+    month = release(plain, "2026-02")[0].manifest
+    assert table(month, "money_in_count")[("food", "all")] == 12 and table(month, "money_in_amount")[("food", "all")] == 9000
+    assert table(month, "money_out_count")[("food", "all")] == 10 and table(month, "money_out_amount")[("food", "all")] == 4000
+    assert table(month, "money_in_count")[("rent", "all")] is None and table(month, "money_in_amount")[("rent", "all")] is None
