@@ -522,11 +522,13 @@ def test_without_noise_a_month_after_its_weeks_never_gives_a_small_week_away(pla
     assert None in [month[("food", "north")], *(shown[w][("food", "north")] for w in weeks[1:])]
 
 
-def test_a_months_money_adds_up_every_week_in_it(plain: Settings) -> None:
+def test_a_months_counts_and_money_add_up_every_week_in_it(plain: Settings) -> None:
     _, weeks = periods.weeks_of("2026-02")
-    plant(plain, weeks[0], {}, money=(("food", "in", 1000),) * 6 + (("food", "out", 400),) * 10)
+    plant(plain, weeks[1], {("food", "north", "received"): 13})
+    plant(plain, weeks[0], {("food", "north", "received"): 12}, money=(("food", "in", 1000),) * 6 + (("food", "out", 400),) * 10)
     plant(plain, weeks[2], {}, money=(("food", "in", 500),) * 6 + (("rent", "in", 7),) + (("medicine", "in", 10),) * 11)
     month = release(plain, "2026-02")[0].manifest
+    assert table(month, "received")[("food", "north")] == 25
     assert table(month, "money_in_count")[("food", "all")] == 12 and table(month, "money_in_amount")[("food", "all")] == 9000
     assert table(month, "money_out_count")[("food", "all")] == 10 and table(month, "money_out_amount")[("food", "all")] == 4000
     assert table(month, "money_in_count")[("rent", "all")] is None and table(month, "money_in_amount")[("rent", "all")] is None
