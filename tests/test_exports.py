@@ -532,3 +532,14 @@ def test_a_months_counts_and_money_add_up_every_week_in_it(plain: Settings) -> N
     assert table(month, "money_in_count")[("food", "all")] == 12 and table(month, "money_in_amount")[("food", "all")] == 9000
     assert table(month, "money_out_count")[("food", "all")] == 10 and table(month, "money_out_amount")[("food", "all")] == 4000
     assert table(month, "money_in_count")[("rent", "all")] is None and table(month, "money_in_amount")[("rent", "all")] is None
+
+
+def test_an_amount_is_withheld_exactly_when_its_count_is(plain: Settings) -> None:
+    """5 gifts of 1000 are too few to show, and 20 of 1 are withheld as their partner: both amounts go with them,
+    though 5000 and 20 are no small numbers."""
+    plant(plain, WEEK, {}, money=(("food", "in", 1000),) * 5 + (("rent", "in", 1),) * 20 + (("medicine", "in", 100),) * 30)
+    row = release(plain)[0].manifest
+    assert {c: v for (c, _), v in table(row, "money_in_count").items() if c in ("food", "rent", "medicine")} == {
+        "food": None, "rent": None, "medicine": 30}
+    assert {c: v for (c, _), v in table(row, "money_in_amount").items() if c in ("food", "rent", "medicine")} == {
+        "food": None, "rent": None, "medicine": 3000}
