@@ -543,3 +543,20 @@ def test_an_amount_is_withheld_exactly_when_its_count_is(plain: Settings) -> Non
         "food": None, "rent": None, "medicine": 30}
     assert {c: v for (c, _), v in table(row, "money_in_amount").items() if c in ("food", "rent", "medicine")} == {
         "food": None, "rent": None, "medicine": 3000}
+
+
+def test_a_release_another_export_stored_meanwhile_is_returned_not_made_again(plain: Settings,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two exports of one period at once: the second looks before its write and sees nothing, then finds the
+    first's release inside the write, and returns it as not made now."""
+    plant(plain, WEEK, {("food", "north", "received"): 30})
+    first, _ = release(plain)
+    lookups: list[str] = []
+    real = release_rows.release
+
+    def late(store: object, period: str) -> object:
+        lookups.append(period)
+        return None if len(lookups) == 1 else real(store, period)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(releases.release_rows, "release", late)
+    assert release(plain) == (first, False) and lookups == [WEEK, WEEK]
