@@ -520,6 +520,7 @@ def test_without_noise_a_month_after_its_weeks_never_gives_a_small_week_away(pla
     shown |= {w: table(release(plain, w)[0].manifest, "received") for w in (*weeks[2:], weeks[0])}
     assert shown[weeks[0]][("food", "north")] is None
     assert None in [month[("food", "north")], *(shown[w][("food", "north")] for w in weeks[1:])]
+    assert shown[weeks[2]][("medicine", "east")] == 0  # and no more than that is withheld: an empty cell shows
 
 
 def test_a_months_counts_and_money_add_up_every_week_in_it(plain: Settings) -> None:
