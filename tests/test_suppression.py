@@ -189,3 +189,18 @@ def test_known_answers_withhold_no_more_than_these(rows: tuple[str, ...], cols: 
     hidden = plan(shape, values, 10)
     assert hidden == expected
     assert not line_problems(shape, values, hidden, 10) and not exposed([(WEEKS[:1], values, hidden)], shape.rows, shape.cols, 10)
+
+
+def test_known_answer_when_a_month_must_keep_small_weeks_underivable() -> None:
+    """A month over two weeks whose small week-level counts must stay unknown: after the line rules, a shown cell
+    near the withheld ones is withheld to break what is left exposed (the rectangle), not a total. Pinned."""
+    rows, cols = ("a", "b", "c"), ("x", "y", "z")
+    weekly = {WEEKS[0]: _grid("abc", "xyz", [2, 20, 20, 2, 5, 20, 12, 30, 20]),
+              WEEKS[1]: _grid("abc", "xyz", [0, 40, 0, 25, 12, 40, 3, 3, 25])}
+    shape = Shape(rows, cols, WEEKS)
+    values = with_totals(shape, {i: weekly[WEEKS[0]][i] + weekly[WEEKS[1]][i] for i in weekly[WEEKS[0]]})
+    protect = [Shape(rows, cols, (w,)).functional(i) for w in WEEKS
+               for i, v in with_totals(Shape(rows, cols, (w,)), weekly[w]).items() if 0 < v < 10]
+    hidden = plan(shape, values, 10, (), protect)
+    assert hidden == {("a", "x"), ("a", "z"), ("c", "x"), ("c", "z")}
+    assert not line_problems(shape, values, hidden, 10) and not exposed([(WEEKS, values, hidden)], rows, cols, 10, weekly)
