@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import json
+import math
 import re
 import shutil
 import socket
@@ -21,7 +24,7 @@ from helpers.instance import add_coordinator, make_instance
 from aidnet.config import Settings, load_settings
 from aidnet.exports import files, periods, releases
 from aidnet.records import requests
-from aidnet.store import open_store
+from aidnet.store import counters, open_store
 from aidnet.store import releases as release_rows
 from aidnet.store import requests as request_rows
 
@@ -266,9 +269,8 @@ def test_without_noise_a_week_of_one_event_is_never_month_minus_the_other_weeks(
     assert monthly is None or None in later, (monthly, later)
 
 
-@pytest.mark.parametrize("scale", [Fraction(1, 2), Fraction(1), Fraction(4), Fraction(16), Fraction(64)])
+@pytest.mark.parametrize("scale", [Fraction(1, 3), Fraction(1, 2), Fraction(1), Fraction(4), Fraction(16), Fraction(64)])
 def test_margin_is_the_smallest_that_holds_nine_times_in_ten(scale: Fraction) -> None:
-    import math
     p = math.exp(-1 / float(scale))
 
     def inside(m: int) -> float:  # P(|X| <= m)
@@ -287,3 +289,275 @@ def test_requests_marked_as_spam_are_left_out_of_received_and_published_on_their
     assert received[("food", "north")] == 15 and received[("*", "*")] == 27
     spam = table(row.manifest, "spam")
     assert spam[("food", "north")] == 25 and spam[("*", "*")] == 25
+
+
+def test_verify_holds_for_a_release_and_names_each_tampering(tmp_path: Path, plain: Settings) -> None:
+    """In this process, the checks the CLI test makes through `aidnet export verify`, each refusal by its words."""
+    plant(plain, WEEK, {("food", "north", "received"): 25})
+    row, _ = release(plain)
+    key = files.load_or_create_key(plain.instance)
+    trusted = bytes(key.verify_key)
+    assert files.verify_bytes(row.manifest, row.csv, row.signature, trusted) == json.loads(row.manifest)
+    assert row.signature.decode("ascii").splitlines() == [
+        files.SIGNATURE_HEADER, f"public-key: {trusted.hex()}",
+        f"signature: {key.sign(row.manifest).signature.hex()}"]
+
+    def refused(manifest: bytes, csv_bytes: bytes, signature: bytes, match: str, by: bytes = trusted) -> None:
+        with pytest.raises(files.VerifyError, match=match):
+            files.verify_bytes(manifest, csv_bytes, signature, by)
+
+    def signed(data: object, raw: bytes | None = None) -> tuple[bytes, bytes]:
+        manifest = raw if raw is not None else files.canonical_json(data)  # type: ignore[arg-type]
+        return manifest, files.sign(key, manifest)
+
+    refused(row.manifest, row.csv.replace(b"north,25", b"north,26"), row.signature, "checksum")
+    refused(row.manifest.replace(b'"threshold_k":10', b'"threshold_k":11'), row.csv, row.signature, "signature does not match")
+    other = files.load_or_create_key(make_instance(tmp_path / "other").instance)
+    refused(row.manifest, row.csv, files.sign(other, row.manifest), "different key")
+    forged = files.sign(other, row.manifest).replace(bytes(other.verify_key).hex().encode(), trusted.hex().encode())
+    refused(row.manifest, row.csv, forged, "signature does not match the manifest")
+    for bad in (b"", b"aidnet-export-signature v2\n" + b"\n".join(row.signature.splitlines()[1:]),
+                row.signature.replace(b"public-key: ", b"publickey: "),
+                row.signature.replace(b"signature: ", b"sig: "), b"\xff\xfe", row.signature.splitlines()[0]):
+        refused(row.manifest, row.csv, bad, "malformed")
+    manifest, signature = signed(None, b"not json")
+    refused(manifest, row.csv, signature, "not JSON")
+    manifest, signature = signed(None, b"\xff")
+    refused(manifest, row.csv, signature, "not JSON")
+    data = json.loads(row.manifest)
+    for wrong in ([data], {**data, "schema": 2}):
+        manifest, signature = signed(wrong)
+        refused(manifest, row.csv, signature, "canonical form")
+    manifest, signature = signed(None, json.dumps(data).encode())  # the same data, not in canonical form
+    refused(manifest, row.csv, signature, "canonical form")
+    # The checksum matches the CSV, but the tables say another number, or cannot be rendered at all.
+    data["tables"][0]["values"][0][2] = 99
+    manifest, signature = signed(data)
+    refused(manifest, row.csv, signature, "manifest's tables")
+    for broken in ({k: v for k, v in data.items() if k != "tables"}, {**data, "tables": [{"values": 1}]},
+                   {**data, "tables": [{"name": "x", "values": [[1, 2]]}]}):
+        manifest, signature = signed(broken)
+        refused(manifest, row.csv, signature, "tables are malformed")
+
+
+def test_export_files_are_written_whole_readable_by_anyone_and_verify_from_each_of_them(tmp_path: Path,
+                                                                                       plain: Settings) -> None:
+    assert files.public_key_hex(plain.instance) is None and not (plain.instance / "export.key").exists()
+    plant(plain, WEEK, {("food", "north", "received"): 25})
+    row, _ = release(plain)
+    assert (plain.instance / "export.key").stat().st_mode & 0o777 == 0o600
+    assert bytes(files.load_or_create_key(plain.instance)) == bytes(files.load_or_create_key(plain.instance))
+    public = files.public_key_hex(plain.instance)
+    assert public == bytes(files.load_or_create_key(plain.instance).verify_key).hex()
+    out = tmp_path / "out" / "deeper"
+    assert files.file_names(WEEK) == (f"aidnet-{WEEK}.json", f"aidnet-{WEEK}.csv", f"aidnet-{WEEK}.json.sig")
+    paths = files.write_files(out, WEEK, row.manifest, row.csv, row.signature)
+    assert [p.name for p in paths] == list(files.file_names(WEEK)) and sorted(out.iterdir()) == sorted(paths)
+    assert [p.read_bytes() for p in paths] == [row.manifest, row.csv, row.signature]
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in paths)
+    assert files.write_files(out, WEEK, row.manifest, row.csv, row.signature) == paths  # again, over them
+    for path in paths:
+        assert files.verify_file(path, bytes.fromhex(str(public)))["period"] == WEEK
+    with pytest.raises(files.VerifyError, match=r"give the \.json"):
+        files.verify_file(out / f"aidnet-{WEEK}.txt", bytes.fromhex(str(public)))
+    paths[1].unlink()
+    with pytest.raises(files.VerifyError, match=f"cannot read aidnet-{WEEK}.json, aidnet-{WEEK}.csv"):
+        files.verify_file(paths[0], bytes.fromhex(str(public)))
+    (plain.instance / "export.key").write_text("not hex\n")
+    with pytest.raises(files.VerifyError, match="is not a key"):
+        files.load_or_create_key(plain.instance)
+    (plain.instance / "export.key").write_text("ab" * 31 + "\n")
+    with pytest.raises(files.VerifyError, match="is not a key"):
+        files.public_key_hex(plain.instance)
+
+
+def test_the_csv_has_one_line_per_number_and_money_by_category_with_an_empty_budget_left_blank() -> None:
+    manifest = {"period": "2026-02", "tables": [{"name": "received", "values": [["food", "*", 12], ["*", "*", None]]}],
+                "money": {"rows": [["food", 300, 105, None, None, "too_few"], ["rent", None, 0, None, 7, None]]}}
+    assert files.render_csv(manifest) == (
+        b"period,table,category,area,value\n2026-02,received,food,*,12\n2026-02,received,*,*,suppressed\n"
+        b"2026-02,money_month,food,budget,300\n2026-02,money_month,food,received,105\n"
+        b"2026-02,money_month,food,spent,suppressed\n2026-02,money_month,rent,budget,\n"
+        b"2026-02,money_month,rent,received,0\n2026-02,money_month,rent,spent,7\n")
+    assert files.canonical_json({"b": "ü", "a": [1, 2]}) == '{"a":[1,2],"b":"ü"}\n'.encode()
+
+
+def test_a_release_from_a_known_key_draws_known_numbers_and_every_manifest_key_is_pinned(tmp_path: Path) -> None:
+    """The noise comes from the export key, the period, the table and the figure: pinned, because a change to
+    any of them would draw an already published period again as other numbers. Every key of the manifest,
+    with noise and without, pinned too: what a partner reads about the release is part of it."""
+    noisy = make_instance(tmp_path / "noisy")
+    (noisy.instance / "export.key").write_text("11" * 32 + "\n")
+    plant(noisy, WEEK, {("food", "north", "received"): 40, ("rent", "south", "received"): 7,
+                        ("food", "north", "spam"): 3})
+    row, _ = release(noisy)
+    data = json.loads(row.manifest)
+    assert data["tables"][0] == {
+        "name": "received", "rows": list(noisy.categories), "cols": list(noisy.areas),
+        "values": [["*", "*", 50], ["food", "*", 103], ["medicine", "*", 12], ["rent", "*", 2],
+                   ["transport", "*", 0], ["childcare", "*", 12], ["other", "*", 39], ["*", "north", 11],
+                   ["*", "south", 0], ["*", "east", 0], ["*", "west", 0], ["*", "centre", 0]],
+        "noise_scale": {"total": "4", "rows": "64/3", "cols": "64/3"}, "margin": {"total": 9, "rows": 49, "cols": 49}}
+    assert table(row.manifest, "spam") == {("*", "*"): 16} and table(row.manifest, "withdrawn") == {("*", "*"): 42}
+    assert table(row.manifest, "money_in_amount")[("transport", "*")] == 204971
+    assert table(row.manifest, "verdict_needed") == {("yes", "*"): 142, ("partly", "*"): 0, ("no", "*"): 0}
+    assert data["tables"][-1]["margin"] == {"rows": 147}
+    common = {"schema": 1, "period": WEEK, "period_kind": "week", "weeks": [WEEK], "week_budget": "1",
+              "threshold_k": 10, "categories": dict(noisy.categories), "areas": dict(noisy.areas),
+              "privacy_unit": "one request (all its events, money paid out and its verdict, counted once); offers: "
+                              "one offer; money received: one gift; amounts in minor units, at most money_clip each"}
+    rest = {k: v for k, v in data.items() if k not in ("tables", "csv_sha256", "noise_scale")}
+    assert rest == {**common, "mechanism": "discrete-laplace (exact integer sampler, CSPRNG)", "epsilon": "1/2",
+                    "cumulative_epsilon": {WEEK: "1/2"}, "lifetime_epsilon": "1", "margin_level": "9/10",
+                    "budget_split": {t: {lv: str(x) for lv, x in s.items()}
+                                     for t, s in {**releases.SPLIT, **releases.OFFER_SPLIT}.items()},
+                    "rounding": "integer noise; each total is its own draw, never a sum of cells; negative results "
+                                "shown as 0",
+                    "suppression": "none: cells are not published, and every published total carries noise"}
+    assert data["budget_split"]["received"] == {"total": "1/2", "rows": "3/32", "cols": "3/32"}
+    assert data["csv_sha256"] == hashlib.sha256(row.csv).hexdigest()
+    assert (noisy.instance / "published.sha256").read_text() == f"{WEEK} {hashlib.sha256(row.manifest).hexdigest()}\n"
+    plain = set_export(make_instance(tmp_path / "plain"), noise="false")
+    plant(plain, WEEK, {("food", "north", "received"): 40})
+    data = json.loads(release(plain)[0].manifest)
+    rest = {k: v for k, v in data.items() if k not in ("tables", "csv_sha256")}
+    assert rest == {**common, "mechanism": "none (suppression only)", "epsilon": "0", "cumulative_epsilon": {WEEK: "0"},
+                    "lifetime_epsilon": "0", "margin_level": "", "noise_scale": {}, "budget_split": {},
+                    "rounding": "exact counts; totals are sums of the cells",
+                    "suppression": "values from 1 to 9, and values that would let one be worked out, are 'suppressed'"}
+    assert "noise_scale" not in data["tables"][0] and "margin" not in data["tables"][0]
+    # Each period published is remembered beside the key, one line each, in the order made, private.
+    release(plain, "2026-W08")
+    lines = (plain.instance / "published.sha256").read_text().splitlines()
+    assert [line.split(" ")[0] for line in lines] == [WEEK, "2026-W08"]
+    assert (plain.instance / "published.sha256").stat().st_mode & 0o777 == 0o600
+
+
+def test_periods_end_on_their_last_sunday_and_months_hold_the_weeks_whose_thursday_is_theirs() -> None:
+    monday, sunday = dt.date(2026, 3, 16), dt.date(2026, 3, 15)  # 2026-W12 starts; 2026-W11 ends
+    assert periods.week_of(sunday) == "2026-W11" and periods.week_of(monday) == "2026-W12"
+    assert periods.week_monday("2026-W11") == dt.date(2026, 3, 9) and periods.week_monday("2026-W01") == dt.date(2025, 12, 29)
+    assert periods.is_closed("2026-W11", monday) and not periods.is_closed("2026-W11", sunday)
+    assert periods.latest_closed("week", monday) == "2026-W11" and periods.latest_closed("week", sunday) == "2026-W10"
+    # February 2026 ends with the week of Sunday 1 March; January 2026's first week is 2026-W01 (Thursday 1 January).
+    assert periods.latest_closed("month", dt.date(2026, 3, 1)) == "2026-01"
+    assert periods.latest_closed("month", dt.date(2026, 3, 2)) == "2026-02"
+    assert periods.latest_closed("month", dt.date(2026, 1, 20)) == "2025-12"
+    assert periods.latest_closed("month", dt.date(2026, 2, 10)) == "2026-01"
+    assert periods.weeks_of("2026-01") == ("month", ("2026-W01", "2026-W02", "2026-W03", "2026-W04", "2026-W05"))
+    assert periods.weeks_of("2020-12")[1][-1] == "2020-W53" and periods.weeks_of("2020-W53") == ("week", ("2020-W53",))
+    assert periods.weeks_of("2000-01")[0] == "month" and periods.weeks_of("2026-12")[0] == "month"
+    for bad in ("1999-12", "2026-00", "2026-13", "2026-W00", "2025-W53", "2026-W5", "26-02", "2026-02 "):
+        with pytest.raises(periods.PeriodError):
+            periods.weeks_of(bad)
+    with pytest.raises(periods.PeriodError):
+        periods.latest_closed("year", monday)
+    with pytest.raises(periods.PeriodError):
+        periods.week_monday("2026-02")
+
+
+def test_a_value_of_exactly_k_is_shown_and_one_below_is_withheld(plain: Settings) -> None:
+    plant(plain, WEEK, {("food", "north", "received"): 10, ("medicine", "east", "received"): 9,
+                        ("medicine", "west", "received"): 30, ("rent", "east", "received"): 30,
+                        ("rent", "west", "received"): 30, ("food", "north", "fulfilled"): 10})
+    received = table(release(plain)[0].manifest, "received")
+    assert received[("food", "north")] == 10 and received[("medicine", "east")] is None
+    assert table(release(plain)[0].manifest, "fulfilled") == {
+        **{(c, a): 0 for c in plain.categories for a in plain.areas}, ("food", "north"): 10,
+        **{(c, "*"): 0 for c in plain.categories}, ("food", "*"): 10,
+        **{("*", a): 0 for a in plain.areas}, ("*", "north"): 10, ("*", "*"): 10}
+
+
+def test_a_release_reports_its_progress_table_by_table(plain: Settings) -> None:
+    plant(plain, WEEK, {("food", "north", "received"): 30})
+    calls: list[tuple[int, int]] = []
+    with open_store(plain) as store:
+        store.migrate()
+        releases.make_release(store, plain, WEEK, TODAY, lambda done, total: calls.append((done, total)))
+    assert calls == [(n, len(releases.TABLES)) for n in range(1, len(releases.TABLES) + 1)]
+
+
+def test_a_months_money_by_category_every_key_pinned_spent_shown_where_three_requests_paid(plain: Settings) -> None:
+    """Money paid out, one contributor per request (all its payouts added); a payout from before payouts knew
+    their category is its own row, "unknown", after the configured categories."""
+    paid = [("r1", 40, "food"), ("r2", 20, "food"), ("r2", 15, "food"), ("r3", 30, "food"),
+            ("r4", 50, "rent"), ("r5", 45, "rent"), ("r6", 40, "rent"), ("r7", 9, None), ("r8", 9, None), ("r9", 9, None)]
+    with open_store(plain) as store:
+        store.migrate()
+        with store.write() as tx:
+            for i, (request, amount, category) in enumerate(paid):
+                counters.record_paid(tx, f"p{i}", request, amount, category, WEEK)
+    money = json.loads(release(dataclasses.replace(plain, currency="EUR"), "2026-02")[0].manifest)["money"]
+    spent = {"food": 105, "rent": 135, "unknown": 27}
+    assert money == {
+        "currency": "EUR", "unit": "whole units of the currency",
+        "columns": ["category", "budget", "received", "received_withheld", "spent", "spent_withheld"],
+        "rows": [[c, None, 0, None, spent.get(c, 0), None] for c in [*plain.categories, "unknown"]],
+        "total": {"budget": 0, "received": 0, "received_withheld": None, "spent": 267, "spent_withheld": None},
+        "min_contributors": 3, "dominance_p": 10,
+        "rule": "exact; a cell is withheld with fewer than 3 contributors (too_few), or when total - x1 - x2 < 10% of "
+                "x1, x1 and x2 the two largest contributions (dominance)"}
+    assert "money" not in json.loads(release(plain, WEEK)[0].manifest)  # money by category is monthly only
+
+
+def test_a_margin_exactly_at_nine_in_ten_is_not_pushed_up_by_rounding() -> None:
+    # At scale 1 / ln 19, P(X = 0) = (1 - p) / (1 + p) with p = 1/19 is exactly 9/10: the margin is 0, although
+    # the doubles that compute it land a hair above.
+    assert releases.margin(Fraction(1 / math.log(19))) == 0
+
+
+def test_without_noise_a_month_after_its_weeks_never_gives_a_small_week_away(plain: Settings) -> None:
+    """The other order: week 2 is published first, then the month, then weeks 3 and 4 (empty) and week 1. The month
+    less the other weeks would be week 1's 5: one of them is withheld, whatever the order they come in."""
+    _, weeks = periods.weeks_of("2026-02")
+    plant(plain, weeks[0], {("food", "north", "received"): 5, ("rent", "north", "received"): 30,
+                            ("food", "south", "received"): 30, ("rent", "south", "received"): 30})
+    plant(plain, weeks[1], {("food", "north", "received"): 30, ("rent", "north", "received"): 30,
+                            ("food", "south", "received"): 30, ("rent", "south", "received"): 30})
+    shown = {w: table(release(plain, w)[0].manifest, "received") for w in weeks[1:2]}
+    assert shown[weeks[1]][("food", "north")] == 30
+    month = table(release(plain, "2026-02")[0].manifest, "received")
+    shown |= {w: table(release(plain, w)[0].manifest, "received") for w in (*weeks[2:], weeks[0])}
+    assert shown[weeks[0]][("food", "north")] is None
+    assert None in [month[("food", "north")], *(shown[w][("food", "north")] for w in weeks[1:])]
+    assert shown[weeks[2]][("medicine", "east")] == 0  # and no more than that is withheld: an empty cell shows
+
+
+def test_a_months_counts_and_money_add_up_every_week_in_it(plain: Settings) -> None:
+    _, weeks = periods.weeks_of("2026-02")
+    plant(plain, weeks[1], {("food", "north", "received"): 13})
+    plant(plain, weeks[0], {("food", "north", "received"): 12}, money=(("food", "in", 1000),) * 6 + (("food", "out", 400),) * 10)
+    plant(plain, weeks[2], {}, money=(("food", "in", 500),) * 6 + (("rent", "in", 7),) + (("medicine", "in", 10),) * 11)
+    month = release(plain, "2026-02")[0].manifest
+    assert table(month, "received")[("food", "north")] == 25
+    assert table(month, "money_in_count")[("food", "all")] == 12 and table(month, "money_in_amount")[("food", "all")] == 9000
+    assert table(month, "money_out_count")[("food", "all")] == 10 and table(month, "money_out_amount")[("food", "all")] == 4000
+    assert table(month, "money_in_count")[("rent", "all")] is None and table(month, "money_in_amount")[("rent", "all")] is None
+
+
+def test_an_amount_is_withheld_exactly_when_its_count_is(plain: Settings) -> None:
+    """5 gifts of 1000 are too few to show, and 20 of 1 are withheld as their partner: both amounts go with them,
+    though 5000 and 20 are no small numbers."""
+    plant(plain, WEEK, {}, money=(("food", "in", 1000),) * 5 + (("rent", "in", 1),) * 20 + (("medicine", "in", 100),) * 30)
+    row = release(plain)[0].manifest
+    assert {c: v for (c, _), v in table(row, "money_in_count").items() if c in ("food", "rent", "medicine")} == {
+        "food": None, "rent": None, "medicine": 30}
+    assert {c: v for (c, _), v in table(row, "money_in_amount").items() if c in ("food", "rent", "medicine")} == {
+        "food": None, "rent": None, "medicine": 3000}
+
+
+def test_a_release_another_export_stored_meanwhile_is_returned_not_made_again(plain: Settings,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two exports of one period at once: the second looks before its write and sees nothing, then finds the
+    first's release inside the write, and returns it as not made now."""
+    plant(plain, WEEK, {("food", "north", "received"): 30})
+    first, _ = release(plain)
+    lookups: list[str] = []
+    real = release_rows.release
+
+    def late(store: object, period: str) -> object:
+        lookups.append(period)
+        return None if len(lookups) == 1 else real(store, period)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(releases.release_rows, "release", late)
+    assert release(plain) == (first, False) and lookups == [WEEK, WEEK]

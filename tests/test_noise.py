@@ -129,6 +129,12 @@ def test_known_answers_so_a_release_draws_the_same_numbers_in_every_version() ->
     s = noise.Stream(b"known answer", "2026-02|received|*|*")
     assert [s.randbelow(1000) for _ in range(6)] == [960, 994, 764, 641, 209, 676]
     assert [s.randbelow(2**20) for _ in range(2)] == [88813, 812824]
+    # One byte a draw up to 256, two up to 65536, and one even for randbelow(1): the bytes used, pinned.
+    s = noise.Stream(b"known answer", "bytes per draw")
+    assert [s.randbelow(256) for _ in range(3)] == [243, 145, 179]
+    assert [s.randbelow(2**16) for _ in range(2)] == [65174, 46742]
+    assert [s.randbelow(1) for _ in range(3)] == [0, 0, 0] and s.randbelow(1000) == 560
+    assert [s.randbelow(129) for _ in range(3)] == [75, 88, 91]
     s = noise.Stream(b"known answer", "2026-02|received|*|*")
     assert [noise.discrete_laplace(Fraction(4), s.randbelow) for _ in range(8)] == [10, -5, -2, -8, 0, -2, 0, -7]
 

@@ -173,6 +173,8 @@ def test_entries_recorded_before_receipts_were_signed_count_only_once_proposed_a
     ([1000] + [10] * 10, DOMINANT),  # rest 90 (nine 10s) < 100
     ([1000] + [10] * 11, None),  # rest 100 is not below 100
     ([0, 0, 5], TOO_FEW),  # only what moved money counts as a contributor
+    ([50, 40, 1], DOMINANT),  # one unit is a contributor: three of them, and a rest of 1 < 5
+    ([1010, 500, 100], DOMINANT),  # rest 100 is below 101 (10% of 1010), if only just
 ])
 def test_the_p_percent_rule_with_known_answers(amounts: list[int], expected: str | None) -> None:
     assert magnitude_withheld(amounts, 3, 10) == expected
@@ -193,6 +195,14 @@ def test_a_total_never_gives_a_withheld_money_cell_away() -> None:
     assert reasons["rent"] == TOO_FEW and total is None  # pooled 60, 50, 40 passes: the total may be shown
     assert magnitude_column({"food": ok, "medicine": even}, 3, 10) == ({"food": None, "medicine": None}, None)
     assert suppression.magnitude_withheld([0, 0], 3, 10) is None
+
+
+def test_a_money_total_says_its_own_reason_and_two_withheld_cells_pooled_may_let_it_show() -> None:
+    # 700, 40, 35, 30: one gift is most of the total, which says so (the lone 700 is withheld as too few).
+    assert magnitude_column({"food": [700], "rent": [40, 35, 30]}, 3, 10) == ({"food": TOO_FEW, "rent": None}, DOMINANT)
+    # Two cells withheld, one of one gift and one of two: pooled they are three, none dominant, so the total shows.
+    reasons, total = magnitude_column({"food": [100, 50, 10], "rent": [60], "childcare": [50, 40]}, 3, 10)
+    assert reasons == {"food": None, "rent": TOO_FEW, "childcare": TOO_FEW} and total is None
 
 
 def test_a_monthly_release_publishes_budget_received_and_spent_exactly_where_no_one_can_be_worked_out(

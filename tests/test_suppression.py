@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -161,3 +162,45 @@ def test_shapes_publish_exactly_their_totals() -> None:
     # The 3 is withheld, and so is enough of its row, column and totals that no subtraction gives it.
     assert ("a", "x") in hidden and not line_problems(two, values, hidden, 10)
     assert not exposed([(WEEKS[:1], values, hidden)], ("a", "b"), ("x", "y"), 10)
+
+
+def _grid(rows: str, cols: str, numbers: list[int]) -> dict[tuple[str, str], int]:
+    return dict(zip([(r, c) for r in rows for c in cols], numbers, strict=True))
+
+
+@pytest.mark.parametrize(("rows", "cols", "cells", "expected"), [
+    # A zero is no partner (withholding it hides nothing): the smallest positive cell is taken instead.
+    ("ab", "xyz", _grid("ab", "xyz", [3, 0, 20, 15, 0, 12]), {("a", "x"), ("a", "z"), ("b", "x"), ("b", "z")}),
+    # Two small cells adding up to exactly k need no more in their row; each column still needs a partner.
+    ("ab", "xy", _grid("ab", "xy", [4, 6, 30, 25]), {("a", "x"), ("a", "y"), ("b", "x"), ("b", "y")}),
+    # One column: its cells and the total, which is shown.
+    ("abc", ("all",), _grid("abc", ("all",), [3, 20, 30]), {("a", "all"), ("b", "all")}),
+    # Ties go to the first in (row, column) order, so a release is the same every time.
+    ("abc", "xy", _grid("abc", "xy", [2, 15, 15, 15, 15, 15]), {("a", "x"), ("a", "y"), ("b", "x"), ("b", "y")}),
+    (("a",), "xyz", _grid(("a",), "xyz", [5, 12, 12]), {("a", "x"), ("a", "y")}),
+    ("abcd", "wxyz", _grid("abcd", "wxyz", [1, 0, 30, 14, 22, 9, 0, 40, 13, 17, 2, 11, 0, 25, 19, 3]),
+     {("a", "w"), ("a", "z"), ("b", "w"), ("b", "x"), ("c", "x"), ("c", "y"), ("c", "z"), ("d", "y"), ("d", "z")}),
+])
+def test_known_answers_withhold_no_more_than_these(rows: tuple[str, ...], cols: tuple[str, ...],
+                                                  cells: dict[tuple[str, str], int], expected: set[tuple[str, str]]) -> None:
+    """What is withheld, pinned: more would hide numbers for nothing, and other cells would change a release."""
+    shape = Shape(tuple(rows), tuple(cols), WEEKS[:1])
+    values = with_totals(shape, cells)
+    hidden = plan(shape, values, 10)
+    assert hidden == expected
+    assert not line_problems(shape, values, hidden, 10) and not exposed([(WEEKS[:1], values, hidden)], shape.rows, shape.cols, 10)
+
+
+def test_known_answer_when_a_month_must_keep_small_weeks_underivable() -> None:
+    """A month over two weeks whose small week-level counts must stay unknown: after the line rules, a shown cell
+    near the withheld ones is withheld to break what is left exposed (the rectangle), not a total. Pinned."""
+    rows, cols = ("a", "b", "c"), ("x", "y", "z")
+    weekly = {WEEKS[0]: _grid("abc", "xyz", [2, 20, 20, 2, 5, 20, 12, 30, 20]),
+              WEEKS[1]: _grid("abc", "xyz", [0, 40, 0, 25, 12, 40, 3, 3, 25])}
+    shape = Shape(rows, cols, WEEKS)
+    values = with_totals(shape, {i: weekly[WEEKS[0]][i] + weekly[WEEKS[1]][i] for i in weekly[WEEKS[0]]})
+    protect = [Shape(rows, cols, (w,)).functional(i) for w in WEEKS
+               for i, v in with_totals(Shape(rows, cols, (w,)), weekly[w]).items() if 0 < v < 10]
+    hidden = plan(shape, values, 10, (), protect)
+    assert hidden == {("a", "x"), ("a", "z"), ("c", "x"), ("c", "z")}
+    assert not line_problems(shape, values, hidden, 10) and not exposed([(WEEKS, values, hidden)], rows, cols, 10, weekly)

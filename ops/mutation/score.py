@@ -56,9 +56,16 @@ def _message_only(trail: tuple[ast.AST, ...]) -> bool:
         if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and trail[i + 1:i + 2] == (node.exc,):
             return trail[i + 2:i + 3] != (node.exc.func,)  # the words, not which exception
         if isinstance(node, ast.Return):
+            # The returned value itself is the string (or a branch of `a if c else b`, `a or b`): a string inside a
+            # returned dict, tuple, set, f-string or call is data, not words.
             below = trail[i + 1:]
-            return (bool(below) and isinstance(below[-1], ast.Constant) and isinstance(below[-1].value, str)
-                    and not any(isinstance(n, ast.Call) for n in below))
+            if not below or not isinstance(below[-1], ast.Constant) or not isinstance(below[-1].value, str):
+                return False
+            for parent, child in zip(below, below[1:], strict=False):
+                if not (isinstance(parent, ast.BoolOp)
+                        or isinstance(parent, ast.IfExp) and child is not parent.test):
+                    return False
+            return True
     return False
 
 
