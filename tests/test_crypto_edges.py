@@ -1052,3 +1052,58 @@ def test_a_version_3_envelope_has_its_hint_then_its_slots() -> None:
     swapped = sealed[:4] + requester.box_public[:8] + sealed[12:]  # another hint: the header no longer matches
     with pytest.raises(crypto.DecryptionError):
         crypto.open_envelope(swapped, rid, "answer", requester.box_secret, parent)
+
+
+# -- offline bundles' signatures (crypto.bundles) ---------------------------------------------------------
+
+BUNDLE = {"format": "x", "until": 5, "records": [1, "é"]}
+# What a member signs, written out by hand: the context line, then the bundle in canonical JSON
+# (sorted keys, no spaces, UTF-8 as it is), without the signature field.
+BUNDLE_MESSAGE = b'aidnet-bundle-3\n{"format":"x","records":[1,"\xc3\xa9"],"until":5}'
+
+
+def test_a_bundle_is_signed_over_its_context_and_canonical_json_and_the_signer_is_its_key() -> None:
+    seed = bytes(range(32))
+    key = nacl.signing.SigningKey(seed)
+    signed = crypto.bundles.sign_bundle(BUNDLE, seed)
+    assert {k: v for k, v in signed.items() if k != "signed"} == BUNDLE  # every field kept as it was
+    assert set(signed["signed"]) == {"signer", "sig"}
+    assert signed["signed"]["signer"] == bytes(key.verify_key).hex()
+    assert signed["signed"]["sig"] == key.sign(BUNDLE_MESSAGE).signature.hex()
+    assert crypto.bundles.bundle_signer(signed) == bytes(key.verify_key).hex()
+    # Signing again replaces an old signature rather than signing over it.
+    again = crypto.bundles.sign_bundle({**BUNDLE, "signed": {"signer": "00", "sig": "00"}}, seed)
+    assert again == signed
+
+
+def test_any_change_to_a_signed_bundle_or_a_malformed_signature_is_refused() -> None:
+    seed = bytes(range(32))
+    signed = crypto.bundles.sign_bundle(BUNDLE, seed)
+    other = crypto.bundles.sign_bundle(BUNDLE, bytes(32))["signed"]
+    sig, signer = signed["signed"]["sig"], signed["signed"]["signer"]
+    changed: list[dict[str, Any]] = [
+        {**signed, "until": 6},  # the expiry day moved
+        {**signed, "records": [1, "e"]},
+        {**signed, "extra": None},  # a field added
+        {k: v for k, v in signed.items() if k != "format"},  # a field dropped
+        {**signed, "signed": {"signer": other["signer"], "sig": sig}},  # someone else's key named
+        {**signed, "signed": {"signer": signer, "sig": other["sig"]}},  # another key's signature
+        {**signed, "signed": {"signer": signer, "sig": sig[:-2]}},  # 63 bytes
+        {**signed, "signed": {"signer": signer, "sig": sig + "00"}},  # 65 bytes
+        {**signed, "signed": {"signer": signer[:-2], "sig": sig}},  # a 31-byte key
+        {**signed, "signed": {"signer": signer + "00", "sig": sig}},
+        {**signed, "signed": {"signer": signer, "sig": "zz" * 64}},  # not hex
+        {**signed, "signed": {"signer": signer}},
+        {**signed, "signed": {"sig": sig}},
+        {**signed, "signed": [signer, sig]},
+        {**signed, "signed": None},
+        {k: v for k, v in signed.items() if k != "signed"},  # never signed
+    ]
+    for bundle in changed:
+        with pytest.raises(crypto.bundles.BundleSignatureError, match="the bundle's signature does not hold"):
+            crypto.bundles.bundle_signer(bundle)
+    # The context is part of what is signed: the same JSON signed without it (as a decision would be) is refused.
+    bare = nacl.signing.SigningKey(seed).sign(BUNDLE_MESSAGE[len(b"aidnet-bundle-3\n"):]).signature.hex()
+    with pytest.raises(crypto.bundles.BundleSignatureError):
+        crypto.bundles.bundle_signer({**BUNDLE, "signed": {"signer": signer, "sig": bare}})
+    assert issubclass(crypto.bundles.BundleSignatureError, crypto.CryptoError)
