@@ -19,6 +19,7 @@ from ..config import CONFIG_FILE, ConfigError, Settings, create_instance, load_s
 from ..decisions.proposals import genesis_from_accounts, has_genesis
 from ..errors import Refused
 from ..records import coordinators
+from ..serve.server import serve
 from ..store import StorageError
 from ..store import accounts as account_rows
 from . import export, keyholder, log, ops
@@ -123,9 +124,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     url = _url(args.host, args.port)
     coordinator_url = f"{_url(args.host, coordinator_port)}coordinator/" if coordinator_port else f"{url}coordinator/"
     print(f"aidnet serving {args.instance} on {url} (coordinators: {coordinator_url}); Ctrl-C stops it", flush=True)
-    # Imported here: the web app and the server take ~0.4 s to import, which every other command
-    # (a keyholder signing on a slow laptop, a cron job) would pay for nothing.
-    from ..serve.server import serve  # noqa: PLC0415
     serve(settings, args.host, args.port, args.workers, coordinator_port)
 
 
