@@ -12,6 +12,7 @@ from helpers.group import Group
 from helpers.instance import account_keys
 from helpers.pagecheck import page_problems
 from helpers.pages import Auth, hidden, request_form
+from werkzeug.test import TestResponse
 
 import crypto
 from aidnet import dates
@@ -49,21 +50,30 @@ def _money(request: str, units: int) -> dict[str, object]:
     return {"request": request, "source": {"kind": "money", "ref": None, "amount": units}}
 
 
+def _first_request_page(client: FlaskClient) -> tuple[str, str]:
+    """(id, page) of the newest request in a logged-in coordinator's inbox."""
+    inbox = client.get("/coordinator/").get_data(as_text=True)
+    request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", inbox).group(1)
+    return request_id, client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
+
+
+def _allocate_money(client: FlaskClient, request_id: str, page: str, amount: str, note: str) -> TestResponse:
+    return client.post(f"/coordinator/decisions/request/{request_id}/allocate",
+                       data={"csrf_token": hidden(page, "csrf_token"), "source": "money", "amount": amount, "note": note})
+
+
 def test_money_allocation_of_20_with_nothing_received_is_refused_on_the_page(client: FlaskClient, auth: Auth,
                                                                             store: Store, settings: Settings) -> None:
     client.post("/", data=request_form(client, need="rent this month"))
     auth.login()
-    request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", client.get("/coordinator/").get_data(as_text=True)).group(1)
-    page = client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
-    sent = client.post(f"/coordinator/decisions/request/{request_id}/allocate",
-                       data={"csrf_token": hidden(page, "csrf_token"), "source": "money", "amount": "20", "note": "KEEP"})
+    request_id, page = _first_request_page(client)
+    sent = _allocate_money(client, request_id, page, "20", "KEEP")
     body = sent.get_data(as_text=True)
     assert sent.status_code == 400 and page_problems(body) == []
     assert "There is not enough money for Food: 0 is recorded as received for it and not yet allocated." in body
     assert "KEEP" in body and log_rows.proposals(store) == []
     _receive(store, settings, [account_keys(store)], 20)
-    again = client.post(f"/coordinator/decisions/request/{request_id}/allocate",
-                        data={"csrf_token": hidden(page, "csrf_token"), "source": "money", "amount": "20", "note": ""})
+    again = _allocate_money(client, request_id, page, "20", "")
     assert again.status_code == 303 and again.headers["Location"].endswith("saved=final")
     assert effects.balance_cents(store) == 0
 
@@ -73,10 +83,8 @@ def test_a_food_allocation_from_medicine_money_is_refused_on_the_page_naming_foo
     client.post("/", data=request_form(client, need="rent this month"))  # food
     auth.login()
     _receive(store, settings, [account_keys(store)], 100, "medicine")
-    request_id = re.search(r"/coordinator/request/([0-9a-f]{32})", client.get("/coordinator/").get_data(as_text=True)).group(1)
-    page = client.get(f"/coordinator/request/{request_id}").get_data(as_text=True)
-    sent = client.post(f"/coordinator/decisions/request/{request_id}/allocate",
-                       data={"csrf_token": hidden(page, "csrf_token"), "source": "money", "amount": "50", "note": "KEEP"})
+    request_id, page = _first_request_page(client)
+    sent = _allocate_money(client, request_id, page, "50", "KEEP")
     body = sent.get_data(as_text=True)
     assert sent.status_code == 400 and page_problems(body) == []
     assert "There is not enough money for Food: 0 is recorded as received for it and not yet allocated." in body
