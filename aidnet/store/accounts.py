@@ -1,4 +1,4 @@
-"""SQL for coordinator accounts, their sessions, and the throttle (logins, and the public intake budget).
+"""SQL for coordinator accounts, their sessions, and the login throttle.
 
 An account row is trusted for nothing about who reads: the readers come from
 the verified decision log (aidnet.sealing.readers). It holds the handle, the
@@ -163,20 +163,6 @@ def throttle_hit(tx: Tx, key: bytes, window: int) -> int:
         (key, window),
     )
     return int(tx.execute("SELECT count FROM throttle WHERE key = ?", (key,)).fetchone()[0])
-
-
-def throttle_take(tx: Tx, key: bytes, window: int, limit: int) -> bool:
-    """Count one under key in this window if fewer than limit are counted; False, writing nothing, if full.
-
-    Read and counted inside the caller's write, so across worker processes (the writer lock) no two
-    takes see the same count; writing nothing when full lets a refused piece of a group commit leave
-    the batch untouched (groupcommit).
-    """
-    row = tx.execute("SELECT count FROM throttle WHERE key = ? AND window = ?", (key, window)).fetchone()
-    if row is not None and int(row[0]) >= limit:
-        return False
-    throttle_hit(tx, key, window)
-    return True
 
 
 def throttle_release(tx: Tx, key: bytes) -> None:
