@@ -59,18 +59,20 @@ def main() -> int:
         print(f"{other} is not a checkout of aidnet (no bench/run.py)", file=sys.stderr)
         return 1
     print(f"end-to-end, 16 clients, {args.seconds:g} s a run, {args.pairs} pairs: A = {ROOT}, B = {other}")
-    print(f"{'pair':>4}  {'A sub/s':>8}  {'B sub/s':>8}  {'A/B':>6}  {'A p99 ms':>8}  {'B p99 ms':>8}")
+    print(f"{'pair':>4}  {'A sub/s':>8}  {'B sub/s':>8}  {'A/B':>6}  {'A p99 ms':>8}  {'B p99 ms':>8}  "
+          f"{'A cpu ms':>8}  {'B cpu ms':>8}")
     rows = []
     errors = 0
     for pair in range(1, args.pairs + 1):
         a = one_run(ROOT, args.seconds)
         b = one_run(other, args.seconds)
         errors += int(a.get("errors", 0)) + int(b.get("errors", 0))
-        rows.append((a["rate"], b["rate"], a["rate"] / b["rate"], a["p99"], b["p99"]))
+        rows.append((a["rate"], b["rate"], a["rate"] / b["rate"], a["p99"], b["p99"], a["server_ms"], b["server_ms"]))
         print(f"{pair:>4}  {a['rate']:>8.1f}  {b['rate']:>8.1f}  {a['rate'] / b['rate']:>6.3f}  "
-              f"{a['p99']:>8.0f}  {b['p99']:>8.0f}", flush=True)
+              f"{a['p99']:>8.0f}  {b['p99']:>8.0f}  {a['server_ms']:>8.2f}  {b['server_ms']:>8.2f}", flush=True)
     medians = [statistics.median(column) for column in zip(*rows, strict=True)]
-    print(f" med  {medians[0]:>8.1f}  {medians[1]:>8.1f}  {medians[2]:>6.3f}  {medians[3]:>8.0f}  {medians[4]:>8.0f}")
+    print(f" med  {medians[0]:>8.1f}  {medians[1]:>8.1f}  {medians[2]:>6.3f}  {medians[3]:>8.0f}  {medians[4]:>8.0f}  "
+          f"{medians[5]:>8.2f}  {medians[6]:>8.2f}")
     print(f"load average after: {os.getloadavg()[0]:.1f}; server errors: {errors}")
     return 1 if errors else 0
 

@@ -7,6 +7,7 @@ stored would stop verifying: change the code, not the answer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -269,6 +270,15 @@ GOOD_BODIES: list[tuple[str, dict[str, Any]]] = [
     ("dispute", {"decision": ID}),
     ("resolution", {"dispute": ID, "outcome": "upheld", "note": None}),
     ("resolution", {"dispute": ID, "outcome": "overturned"}),
+    ("impact_update", {"texts": {"en": "40 food parcels this month.\nThank you, neighbours."}}),
+    ("impact_update", {"texts": {f"l{chr(97 + n)}x"[:2 + n % 2]: "é" * 600 for n in range(8)}}),
+    ("receipt", {"kind": "money", "category": "food", "amount": 1, "note": KEY}),
+    ("receipt", {"kind": "goods", "category": "A_" + "z" * 30, "amount": 10**12, "note": None}),
+    ("receipt", {"kind": "money", "category": "rent", "amount": 50}),
+    ("set_threshold", {"threshold": 0, "note": None}),
+    ("set_threshold", {"threshold": 10**12}),
+    ("set_budget", {"category": "medicine", "amount": 0, "note": KEY}),
+    ("set_budget", {"category": "x", "amount": 10**12}),
 ]
 
 BAD_BODIES: list[tuple[str, Any]] = [
@@ -306,6 +316,39 @@ BAD_BODIES: list[tuple[str, Any]] = [
     ("dispute", {"decision": ID, "request": "x"}), ("dispute", {}),
     ("resolution", {"dispute": "x", "outcome": "upheld"}), ("resolution", {"dispute": ID, "outcome": "maybe"}),
     ("resolution", {"dispute": ID}),
+    # impact updates: the one clear text a decision may hold, and only in its bounds
+    ("impact_update", {}), ("impact_update", {"texts": {}}), ("impact_update", {"texts": ["en", "text"]}),
+    ("impact_update", {"texts": {"en": "ok"}, "note": None}),
+    ("impact_update", {"texts": {f"l{chr(97 + n)}": "ok" for n in range(9)}}),
+    ("impact_update", {"texts": {"EN": "ok"}}), ("impact_update", {"texts": {"e": "ok"}}),
+    ("impact_update", {"texts": {"engl": "ok"}}), ("impact_update", {"texts": {5: "ok"}}),
+    ("impact_update", {"texts": {"en": ""}}), ("impact_update", {"texts": {"en": " \n "}}),
+    ("impact_update", {"texts": {"en": 5}}), ("impact_update", {"texts": {"en": "x" * 601}}),
+    ("impact_update", {"texts": {"en": "ok", "fr": "x" * 601}}),
+    *[("impact_update", {"texts": {"en": f"a{c}b"}}) for c in ("\x00", "\t", "\x0b", "\r", "\x1f", "\x7f", "\x85",
+                                                            "\x9f", "\u2028", "\u2029")],
+    # receipts, thresholds and budgets: a category id, a kind, and whole numbers within their bounds
+    ("receipt", {"kind": "cash", "category": "food", "amount": 5}),
+    ("receipt", {"category": "food", "amount": 5}),
+    ("receipt", {"kind": "money", "category": "food", "amount": 0}),
+    ("receipt", {"kind": "money", "category": "food", "amount": True}),
+    ("receipt", {"kind": "money", "category": "food", "amount": "5"}),
+    ("receipt", {"kind": "money", "category": "food", "amount": 5.0}),
+    ("receipt", {"kind": "money", "category": "food", "amount": 10**12 + 1}),
+    ("receipt", {"kind": "money", "category": "food"}),
+    ("receipt", {"kind": "money", "category": "two words", "amount": 5}),
+    ("receipt", {"kind": "money", "category": "a" * 33, "amount": 5}),
+    ("receipt", {"kind": "money", "category": "", "amount": 5}),
+    ("receipt", {"kind": "money", "category": 5, "amount": 5}),
+    ("receipt", {"kind": "money", "amount": 5}),
+    ("receipt", {"kind": "money", "category": "food", "amount": 5, "note": "from Ana, 12 Elm St"}),
+    ("receipt", {"kind": "money", "category": "food", "amount": 5, "donor": "Ana"}),
+    ("set_threshold", {"threshold": -1}), ("set_threshold", {"threshold": True}), ("set_threshold", {"threshold": "1"}),
+    ("set_threshold", {"threshold": 10**12 + 1}), ("set_threshold", {}), ("set_threshold", {"threshold": False}),
+    ("set_budget", {"category": "food", "amount": -1}), ("set_budget", {"category": "food", "amount": True}),
+    ("set_budget", {"category": "food", "amount": 10**12 + 1}), ("set_budget", {"category": "food"}),
+    ("set_budget", {"amount": 5}), ("set_budget", {"category": "fo od", "amount": 5}),
+    ("set_budget", {"category": "food", "amount": 5, "kind": "money"}),
 ]
 
 
@@ -450,6 +493,90 @@ def test_disputes_open_on_allocations_and_hand_overs_and_close_with_a_resolution
     assert list(again.open_disputes.values()) == [hid]
     with pytest.raises(LogError, match="must reference an allocation or a hand-over"):
         apply(state, _record(state, "dispute", {"decision": state.genesis[:32]}, [ANA]))
+
+
+MONEY = {"kind": "money", "category": "food", "amount": 5}
+
+
+def test_money_received_needs_the_quorum_from_the_threshold_up_and_one_signature_below_it() -> None:
+    state = _found({"ana": ANA, "ben": BEN}, quorum=2)
+    assert state.threshold == 0  # until the group decides otherwise, every gift of money needs the quorum
+    with pytest.raises(LogError, match="1 of 2 required"):
+        apply(state, _record(state, "receipt", MONEY, [ANA]))
+    goods = _record(state, "receipt", {**MONEY, "kind": "goods", "amount": 500}, [ANA])
+    state = apply(state, goods)  # stock needs one signature, whatever its amount, and is no money
+    assert state.money_in == {} and state.decisions[goods["proposal"]["id"]] == "receipt"
+    with pytest.raises(LogError, match="1 of 2 required"):
+        apply(state, _record(state, "set_threshold", {"threshold": 100}, [ANA]))
+    state = apply(state, _record(state, "set_threshold", {"threshold": 100}, [ANA, BEN]))
+    assert state.threshold == 100
+    below = _record(state, "receipt", {**MONEY, "amount": 99}, [BEN])
+    state = apply(state, below)
+    with pytest.raises(LogError, match="1 of 2 required"):
+        apply(state, _record(state, "receipt", {**MONEY, "amount": 100}, [ANA]))  # the threshold itself is "big"
+    at = _record(state, "receipt", {**MONEY, "category": "rent", "amount": 100}, [ANA, BEN])
+    state = apply(state, at)
+    assert state.money_in == {below["proposal"]["id"]: ("food", 99), at["proposal"]["id"]: ("rent", 100)}
+    # An amount that is not a whole number is never "small": it would need the quorum (and the schema refuses it).
+    for amount in (True, "5", None, 5.0):
+        assert state.required({"type": "receipt", "body": {**MONEY, "amount": amount}}) == 2
+    assert state.required({"type": "receipt", "body": {**MONEY, "kind": "goods", "amount": 10**6}}) == 1
+    assert state.required({"type": "receipt", "body": {**MONEY, "amount": 99}}) == 1
+    assert state.required({"type": "dispute", "body": {}}) == 0
+    lowered = apply(state, _record(state, "set_threshold", {"threshold": 0}, [ANA, BEN]))
+    assert lowered.threshold == 0 and lowered.required({"type": "receipt", "body": {**MONEY, "amount": 1}}) == 2
+    assert lowered.money_in == state.money_in  # later decisions keep what was received
+
+
+def test_a_budget_is_set_changed_and_ended_per_category_by_the_quorum() -> None:
+    state = _found({"ana": ANA, "ben": BEN}, quorum=2)
+    with pytest.raises(LogError, match="1 of 2 required"):
+        apply(state, _record(state, "set_budget", {"category": "food", "amount": 300}, [ANA]))
+    for category, amount, budgets in (("food", 300, {"food": 300}), ("rent", 1000, {"food": 300, "rent": 1000}),
+                                      ("food", 250, {"food": 250, "rent": 1000}), ("food", 0, {"rent": 1000}),
+                                      ("medicine", 0, {"rent": 1000})):
+        state = apply(state, _record(state, "set_budget", {"category": category, "amount": amount}, [ANA, BEN]))
+        assert state.budgets == budgets
+    money = _record(state, "receipt", MONEY, [ANA, BEN])
+    state = apply(state, money)
+    state = apply(state, _record(state, "set_threshold", {"threshold": 7}, [ANA, BEN]))
+    after = apply(state, _record(state, "set_budget", {"category": "x", "amount": 1}, [ANA, BEN]))
+    assert after.budgets == {"rent": 1000, "x": 1} and after.threshold == 7
+    assert after.money_in == {money["proposal"]["id"]: ("food", 5)}
+
+
+def test_an_impact_update_is_final_with_the_quorum_and_its_text_is_hashed_the_same_forever() -> None:
+    state = _found({"ana": ANA, "ben": BEN}, quorum=2)
+    body = {"texts": {"en": "40 food parcels.\nThank you!", "ar": "٤٠ طرداً غذائياً", "fr": "Merci, café"}}
+    with pytest.raises(LogError, match="1 of 2 required"):
+        apply(state, _record(state, "impact_update", body, [ANA]))
+    record = _record(state, "impact_update", body, [ANA, BEN])
+    assert apply(state, record).decisions[record["proposal"]["id"]] == "impact_update"
+    proposal = {"id": "cd" * 16, "type": "impact_update", "body": body, "day": 101, "by": ANA_SIGN}
+    assert log.canonical(proposal).count("٤٠".encode()) == 1  # UTF-8 in the hashed form, never \\u escapes
+    assert log.digest(proposal) == "0139117178400d7541509d37850089eaa148aafeb71900a76b9d1b7b2be017f3"
+
+
+@pytest.mark.parametrize("kind,body,digest", [
+    ("receipt", {"kind": "money", "category": "food", "amount": 50, "note": None},
+     "4e5a87810a505a04174e868b9217ef59a6ebe26813a4fa3697ff30f34abef893"),
+    ("set_threshold", {"threshold": 100, "note": None}, "82f0632d33228624349ce9e91089bf894c77b80c2d3e252c40eb689ad8bc2b97"),
+    ("set_budget", {"category": "rent", "amount": 1000, "note": None},
+     "ce66ef95adc5468d80f782b773e0c849fb1ee950147f0ca8c43dd956f007579e"),
+])
+def test_money_decisions_hash_the_same_forever(kind: str, body: dict[str, Any], digest: str) -> None:
+    proposal = {"id": "cd" * 16, "type": kind, "body": body, "day": 101, "by": ANA_SIGN}
+    logschema.check_body(kind, body)
+    assert log.digest(proposal) == digest
+
+
+def test_a_receipt_is_hashed_over_canonical_json_written_by_hand() -> None:
+    proposal = {"id": "cd" * 16, "type": "receipt", "day": 101, "by": ANA_SIGN,
+                "body": {"note": None, "kind": "money", "amount": 50, "category": "food"}}
+    by_hand = ('{"body":{"amount":50,"category":"food","kind":"money","note":null},"by":"' + ANA_SIGN
+               + '","day":101,"id":"' + "cd" * 16 + '","type":"receipt"}').encode()
+    assert log.canonical(proposal) == by_hand
+    assert log.digest(proposal) == hashlib.blake2b(by_hand, digest_size=32, person=b"aidnet-log").hexdigest()
 
 
 def test_a_log_founded_before_cards_takes_members_and_rotations_without_them() -> None:
