@@ -6,9 +6,12 @@
 # each mutant left alive as a diff. The score leaves out mutants that change only an error's words and
 # those judged equivalent in the TARGET file (ops/mutation/score.py says how); docs/development.md has more.
 # About 5 minutes for crypto on two shared cores.
+# After TARGET, mutant names (mutmut's, wildcards allowed) check only those, e.g. the slowest module alone:
+#   sh ops/mutation.sh exports 'aidnet.exports.noise.*'   (the rest are counted "not checked").
 set -eu
 cd "$(dirname "$0")/.."
 target=${1:-}
+[ $# -gt 0 ] && shift
 if [ -z "$target" ] || [ ! -f "ops/mutation/$target.toml" ]; then
     echo "usage: sh ops/mutation.sh TARGET   (one of: $(cd ops/mutation && ls *.toml | sed 's/\.toml$//' | tr '\n' ' '))" >&2
     exit 1
@@ -21,7 +24,7 @@ trap 'rm -rf "$scratch"' EXIT
 git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$scratch"
 cat "ops/mutation/$target.toml" >> "$scratch/pyproject.toml"
 cd "$scratch"
-nice -n 10 "$root/.venv-test/bin/mutmut" run --max-children "$(nproc)" >"$scratch/run.log" 2>&1 || {
+nice -n 10 "$root/.venv-test/bin/mutmut" run --max-children "$(nproc)" "$@" >"$scratch/run.log" 2>&1 || {
     tail -20 "$scratch/run.log" >&2; echo "mutmut could not run (its log is above)" >&2; exit 1; }
 "$root/.venv-test/bin/mutmut" results --all true >"$scratch/results.txt" 2>&1 || true
 "$root/.venv-test/bin/python" "$root/ops/mutation/score.py" "$root/ops/mutation/$target.toml" \

@@ -523,6 +523,7 @@ def test_money_received_needs_the_quorum_from_the_threshold_up_and_one_signature
     assert state.required({"type": "receipt", "body": {**MONEY, "kind": "goods", "amount": 10**6}}) == 1
     assert state.required({"type": "receipt", "body": {**MONEY, "amount": 99}}) == 1
     assert state.required({"type": "dispute", "body": {}}) == 0
+    assert state.required({"type": "receipt", "body": ["money", 5]}) == 1  # not a body: no money, and no crash
     lowered = apply(state, _record(state, "set_threshold", {"threshold": 0}, [ANA, BEN]))
     assert lowered.threshold == 0 and lowered.required({"type": "receipt", "body": {**MONEY, "amount": 1}}) == 2
     assert lowered.money_in == state.money_in  # later decisions keep what was received
