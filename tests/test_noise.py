@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import hashlib
+import hmac
 import math
 from collections import Counter
 from fractions import Fraction
@@ -66,7 +68,7 @@ def test_scale_for_epsilon_and_sensitivity() -> None:
     assert noise.scale_for(Fraction(1, 2), 5) == 10
     with pytest.raises(ValueError):
         noise.scale_for(Fraction(0), 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="scale must be positive"):
         noise.discrete_laplace(Fraction(0))
 
 
@@ -139,6 +141,19 @@ def test_known_answers_so_a_release_draws_the_same_numbers_in_every_version() ->
     assert [noise.discrete_laplace(Fraction(4), s.randbelow) for _ in range(8)] == [10, -5, -2, -8, 0, -2, 0, -7]
 
 
+def test_the_stream_is_hmac_sha256_in_counter_mode_read_across_its_blocks() -> None:
+    """Written from the construction, not from the code: key = HMAC(secret, label), block i = HMAC(key, i as 8
+    bytes big-endian), the blocks read one after another, whole bytes a draw, big-endian, a leftover kept."""
+    key = hmac.new(b"known answer", b"across blocks", hashlib.sha256).digest()
+    pool = b"".join(hmac.new(key, i.to_bytes(8, "big"), hashlib.sha256).digest() for i in range(3))
+    s = noise.Stream(b"known answer", "across blocks")
+    assert s.randbelow(256) == pool[0]
+    assert [s.randbelow(2**16) for _ in range(17)] == [int.from_bytes(pool[1 + 2 * i:3 + 2 * i], "big") for i in range(17)]
+    assert [s.randbelow(2**24) for _ in range(11)] == [int.from_bytes(pool[35 + 3 * i:38 + 3 * i], "big")
+                                                       for i in range(11)]
+    assert pool[35:38] == bytes.fromhex("f9fc31")  # the first 24-bit draw: 16383025, as the code gave it
+
+
 def test_scale_for_sensitivity_one_and_fractions() -> None:
     assert noise.scale_for(Fraction(1, 2), 1) == 2 and noise.scale_for(Fraction(1, 8), 1) == 8
     assert noise.scale_for(Fraction(1, 64), 50000) == 3200000
@@ -146,3 +161,37 @@ def test_scale_for_sensitivity_one_and_fractions() -> None:
         noise.scale_for(Fraction(1, 2), 0)
     with pytest.raises(ValueError):
         noise.discrete_laplace(Fraction(-1))
+
+
+class _Budgeted:
+    """A Stream's randbelow that refuses to draw more than a budget: a sampler that would loop forever (a
+    broken Bernoulli or loop counter) fails here at once instead of hanging the release that calls it."""
+
+    def __init__(self, label: str, budget: int) -> None:
+        self.stream, self.left, self.calls = noise.Stream(b"budgeted", label), budget, 0
+
+    def __call__(self, n: int) -> int:
+        self.calls += 1
+        if self.calls > self.left:
+            raise AssertionError(f"the sampler drew {self.calls} numbers, far beyond what it ever needs")
+        return self.stream.randbelow(n)
+
+
+@pytest.mark.parametrize("scale,per_draw", [(Fraction(1, 3), 18), (Fraction(1), 13), (Fraction(4), 12),
+                                            (Fraction(10), 12), (Fraction(1024, 7), 12)])
+def test_a_draw_costs_a_bounded_number_of_random_numbers(scale: Fraction, per_draw: int) -> None:
+    """Each draw takes a few uniform numbers on average (CKS: a constant expected count for any scale)."""
+    rng = _Budgeted(str(scale), 100_000)
+    for _ in range(500):
+        noise.discrete_laplace(scale, rng)
+    assert rng.calls < 500 * per_draw, rng.calls / 500
+
+
+@pytest.mark.parametrize("gamma,per_draw", [(Fraction(0), 1), (Fraction(1, 7), 1.5), (Fraction(1), 3.4),
+                                            (Fraction(7, 3), 5), (Fraction(12), 5.4)])
+def test_bernoulli_exp_takes_a_bounded_number_of_random_numbers(gamma: Fraction, per_draw: float) -> None:
+    rng = _Budgeted(str(gamma), 50_000)
+    hits = sum(noise.bernoulli_exp(gamma, rng) for _ in range(1000))
+    assert rng.calls <= 1000 * per_draw, rng.calls / 1000
+    if gamma == 0:
+        assert hits == 1000  # exp(0) = 1: always true, after one draw
