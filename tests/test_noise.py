@@ -6,13 +6,33 @@ import ast
 import hashlib
 import hmac
 import math
+import signal
 from collections import Counter
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
 from aidnet.exports import noise
+
+# Every test here takes well under a second. A sampler that never returns (a broken loop inside a draw) fails
+# its test after this long instead of hanging the suite; SIGALRM, so it reaches a loop in pure Python too.
+TEST_SECONDS = 15
+
+
+@pytest.fixture(autouse=True)
+def _bounded_time() -> Iterator[None]:
+    def too_long(signum: int, frame: object) -> None:
+        raise AssertionError(f"a test of the sampler ran over {TEST_SECONDS} s: a draw that never returns?")
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(TEST_SECONDS)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_draws_follow_the_discrete_laplace_distribution() -> None:
