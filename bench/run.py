@@ -273,9 +273,15 @@ def server_cpu_seconds(server: LiveServer) -> float:
     return total
 
 
-def end_to_end(settings: Settings, seconds: float, logs: Path, env: dict[str, str]) -> dict[str, float]:
+STOCK_WORKER = [sys.executable, str(ROOT / "bench" / "stock_worker.py")]
+
+
+def end_to_end(settings: Settings, seconds: float, logs: Path, env: dict[str, str],
+               stock_worker: bool = False) -> dict[str, float]:
+    """Submissions through the real forms for `seconds`; stock_worker: gunicorn's own gthread worker instead of
+    aidnet's read-first one (bench/stock_worker.py), the baseline the slow-client work is measured against."""
     with environment(**env):
-        server = start_server(settings.instance, logs)
+        server = start_server(settings.instance, logs, command=STOCK_WORKER if stock_worker else None)
     result, stop = LoadResult(), threading.Event()
     try:
         run_load(lambda: server.url, 2, stop, result, tag="warm")  # warm up both workers
@@ -300,6 +306,23 @@ def end_to_end(settings: Settings, seconds: float, logs: Path, env: dict[str, st
             "other": sum(n for s, n in result.statuses.items() if s != 201), "rss": max(rss, default=0.0),
             "server_ms": cpu / max(len(result.receipts), 1) * 1000,
             "client_ms": client_cpu / max(len(result.receipts), 1) * 1000}
+
+
+def worker_pairs(work: Path, seconds: float, pairs: int) -> float:
+    """(b)'s first row with aidnet's read-first worker and with gunicorn's own gthread worker, in turn: the
+    median of the pair ratios (each pair's two runs a few seconds apart, so a drifting box moves both)."""
+    say(f"    read-first worker against gunicorn's own gthread worker, the same app, {pairs} pairs in turn:")
+    ratios = []
+    for n in range(pairs):
+        ours, stock = (end_to_end(new_instance(work, f"pair{n}{side}"), seconds, work / f"logs-pair{n}{side}",
+                                  {"AIDNET_GROUP_COMMIT": "on"}, stock_worker=side == "g") for side in "rg")
+        ratios.append(ours["rate"] / stock["rate"])
+        say(f"      pair {n + 1}: {ours['rate']:6.0f} /s against {stock['rate']:6.0f} /s = x{ratios[-1]:.3f}   "
+            f"p99 {ours['p99']:5.1f} / {stock['p99']:5.1f} ms   server CPU a submission "
+            f"{ours['server_ms']:.2f} / {stock['server_ms']:.2f} ms   5xx {ours['errors']:.0f} / {stock['errors']:.0f}")
+    median = statistics.median(ratios)
+    say(f"      median of the pair ratios: x{median:.3f} (read-first / gthread)")
+    return median
 
 
 # (c) the inbox
@@ -658,7 +681,7 @@ def main() -> int:
     small, large = (1000, 2000) if args.quick else (10_000, 100_000)
     os.umask(0o077)
     work = Path(tempfile.mkdtemp(prefix="aidnet-bench-", dir=args.dir or "/var/tmp"))
-    failures = []
+    failures: list[str] = []
     try:
         say(f"aidnet bench  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  cores={os.cpu_count()}  "
             f"load average before={os.getloadavg()[0]:.2f}  clients={CLIENTS}  {seconds:.0f} s per load")
@@ -671,6 +694,7 @@ def main() -> int:
             say(f"\n(b) end to end, {CLIENTS} clients, group commit on: {r['rate']:6.0f} /s = "
                 f"{r['rate'] / ceiling:4.0%} of the seal+commit ceiling ({ceiling:.0f} /s)   p50 {r['p50']:5.1f} ms  "
                 f"p99 {r['p99']:6.1f} ms   5xx {r['errors']:.0f}  other non-201 {r['other']:.0f}")
+            worker_pairs(work, seconds, 1 if args.quick else 3)
             slow_section(work, failures)
             say("slow clients: " + ("held" if not failures else "MISSED: " + "; ".join(failures)))
             return 1 if failures else 0
@@ -718,6 +742,7 @@ def main() -> int:
                 f"CPU a submission: server {r['server_ms']:.1f} ms, clients {r['client_ms']:.1f} ms")
             rss_all.append(r["rss"])
         main_row = rows[0][1]
+        worker_pairs(work, seconds, 1 if args.quick else 3)
         if shim and len(rows) == 4:
             say(f"    group commit gain with a 10 ms fsync: x{rows[2][1]['rate'] / rows[3][1]['rate']:.2f} submissions/s")
         if main_row["rate"] / ceiling < TARGETS["ratio"]:

@@ -159,6 +159,10 @@ def test_known_answers_so_a_release_draws_the_same_numbers_in_every_version() ->
     assert [s.randbelow(129) for _ in range(3)] == [75, 88, 91]
     s = noise.Stream(b"known answer", "2026-02|received|*|*")
     assert [noise.discrete_laplace(Fraction(4), s.randbelow) for _ in range(8)] == [10, -5, -2, -8, 0, -2, 0, -7]
+    # Above 1, every whole step of gamma is drawn from the same stream too (never from secrets).
+    s = noise.Stream(b"known answer", "bernoulli above one")
+    hits = [noise.bernoulli_exp(Fraction(5, 2), s.randbelow) for _ in range(24)]
+    assert [n for n, hit in enumerate(hits) if hit] == [1, 4]
 
 
 def test_the_stream_is_hmac_sha256_in_counter_mode_read_across_its_blocks() -> None:

@@ -135,7 +135,7 @@ def main(config_path: str, results_path: str, alive_path: str) -> int:
     for module in sorted(per_module):
         print(f"{module}: {score(per_module[module])}")
     print(f"score: {score(states)}")
-    checked = {m for m, counts in per_module.items() if sum(counts.values()) > counts["not checked"]}
+    checked = {m for m, counts in per_module.items() if counts["killed"] or counts["alive"]}
     for function, line in sorted(set(verdicts) - used):
         if function.rpartition(".")[0] not in checked:
             continue  # a run of some mutants only (ops/mutation.sh TARGET NAMES): this module was not run

@@ -52,8 +52,11 @@ class LiveServer:
         return self.stdout.read_bytes() + self.stderr.read_bytes()
 
 
-def start_server(instance: Path, logs: Path, workers: int = 2, extra: tuple[str, ...] = ()) -> LiveServer:
-    """Start `aidnet serve` (with any extra arguments) in its own process group; wait until it answers."""
+def start_server(instance: Path, logs: Path, workers: int = 2, extra: tuple[str, ...] = (),
+                 command: list[str] | None = None) -> LiveServer:
+    """Start `aidnet serve` (with any extra arguments) in its own process group; wait until it answers.
+
+    command replaces the `aidnet` command (the bench's baseline server: bench/stock_worker.py)."""
     port = free_port()
     logs.mkdir(parents=True, exist_ok=True)
     tmpdir = logs / "tmp"
@@ -62,7 +65,7 @@ def start_server(instance: Path, logs: Path, workers: int = 2, extra: tuple[str,
     env = dict(os.environ, TMPDIR=str(tmpdir), PYTHONUNBUFFERED="1")
     with stdout.open("ab") as out, stderr.open("ab") as err:
         process = subprocess.Popen(
-            [*aidnet_command(), "serve", "--instance", str(instance), "--port", str(port), "--workers", str(workers),
+            [*(command or aidnet_command()), "serve", "--instance", str(instance), "--port", str(port), "--workers", str(workers),
              *extra],
             stdout=out, stderr=err, env=env, start_new_session=True,
         )
