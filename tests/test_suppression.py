@@ -8,6 +8,8 @@ of the shown ones (then subtraction of totals would give it away).
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -18,6 +20,23 @@ from hypothesis import strategies as st
 from aidnet.exports.suppression import ALL, Earlier, Shape, plan, with_totals
 
 WEEKS = ("2026-W01", "2026-W02")
+# The slowest test here takes a few seconds. A plan that never finishes (a mutated loop that withholds nothing
+# new) fails its test after this long instead of hanging the suite.
+TEST_SECONDS = 30
+
+
+@pytest.fixture(autouse=True)
+def _bounded_time() -> Iterator[None]:
+    def too_long(signum: int, frame: object) -> None:
+        raise AssertionError(f"a suppression test ran over {TEST_SECONDS} s: a plan that never finishes?")
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(TEST_SECONDS)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def reduce(basis: dict[int, list[Fraction]], v: list[Fraction]) -> list[Fraction]:

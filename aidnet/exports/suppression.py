@@ -183,13 +183,13 @@ def plan(shape: Shape, values: dict[Item, int], k: int, earlier: Sequence[Earlie
             exposed = set(derivable(shown, targets, old))
             if not exposed:
                 return hidden
-            extra = _breaker(shape, values, hidden, items, functionals, len(exposed), shown, targets, old)
+            extra = _breaker(values, hidden, items, functionals, len(exposed), shown, targets, old)
             if extra is None:
                 return hidden  # everything new is withheld: this release adds nothing to solve with
         hidden.add(extra)
 
 
-def _breaker(shape: Shape, values: dict[Item, int], hidden: set[Item], items: list[Item],
+def _breaker(values: dict[Item, int], hidden: set[Item], items: list[Item],
              functionals: dict[Item, Functional], exposed: int, shown: list[Functional],
              targets: list[Functional], old: _Echelon) -> Item | None:
     """An item to withhold that leaves fewer withheld values exposed.
