@@ -308,8 +308,8 @@ def end_to_end(settings: Settings, seconds: float, logs: Path, env: dict[str, st
             "client_ms": client_cpu / max(len(result.receipts), 1) * 1000}
 
 
-def worker_pairs(work: Path, seconds: float, pairs: int) -> float:
-    """(b)'s first row with aidnet's read-first worker and with gunicorn's own gthread worker, in turn: the
+def worker_pairs(work: Path, seconds: float, pairs: int) -> None:
+    """(b)'s first row with aidnet's read-first worker and with gunicorn's own gthread worker, in turn, and the
     median of the pair ratios (each pair's two runs a few seconds apart, so a drifting box moves both)."""
     say(f"    read-first worker against gunicorn's own gthread worker, the same app, {pairs} pairs in turn:")
     ratios = []
@@ -320,9 +320,7 @@ def worker_pairs(work: Path, seconds: float, pairs: int) -> float:
         say(f"      pair {n + 1}: {ours['rate']:6.0f} /s against {stock['rate']:6.0f} /s = x{ratios[-1]:.3f}   "
             f"p99 {ours['p99']:5.1f} / {stock['p99']:5.1f} ms   server CPU a submission "
             f"{ours['server_ms']:.2f} / {stock['server_ms']:.2f} ms   5xx {ours['errors']:.0f} / {stock['errors']:.0f}")
-    median = statistics.median(ratios)
-    say(f"      median of the pair ratios: x{median:.3f} (read-first / gthread)")
-    return median
+    say(f"      median of the pair ratios: x{statistics.median(ratios):.3f} (read-first / gthread)")
 
 
 # (c) the inbox

@@ -6,33 +6,17 @@ import ast
 import hashlib
 import hmac
 import math
-import signal
 from collections import Counter
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from helpers.timelimit import time_limit
 
 from aidnet.exports import noise
 
-# Every test here takes well under a second. A sampler that never returns (a broken loop inside a draw) fails
-# its test after this long instead of hanging the suite; SIGALRM, so it reaches a loop in pure Python too.
-TEST_SECONDS = 15
-
-
-@pytest.fixture(autouse=True)
-def _bounded_time() -> Iterator[None]:
-    def too_long(signum: int, frame: object) -> None:
-        raise AssertionError(f"a test of the sampler ran over {TEST_SECONDS} s: a draw that never returns?")
-
-    previous = signal.signal(signal.SIGALRM, too_long)
-    signal.alarm(TEST_SECONDS)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+# Every test here takes well under a second: a sampler that never returns fails its test instead of hanging.
+_time_limit = time_limit(15, "a draw that never returns?")
 
 
 def test_draws_follow_the_discrete_laplace_distribution() -> None:
@@ -192,11 +176,11 @@ class _Budgeted:
     broken Bernoulli or loop counter) fails here at once instead of hanging the release that calls it."""
 
     def __init__(self, label: str, budget: int) -> None:
-        self.stream, self.left, self.calls = noise.Stream(b"budgeted", label), budget, 0
+        self.stream, self.budget, self.calls = noise.Stream(b"budgeted", label), budget, 0
 
     def __call__(self, n: int) -> int:
         self.calls += 1
-        if self.calls > self.left:
+        if self.calls > self.budget:
             raise AssertionError(f"the sampler drew {self.calls} numbers, far beyond what it ever needs")
         return self.stream.randbelow(n)
 

@@ -8,35 +8,19 @@ of the shown ones (then subtraction of totals would give it away).
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
 
 import pytest
+from helpers.timelimit import time_limit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aidnet.exports.suppression import ALL, Earlier, Shape, plan, with_totals
 
 WEEKS = ("2026-W01", "2026-W02")
-# The slowest test here takes a few seconds. A plan that never finishes (a mutated loop that withholds nothing
-# new) fails its test after this long instead of hanging the suite.
-TEST_SECONDS = 30
-
-
-@pytest.fixture(autouse=True)
-def _bounded_time() -> Iterator[None]:
-    def too_long(signum: int, frame: object) -> None:
-        raise AssertionError(f"a suppression test ran over {TEST_SECONDS} s: a plan that never finishes?")
-
-    previous = signal.signal(signal.SIGALRM, too_long)
-    signal.alarm(TEST_SECONDS)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+# The slowest test here takes a few seconds: a plan that never finishes fails its test instead of hanging.
+_time_limit = time_limit(30, "a plan that never finishes?")
 
 
 def reduce(basis: dict[int, list[Fraction]], v: list[Fraction]) -> list[Fraction]:
