@@ -277,11 +277,12 @@ STOCK_WORKER = [sys.executable, str(ROOT / "bench" / "stock_worker.py")]
 
 
 def end_to_end(settings: Settings, seconds: float, logs: Path, env: dict[str, str],
-               stock_worker: bool = False) -> dict[str, float]:
-    """Submissions through the real forms for `seconds`; stock_worker: gunicorn's own gthread worker instead of
-    aidnet's read-first one (bench/stock_worker.py), the baseline the slow-client work is measured against."""
+               command: list[str] | None = None) -> dict[str, float]:
+    """Submissions through the real forms for `seconds`; command: another server for the same app in place of
+    `aidnet serve` (STOCK_WORKER, gunicorn's own gthread worker: the baseline the slow-client work is measured
+    against; bench/granian_check.py: granian)."""
     with environment(**env):
-        server = start_server(settings.instance, logs, command=STOCK_WORKER if stock_worker else None)
+        server = start_server(settings.instance, logs, command=command)
     result, stop = LoadResult(), threading.Event()
     try:
         run_load(lambda: server.url, 2, stop, result, tag="warm")  # warm up both workers
@@ -315,7 +316,8 @@ def worker_pairs(work: Path, seconds: float, pairs: int) -> None:
     ratios = []
     for n in range(pairs):
         ours, stock = (end_to_end(new_instance(work, f"pair{n}{side}"), seconds, work / f"logs-pair{n}{side}",
-                                  {"AIDNET_GROUP_COMMIT": "on"}, stock_worker=side == "g") for side in "rg")
+                                  {"AIDNET_GROUP_COMMIT": "on"}, command=STOCK_WORKER if side == "g" else None)
+                       for side in "rg")
         ratios.append(ours["rate"] / stock["rate"])
         say(f"      pair {n + 1}: {ours['rate']:6.0f} /s against {stock['rate']:6.0f} /s = x{ratios[-1]:.3f}   "
             f"p99 {ours['p99']:5.1f} / {stock['p99']:5.1f} ms   server CPU a submission "
@@ -605,11 +607,17 @@ def accuracy_table(settings: Settings) -> int:
 # (g) slow clients
 
 
-def slow_clients(settings: Settings, seconds: float, logs: Path, attackers: int) -> dict[str, Any]:
-    """4 clients submitting and two probes, with `attackers` slow connections on the public port (0: none)."""
+def slow_clients(settings: Settings, seconds: float, logs: Path, attackers: int,
+                 command: list[str] | None = None) -> dict[str, Any]:
+    """4 clients submitting and two probes, with `attackers` slow connections on the public port (0: none).
+
+    command: another server in place of `aidnet serve`, on one port (the login page is then probed there)."""
     coordinator_port = free_port()
-    server = start_server(settings.instance, logs, extra=("--coordinator-port", str(coordinator_port)))
+    extra = ("--coordinator-port", str(coordinator_port)) if command is None else ()
+    server = start_server(settings.instance, logs, extra=extra, command=command)
     port = int(server.url.rsplit(":", 1)[1])
+    if command is not None:
+        coordinator_port = port
     attack = SlowAttack(port, count=attackers) if attackers else None
     probes = Probes(port, coordinator_port)
     result, stop = LoadResult(), threading.Event()
