@@ -20,6 +20,7 @@ import sqlcipher3
 from helpers.cli import run_aidnet
 from helpers.exports import TODAY, WEEK, plant, release, set_export
 from helpers.instance import add_coordinator, make_instance
+from helpers.timelimit import time_limit
 
 from aidnet.config import Settings, load_settings
 from aidnet.exports import files, periods, releases
@@ -27,6 +28,11 @@ from aidnet.records import requests
 from aidnet.store import counters, open_store
 from aidnet.store import releases as release_rows
 from aidnet.store import requests as request_rows
+
+# A release must finish: a loop over linked releases that never ends fails its test (the slowest test here,
+# two CLI runs, takes about 5 s). mutmut stops a mutant's tests after (their time + 1 s) x 30 of CPU and
+# counts a timeout, not a kill: this limit comes first.
+_time_limit = time_limit(30, "a release that never finishes (the walk over linked releases?)")
 
 PRIVATE_TABLES = ("requests", "replies", "extensions", "coordinators", "sessions", "offers", "conversation")
 
@@ -99,8 +105,8 @@ def test_export_reads_only_counters_and_survives_purged_requests(tmp_path: Path)
     def authorizer(action: int, table: str | None, *_: object) -> int:
         if action == sqlcipher3.SQLITE_READ and table in PRIVATE_TABLES:
             denied.append(table)
-            return sqlcipher3.SQLITE_DENY
-        return sqlcipher3.SQLITE_OK
+            return int(sqlcipher3.SQLITE_DENY)
+        return int(sqlcipher3.SQLITE_OK)
 
     store.conn.set_authorizer(authorizer)
     with pytest.raises(Exception, match="not authorized"):
@@ -559,5 +565,5 @@ def test_a_release_another_export_stored_meanwhile_is_returned_not_made_again(pl
         lookups.append(period)
         return None if len(lookups) == 1 else real(store, period)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(releases.release_rows, "release", late)
+    monkeypatch.setattr(release_rows, "release", late)
     assert release(plain) == (first, False) and lookups == [WEEK, WEEK]

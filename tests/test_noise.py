@@ -50,7 +50,7 @@ def test_randomness_comes_from_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.append(n)
         return n - 1  # always the largest: a deterministic walk through the sampler
 
-    monkeypatch.setattr(noise.secrets, "randbelow", fake)
+    monkeypatch.setattr("aidnet.exports.noise.secrets.randbelow", fake)
     # u = 2 of 3 is accepted, the geometric part stops at 0, the sign bit says negative.
     assert noise.discrete_laplace(Fraction(3)) == -2
     assert calls and all(isinstance(n, int) for n in calls)

@@ -8,6 +8,7 @@ of the shown ones (then subtraction of totals would give it away).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -112,7 +113,8 @@ def test_one_release_never_shows_or_reveals_a_small_value(table) -> None:  # typ
 def test_weeks_and_their_month_together_reveal_no_small_value(table, month_first: bool) -> None:  # type: ignore[no-untyped-def]
     rows, cols, k, weekly = table
     month_cells = {item: weekly[WEEKS[0]][item] + weekly[WEEKS[1]][item] for item in weekly[WEEKS[0]]}
-    specs = [(WEEKS[:1], weekly[WEEKS[0]]), (WEEKS[1:], weekly[WEEKS[1]])]
+    specs: list[tuple[tuple[str, ...], dict[tuple[str, str], int]]] = [
+        (WEEKS[:1], weekly[WEEKS[0]]), (WEEKS[1:], weekly[WEEKS[1]])]
     specs = [(WEEKS, month_cells), *specs] if month_first else [*specs, (WEEKS, month_cells)]
     done: list[tuple[tuple[str, ...], dict[tuple[str, str], int], set[tuple[str, str]]]] = []
     for weeks, cells in specs:
@@ -168,7 +170,7 @@ def test_shapes_publish_exactly_their_totals() -> None:
     assert not exposed([(WEEKS[:1], values, hidden)], ("a", "b"), ("x", "y"), 10)
 
 
-def _grid(rows: str, cols: str, numbers: list[int]) -> dict[tuple[str, str], int]:
+def _grid(rows: Sequence[str], cols: Sequence[str], numbers: list[int]) -> dict[tuple[str, str], int]:
     return dict(zip([(r, c) for r in rows for c in cols], numbers, strict=True))
 
 
