@@ -5,7 +5,7 @@
 Issue 13 named granian as one way to keep slow clients away from the Python threads. This runs the same
 app as `aidnet serve` on one port, with the read-first worker's thread count (8 a worker, granian's
 "blocking threads"), no access log, HTTP/1, and headers due within 10 s as the read-first worker asks, so
-bench/granian_check.py can time it against `aidnet serve` and try the slow-client attack on it. granian is
+bench/other_servers.py can time it against `aidnet serve` and try the slow-client attack on it. granian is
 not a dependency of aidnet: install it by hand to run this (`pip install granian`).
 """
 

@@ -280,7 +280,7 @@ def end_to_end(settings: Settings, seconds: float, logs: Path, env: dict[str, st
                command: list[str] | None = None) -> dict[str, float]:
     """Submissions through the real forms for `seconds`; command: another server for the same app in place of
     `aidnet serve` (STOCK_WORKER, gunicorn's own gthread worker: the baseline the slow-client work is measured
-    against; bench/granian_check.py: granian)."""
+    against; bench/other_servers.py: granian, waitress)."""
     with environment(**env):
         server = start_server(settings.instance, logs, command=command)
     result, stop = LoadResult(), threading.Event()
