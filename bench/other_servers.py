@@ -1,32 +1,40 @@
 """Other WSGI servers against `aidnet serve`: the end-to-end figure in alternating pairs, then slow clients.
 
-    pip install granian waitress    # by hand: bench comparisons, aidnet depends on neither
-    .venv-test/bin/python bench/other_servers.py [--servers granian waitress] [--pairs 3] [--attackers 64 128]
+    .venv-test/bin/pip install granian waitress    # by hand: bench comparisons, aidnet depends on neither
+    .venv-test/bin/python bench/other_servers.py [--servers ...] [--pairs 3] [--seconds 10] [--attackers 64 128]
 
 Issue 13 asked to choose the server by measurement: the one that holds the slow-client test *and* keeps or
 improves the end-to-end submission figure. This runs the same app under each other server
-(bench/granian_serve.py: Rust HTTP, 2 workers x 8 threads; bench/waitress_serve.py: one process that reads
-each request whole, 16 threads) with bench/run.py's own (b) and (g): 16 clients submitting through the real
+(bench/granian_serve.py: Rust HTTP, 2 workers, with granian's own 256 Python threads a worker ("granian")
+or with aidnet's 8 ("granian-8"); bench/waitress_serve.py: one process that reads each request whole,
+16 threads) with bench/run.py's own (b) and (g): 16 clients submitting through the real
 forms, each pair one run of `aidnet serve` and one of the other a few seconds apart; then, for each count
 of slow connections (a byte every 2 s, half in the headers, half in a body), 30 s of it against `aidnet
 serve` and against the other server, with 4 clients submitting and `/healthz` and the login page probed
-every 0.25 s. A server that is not installed is skipped with a line saying so; exit 1 if none is.
+every 0.25 s. The other servers listen on one port, so their login page is probed on the attacked port;
+`aidnet serve` is probed on its coordinator port, as in bench/run.py (g). A server that is not installed is
+skipped with a line saying so; exit 1 if none is.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
+import shutil
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # bench/run.py
 
-SHIMS = {"granian": "granian_serve.py", "waitress": "waitress_serve.py"}
+# name: (the module it needs, the shim and its options)
+SERVERS = {"granian": ("granian", ["granian_serve.py"]), "granian-8": ("granian", ["granian_serve.py", "--threads", "8"]),
+           "waitress": ("waitress", ["waitress_serve.py"])}
 
 
 def pairs(name: str, command: list[str], work: Path, count: int, seconds: float) -> None:
@@ -59,22 +67,32 @@ def slow(name: str, command: list[str], work: Path, attackers: list[int]) -> Non
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--servers", nargs="+", choices=sorted(SHIMS), default=sorted(SHIMS))
+    parser.add_argument("--servers", nargs="+", choices=list(SERVERS), default=list(SERVERS))
+    parser.add_argument("--dir", type=Path, default=None, help="where instances go (default: a temp dir on /var/tmp)")
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--attackers", type=int, nargs="+", default=[64, 128])
     args = parser.parse_args()
-    installed = [name for name in args.servers if importlib.util.find_spec(name) is not None]
-    for name in sorted(set(args.servers) - set(installed)):
-        print(f"{name} is not installed: pip install {name} (a bench comparison; aidnet does not use it)",
-              file=sys.stderr)
+    installed = [name for name in args.servers if importlib.util.find_spec(SERVERS[name][0]) is not None]
+    for name in args.servers:
+        if name not in installed:
+            print(f"{name}: {SERVERS[name][0]} is not installed for {sys.executable} (pip install {SERVERS[name][0]}; "
+                  "a bench comparison, aidnet does not use it)", file=sys.stderr)
     if not installed:
         return 1
-    work = Path(tempfile.mkdtemp(prefix="aidnet-servers-"))
-    for name in installed:
-        command = [sys.executable, str(run.ROOT / "bench" / SHIMS[name])]
-        pairs(name, command, work, args.pairs, args.seconds)
-        slow(name, command, work, args.attackers)
+    os.umask(0o077)
+    work = Path(tempfile.mkdtemp(prefix="aidnet-servers-", dir=args.dir or "/var/tmp"))
+    try:
+        run.say(f"aidnet other servers  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  cores={os.cpu_count()}  "
+                f"load average before={os.getloadavg()[0]:.2f}  disk: {work}  fsync of 4 KiB = {run.fsync_ms(work):.2f} ms")
+        for name in installed:
+            script, *options = SERVERS[name][1]
+            command = [sys.executable, str(run.ROOT / "bench" / script), *options]
+            pairs(name, command, work, args.pairs, args.seconds)
+            slow(name, command, work, args.attackers)
+        run.say(f"load average after={os.getloadavg()[0]:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -4,8 +4,9 @@
 
 waitress buffers a request before any thread sees it, which is what issue 13 asks of a server, but it is one
 process: here with 16 threads, as many as `aidnet serve` has in its two workers (--workers is taken and
-ignored, so bench/run.py can start it like `aidnet serve`). No access log (waitress writes none). waitress is
-not a dependency of aidnet: install it by hand to run this (`pip install waitress`).
+ignored, so bench/run.py can start it like `aidnet serve`). No access log (waitress writes none); the app is
+built as `aidnet serve` builds it, without its log filter, gc.freeze() and stop on a refused fsync. waitress
+is not a dependency of aidnet: install it by hand, for the interpreter that runs the bench.
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ from aidnet.store import counters, open_store
 from aidnet.store import releases as release_rows
 from aidnet.store import requests as request_rows
 
-# A release must finish: a loop over linked releases that never ends fails its test (the slowest test here,
-# two CLI runs, takes about 5 s). mutmut stops a mutant's tests after (their time + 1 s) x 30 of CPU and
+# A release must finish: a loop over linked releases that never ends fails its test (the two tests that run
+# subprocesses have limits of their own). mutmut stops a mutant's tests after (their time + 1 s) x 30 of CPU and
 # counts a timeout, not a kill: this limit comes first.
 _time_limit = time_limit(30, "a release that never finishes (the walk over linked releases?)")
 
@@ -175,6 +175,7 @@ def test_open_periods_and_bad_names_are_refused(plain: Settings) -> None:
     assert periods.latest_closed("week", TODAY) == "2026-W11"
 
 
+@pytest.mark.time_limit(300)  # several aidnet commands in subprocesses, each with 60 s of its own
 def test_cli_export_verify_tamper_and_other_instance_key(tmp_path: Path, plain: Settings) -> None:
     plant(plain, "2026-W09", {("food", "north", "received"): 25})
     out = tmp_path / "out"
@@ -237,6 +238,7 @@ def test_coarse_time_only(settings: Settings) -> None:
     store.close()
 
 
+@pytest.mark.time_limit(150)  # the bench in a subprocess, which has 120 s of its own
 def test_benchmark_smoke() -> None:
     """The benchmark runs (at a thousandth of its size) and prints each figure beside a baseline."""
     bench = Path(__file__).resolve().parent.parent / "bench" / "export_purge.py"
