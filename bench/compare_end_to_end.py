@@ -26,13 +26,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 RUN = """
-import json, sys, tempfile
+import json, os, shutil, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, "bench")
 import run
-work = Path(tempfile.mkdtemp(prefix="aidnet-e2e-"))
-settings = run.new_instance(work, "e2e")
-result = run.end_to_end(settings, {seconds}, work / "logs", {{"AIDNET_GROUP_COMMIT": "on"}})
+os.umask(0o077)
+work = Path(tempfile.mkdtemp(prefix="aidnet-e2e-", dir="/var/tmp"))  # as bench/run.py: a real disk, removed after
+try:
+    settings = run.new_instance(work, "e2e")
+    result = run.end_to_end(settings, {seconds}, work / "logs", {{"AIDNET_GROUP_COMMIT": "on"}})
+finally:
+    shutil.rmtree(work, ignore_errors=True)
 print("RESULT " + json.dumps(result))
 """
 
