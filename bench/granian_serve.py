@@ -7,40 +7,29 @@ app as `aidnet serve` on one port, with no access log, HTTP/1, and headers due w
 worker asks, so bench/other_servers.py can time it against `aidnet serve` and try the slow-client attack
 on it. --threads sets granian's "blocking threads" a worker, the Python threads that run the app
 (default: granian's own, half its backpressure: 1024 / workers / 2, so 256 a worker with 2 workers;
-`aidnet serve` has 8). The app is built as `aidnet serve` builds it, without its log filter, gc.freeze()
-and stop on a refused fsync (none of which the bench reaches). granian is not a dependency of aidnet:
-install it by hand, for the interpreter that runs the bench (`pip install granian`).
+`aidnet serve` has 8). The app and the command line are bench/shims.py's. granian is not a dependency of
+aidnet: install it by hand, for the interpreter that runs the bench (`pip install granian`).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from shims import app_for, not_installed, serve_arguments
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_app() -> Any:
-    """In each granian worker: the app `aidnet serve` runs on a single port (granian calls this factory)."""
-    from aidnet.config import load_settings
-    from aidnet.records.budget import IntakeBudget
-    from aidnet.store import Durability
-    from aidnet.web.app import create_app
-
-    settings = load_settings(Path(os.environ["AIDNET_BENCH_INSTANCE"]))
-    # Each worker counts the intake budget alone (bench/run.py gives the bench room for all it sends).
-    return create_app(settings, durability=Durability(), budget=IntakeBudget())
+    """In each granian worker (granian calls this factory)."""
+    return app_for(Path(os.environ["AIDNET_BENCH_INSTANCE"]))
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["serve"])
-    parser.add_argument("--instance", type=Path, required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--workers", type=int, default=2)
+    parser = serve_arguments(__doc__, workers=2)
     parser.add_argument("--threads", type=int, default=None, help="blocking threads a worker (default: granian's)")
     args = parser.parse_args()
     try:
@@ -48,8 +37,7 @@ def main() -> int:
         from granian.constants import Interfaces
         from granian.http import HTTP1Settings
     except ImportError:
-        print("granian is not installed: pip install granian (a bench comparison; aidnet does not use it)",
-              file=sys.stderr)
+        print(not_installed("granian"), file=sys.stderr)
         return 1
     from aidnet.serve.worker import HEADER_SECONDS
 

@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # bench/run.py
+from shims import not_installed
 
 # name: (the module it needs, the shim and its options)
 SERVERS = {"granian": ("granian", ["granian_serve.py"]), "granian-8": ("granian", ["granian_serve.py", "--threads", "8"]),
@@ -76,8 +77,7 @@ def main() -> int:
     installed = [name for name in args.servers if importlib.util.find_spec(SERVERS[name][0]) is not None]
     for name in args.servers:
         if name not in installed:
-            print(f"{name}: {SERVERS[name][0]} is not installed for {sys.executable} (pip install {SERVERS[name][0]}; "
-                  "a bench comparison, aidnet does not use it)", file=sys.stderr)
+            print(f"{name}: {not_installed(SERVERS[name][0])}", file=sys.stderr)
     if not installed:
         return 1
     os.umask(0o077)

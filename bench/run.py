@@ -612,14 +612,12 @@ def slow_clients(settings: Settings, seconds: float, logs: Path, attackers: int,
     """4 clients submitting and two probes, with `attackers` slow connections on the public port (0: none).
 
     command: another server in place of `aidnet serve`, on one port (the login page is then probed there)."""
-    coordinator_port = free_port()
-    extra = ("--coordinator-port", str(coordinator_port)) if command is None else ()
+    coordinator_port = free_port() if command is None else None
+    extra = ("--coordinator-port", str(coordinator_port)) if coordinator_port else ()
     server = start_server(settings.instance, logs, extra=extra, command=command)
     port = int(server.url.rsplit(":", 1)[1])
-    if command is not None:
-        coordinator_port = port
     attack = SlowAttack(port, count=attackers) if attackers else None
-    probes = Probes(port, coordinator_port)
+    probes = Probes(port, coordinator_port or port)
     result, stop = LoadResult(), threading.Event()
     try:
         if attack:

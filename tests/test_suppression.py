@@ -212,7 +212,6 @@ def test_known_answer_when_a_month_must_keep_small_weeks_underivable() -> None:
     assert not line_problems(shape, values, hidden, 10) and not exposed([(WEEKS, values, hidden)], rows, cols, 10, weekly)
 
 
-
 def _inputs(rows: str, cols: str, k: int, mode: str, weekly: list[list[int]]) -> tuple[
         Shape, dict[tuple[str, str], int], list[Earlier], list[Any], list[tuple[Any, ...]]]:
     """A table over one or two weeks; mode "protect": its small week-level counts must stay unknown; "earlier":
