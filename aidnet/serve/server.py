@@ -29,7 +29,7 @@ from ..config import PID_FILE, Settings
 from ..records.budget import IntakeBudget
 from ..store import Durability
 from ..web.app import create_app
-from .worker import worker_class_for
+from .worker import keep_stop_signals_sent_while_forking, worker_class_for
 
 _IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\b[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}\b")
 
@@ -175,6 +175,8 @@ def server_options(host: str, port: int, workers: int, coordinator_port: int | N
         # gunicorn's control socket would be one more way in, and a file in $HOME.
         "control_socket_disable": True,
         "proc_name": "aidnet",
+        # A stop sent while a worker is being forked is not lost (worker.py).
+        "post_fork": keep_stop_signals_sent_while_forking,
     }
     if pidfile is not None:
         # restore and rekey read it to refuse to swap the database under a live server.

@@ -33,7 +33,9 @@ drain for a moment in the main loop, never in a blocking linger there.
 from __future__ import annotations
 
 import errno
+import queue
 import selectors
+import signal
 import socket
 import struct
 import time
@@ -325,7 +327,8 @@ class ReadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships no 
                 self._drop(conn)
 
     def murder_keepalived(self, force: bool = False) -> None:
-        # gunicorn calls this once a loop (about once a second) and with force=True at the end.
+        # gunicorn calls this after every wait for events (under load, every few events; idle, once a
+        # second) and with force=True at the end.
         super().murder_keepalived(force)
         now = time.monotonic()
         if force:
@@ -414,6 +417,34 @@ class ReadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships no 
         except (KeyError, ValueError, OSError):
             pass  # never registered
         util.close(sock)
+
+
+_STOPS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+
+
+def keep_stop_signals_sent_while_forking(arbiter: Any, worker: Any) -> None:
+    """gunicorn's post_fork hook: a stop sent to a worker before it has its own signal handlers stops it.
+
+    A forked worker runs the master's handlers until it installs its own, and those only queue a signal
+    in the worker's copy of the master's queue, where nothing reads it. A SIGTERM to the whole server
+    (systemctl stop, Ctrl-C) just as a worker was being replaced (a reload, or max_requests) was lost:
+    that worker went on accepting connections until the master's 20 s grace ran out and it was killed.
+    From here until the worker's own handlers take over, a stop only marks it stopping; one already
+    swallowed does the same. A stopping worker's loop never starts: it loads the app and exits.
+    """
+    def stopping(sig: int, frame: Any) -> None:
+        worker.alive = False
+
+    for number in _STOPS:
+        signal.signal(number, stopping)
+    pending = getattr(arbiter, "SIG_QUEUE", None)
+    while pending is not None:
+        try:
+            number = pending.get_nowait()
+        except (queue.Empty, IndexError):
+            break
+        if number in _STOPS:
+            worker.alive = False
 
 
 def worker_class_for(coordinator_port: int | None) -> type[ReadFirstWorker]:
