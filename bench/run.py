@@ -8,7 +8,10 @@ Prints, for this machine, in one run:
       ceiling; group commit on and off, on this disk and on a disk whose
       fsync is slowed to 10 ms by an LD_PRELOAD shim (bench/slowfsync.c).
       "off" is the baseline: one synchronous=FULL commit per submission,
-      its fsync under the writer lock (AIDNET_GROUP_COMMIT=off);
+      its fsync under the writer lock (AIDNET_GROUP_COMMIT=off); then the
+      read-first worker against gunicorn's own gthread worker, the same app:
+      3 runs of each in turn, and 8 rounds with both serving at once (8
+      clients each), which resolve a difference of a few per cent;
   (c) the coordinator inbox page with 10,000 and 100,000 stored requests;
   (d) resident memory of each worker process;
   (e) the long work an operator or a keyholder starts, on those 100,000 requests: backup (against
@@ -36,6 +39,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
+import math
 import os
 import re
 import secrets
@@ -79,6 +84,8 @@ from crypto.log import LogState, apply, member_entry, new_record, sign_proposal
 from crypto.replies import KIND_REPLY, signed_payload
 
 CLIENTS = 16
+# Rounds of the read-first and gthread workers measured at once ((b), side by side): ~25 s a round.
+SIDE_ROUNDS = 8
 PASSPHRASE = "bench passphrase for the coordinator"
 TARGETS = {"ratio": 0.40, "p99_ms": 100.0, "inbox_ms": 50.0, "rss_mb": 80.0}
 
@@ -323,6 +330,108 @@ def worker_pairs(work: Path, seconds: float, pairs: int) -> None:
             f"p99 {ours['p99']:5.1f} / {stock['p99']:5.1f} ms   server CPU a submission "
             f"{ours['server_ms']:.2f} / {stock['server_ms']:.2f} ms   5xx {ours['errors']:.0f} / {stock['errors']:.0f}")
     say(f"      median of the pair ratios: x{statistics.median(ratios):.3f} (read-first / gthread)")
+
+
+# One server's load clients in a process of their own, so two servers measured at once share no client GIL.
+SIDE_CLIENT = """
+import json, sys, threading, time
+sys.path.insert(0, sys.argv[3])
+from helpers.loadtools import LoadResult, run_load
+url, seconds = sys.argv[1], float(sys.argv[2])
+result, stop = LoadResult(), threading.Event()
+threads = run_load(lambda: url, 2, stop, result, tag="warm")
+time.sleep(1.0)
+stop.set()
+for thread in threads:
+    thread.join(timeout=60)
+print("READY", flush=True)
+sys.stdin.readline()
+result, stop = LoadResult(), threading.Event()
+threads = run_load(lambda: url, int(sys.argv[4]), stop, result, tag="bench")
+started = time.perf_counter()
+time.sleep(seconds)
+count, elapsed = len(result.receipts), time.perf_counter() - started
+stop.set()
+for thread in threads:
+    thread.join(timeout=60)
+print("RESULT " + json.dumps({"count": count, "elapsed": elapsed, "errors": result.server_errors}), flush=True)
+"""
+
+
+def geometric_interval(ratios: list[float]) -> tuple[float, float, float]:
+    """Geometric mean of ratios and its 95 % interval (from the spread of the log ratios; one ratio: no spread)."""
+    logs = [math.log(r) for r in ratios]
+    mean = statistics.fmean(logs)
+    half = 1.96 * statistics.stdev(logs) / math.sqrt(len(logs)) if len(logs) > 1 else 0.0
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
+def side_by_side(work: Path, seconds: float, rounds: int) -> list[str]:
+    """The read-first worker and gunicorn's gthread worker at the same time, each with 8 clients in a process of
+    its own: whatever slows the box in a round slows both alike, so the ratios vary far less than between runs
+    in turn. Returns the problems (a failed client, a server error)."""
+    say(f"    the same two at once, {CLIENTS // 2} clients each (clients in a process a server), {rounds} rounds:")
+    problems: list[str] = []
+    rates, cpus = [], []
+    for n in range(rounds):
+        order = ("r", "g") if n % 2 == 0 else ("g", "r")  # which starts first alternates
+        servers: dict[str, LiveServer] = {}
+        clients: dict[str, subprocess.Popen[str]] = {}
+        try:
+            for side in order:
+                with environment(AIDNET_GROUP_COMMIT="on"):  # as (b)'s first row
+                    servers[side] = start_server(new_instance(work, f"side{n}{side}").instance,
+                                                 work / f"logs-side{n}{side}", command=STOCK_WORKER if side == "g" else None)
+            for side, server in servers.items():
+                clients[side] = subprocess.Popen(
+                    [sys.executable, "-c", SIDE_CLIENT, server.url, str(seconds), str(ROOT / "tests"), str(CLIENTS // 2)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            for side, client in clients.items():
+                assert client.stdout is not None
+                if client.stdout.readline().strip() != "READY":
+                    raise RuntimeError(f"side by side: the {side} client did not start")
+            before = {side: server_cpu_seconds(server) for side, server in servers.items()}
+            for client in clients.values():
+                assert client.stdin is not None
+                client.stdin.write("go\n")
+                client.stdin.flush()
+            time.sleep(seconds)
+            used = {side: server_cpu_seconds(server) - before[side] for side, server in servers.items()}
+            out: dict[str, dict[str, float]] = {}
+            for side, client in clients.items():
+                assert client.stdout is not None
+                line = client.stdout.readline()
+                client.wait(timeout=60)
+                if not line.startswith("RESULT "):
+                    problems.append(f"side by side, round {n + 1}: the {side} client failed")
+                    continue
+                out[side] = json.loads(line[len("RESULT "):])
+        finally:
+            for client in clients.values():
+                if client.poll() is None:
+                    client.kill()
+                    client.wait(timeout=10)
+                for stream in (client.stdin, client.stdout):
+                    if stream is not None:
+                        stream.close()
+            for server in servers.values():
+                server.stop()
+        if len(out) < 2:
+            continue
+        rate = {side: out[side]["count"] / out[side]["elapsed"] for side in out}
+        cpu = {side: used[side] / max(out[side]["count"], 1) * 1000 for side in out}
+        rates.append(rate["r"] / rate["g"])
+        cpus.append(cpu["r"] / cpu["g"])
+        errors = {side: int(out[side]["errors"]) for side in out}
+        if any(errors.values()):
+            problems.append(f"side by side, round {n + 1}: 5xx {errors['r']} / {errors['g']}")
+        say(f"      round {n + 1}: {rate['r']:5.0f} /s against {rate['g']:5.0f} /s = x{rates[-1]:.3f}   server CPU a "
+            f"submission {cpu['r']:.2f} / {cpu['g']:.2f} ms = x{cpus[-1]:.3f}   5xx {errors['r']} / {errors['g']}")
+    if rates:
+        (rm, rl, rh), (cm, cl, ch) = geometric_interval(rates), geometric_interval(cpus)
+        say(f"      geometric mean, read-first / gthread: rate x{rm:.3f} (95 % {rl:.3f}-{rh:.3f}), "
+            f"server CPU a submission x{cm:.3f} (95 % {cl:.3f}-{ch:.3f})")
+    return problems
 
 
 # (c) the inbox
@@ -699,6 +808,7 @@ def main() -> int:
                 f"{r['rate'] / ceiling:4.0%} of the seal+commit ceiling ({ceiling:.0f} /s)   p50 {r['p50']:5.1f} ms  "
                 f"p99 {r['p99']:6.1f} ms   5xx {r['errors']:.0f}  other non-201 {r['other']:.0f}")
             worker_pairs(work, seconds, 1 if args.quick else 3)
+            failures += side_by_side(work, seconds, 1 if args.quick else SIDE_ROUNDS)
             slow_section(work, failures)
             say("slow clients: " + ("held" if not failures else "MISSED: " + "; ".join(failures)))
             return 1 if failures else 0
@@ -747,6 +857,7 @@ def main() -> int:
             rss_all.append(r["rss"])
         main_row = rows[0][1]
         worker_pairs(work, seconds, 1 if args.quick else 3)
+        failures += side_by_side(work, seconds, 1 if args.quick else SIDE_ROUNDS)
         if shim and len(rows) == 4:
             say(f"    group commit gain with a 10 ms fsync: x{rows[2][1]['rate'] / rows[3][1]['rate']:.2f} submissions/s")
         if main_row["rate"] / ceiling < TARGETS["ratio"]:

@@ -52,3 +52,9 @@ def test_ceiling_loop_runs(tmp_path: Path) -> None:
     assert bench.seal_commit_ceiling(settings, 0.3) > 10
     assert time.perf_counter() - started < 10
     bench.store_requests(settings, 50)
+
+
+def test_side_by_side_measures_both_workers_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.side_by_side(tmp_path, 1.0, 1) == []
+    out = capsys.readouterr().out
+    assert "round 1:" in out and "geometric mean, read-first / gthread: rate x" in out
