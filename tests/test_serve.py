@@ -18,7 +18,7 @@ from helpers.pages import hidden
 
 from aidnet.config import ConfigError, Settings, load_settings
 from aidnet.serve.server import QuietLogger, server_options
-from aidnet.serve.worker import ReadFirstWorker
+from aidnet.serve.worker import ReadFirstWorker, block_stops_for_fork, keep_stop_signals_sent_while_forking
 from aidnet.web.app import create_app
 
 
@@ -34,6 +34,8 @@ def test_server_defaults_fit_a_small_box() -> None:
     assert opts["accesslog"] is None and opts["logger_class"] is QuietLogger
     assert opts["forwarded_allow_ips"] == "" and opts["control_socket_disable"] is True
     assert server_options("127.0.0.1", 8080, 2, 8081)["bind"] == ["127.0.0.1:8080", "127.0.0.1:8081"]
+    # A stop sent while a worker is forked is held, then delivered to it (test_worker.py).
+    assert opts["pre_fork"] is block_stops_for_fork and opts["post_fork"] is keep_stop_signals_sent_while_forking
 
 
 def test_health_says_ok_and_nothing_else(app: Flask) -> None:

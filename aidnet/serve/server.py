@@ -29,7 +29,7 @@ from ..config import PID_FILE, Settings
 from ..records.budget import IntakeBudget
 from ..store import Durability
 from ..web.app import create_app
-from .worker import keep_stop_signals_sent_while_forking, worker_class_for
+from .worker import block_stops_for_fork, keep_stop_signals_sent_while_forking, unblock_stops, worker_class_for
 
 _IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\b[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}\b")
 
@@ -176,6 +176,7 @@ def server_options(host: str, port: int, workers: int, coordinator_port: int | N
         "control_socket_disable": True,
         "proc_name": "aidnet",
         # A stop sent while a worker is being forked is not lost (worker.py).
+        "pre_fork": block_stops_for_fork,
         "post_fork": keep_stop_signals_sent_while_forking,
     }
     if pidfile is not None:
@@ -233,4 +234,6 @@ def serve(settings: Settings, host: str, port: int, workers: int = DEFAULT_WORKE
     for number, action in ((signal.SIGQUIT, signal.SIG_DFL), (signal.SIGINT, signal.default_int_handler)):
         if signal.getsignal(number) == signal.SIG_IGN:
             signal.signal(number, action)
+    # The master blocks stops across each fork of a worker (worker.py): unblock them right after it.
+    os.register_at_fork(after_in_parent=unblock_stops)
     AidnetServer(settings, host, port, workers, coordinator_port).run()

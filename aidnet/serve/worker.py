@@ -422,6 +422,21 @@ class ReadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships no 
 _STOPS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 
 
+def block_stops_for_fork(arbiter: Any, worker: Any) -> None:
+    """gunicorn's pre_fork hook, in the master: hold stops back across the fork (see the post_fork hook).
+
+    A stop that reached a new worker before CPython's own after-fork code ran was cleared there, before
+    any Python in the worker could see it. Blocked, it stays pending in the kernel instead. The master
+    unblocks right after the fork (unblock_stops, registered with os.register_at_fork by serve()), the
+    worker at the end of its post_fork hook.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+
+
+def unblock_stops() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
+
+
 def keep_stop_signals_sent_while_forking(arbiter: Any, worker: Any) -> None:
     """gunicorn's post_fork hook: a stop sent to a worker before it has its own signal handlers stops it.
 
@@ -430,21 +445,25 @@ def keep_stop_signals_sent_while_forking(arbiter: Any, worker: Any) -> None:
     (systemctl stop, Ctrl-C) just as a worker was being replaced (a reload, or max_requests) was lost:
     that worker went on accepting connections until the master's 20 s grace ran out and it was killed.
     From here until the worker's own handlers take over, a stop only marks it stopping; one already
-    swallowed does the same. A stopping worker's loop never starts: it loads the app and exits.
+    queued does the same, and one held back by the pre_fork hook arrives when this unblocks it. A
+    stopping worker's loop never starts: it loads the app and exits.
     """
     def stopping(sig: int, frame: Any) -> None:
         worker.alive = False
 
-    for number in _STOPS:
-        signal.signal(number, stopping)
-    pending = getattr(arbiter, "SIG_QUEUE", None)
-    while pending is not None:
-        try:
-            number = pending.get_nowait()
-        except (queue.Empty, IndexError):
-            break
-        if number in _STOPS:
-            worker.alive = False
+    try:
+        for number in _STOPS:
+            signal.signal(number, stopping)
+        pending = getattr(arbiter, "SIG_QUEUE", None)
+        while pending is not None:
+            try:
+                number = pending.get_nowait()
+            except (queue.Empty, IndexError):
+                break
+            if number in _STOPS:
+                worker.alive = False
+    finally:
+        unblock_stops()  # never leave a worker deaf to stops: a held one is delivered to `stopping` now
 
 
 def worker_class_for(coordinator_port: int | None) -> type[ReadFirstWorker]:
