@@ -11,7 +11,8 @@ Prints, for this machine, in one run:
       its fsync under the writer lock (AIDNET_GROUP_COMMIT=off); then the
       read-first worker against gunicorn's own gthread worker, the same app:
       3 runs of each in turn, and 8 rounds with both serving at once (8
-      clients each), which resolve a difference of a few per cent;
+      clients each, in a client process a server), whose ratios vary less
+      than runs in turn (the rate ratio then follows the CPU each spends);
   (c) the coordinator inbox page with 10,000 and 100,000 stored requests;
   (d) resident memory of each worker process;
   (e) the long work an operator or a keyholder starts, on those 100,000 requests: backup (against
@@ -30,8 +31,9 @@ Prints, for this machine, in one run:
       `--only slow` runs (b)'s first row and (g) alone; `--only proving` runs (f) alone.
 
 Everything talks to 127.0.0.1 only and cleans up after itself. The load
-clients run in this process, on the same cores as the server: the figures
-are for the whole box, clients included, as on a real 2-core VPS they are not.
+clients run in this process (in (b)'s side-by-side rounds, one process a
+server), on the same cores as the server: the figures are for the whole box,
+clients included, as on a real 2-core VPS they are not.
 """
 
 from __future__ import annotations
@@ -354,83 +356,120 @@ count, elapsed = len(result.receipts), time.perf_counter() - started
 stop.set()
 for thread in threads:
     thread.join(timeout=60)
-print("RESULT " + json.dumps({"count": count, "elapsed": elapsed, "errors": result.server_errors}), flush=True)
+print("RESULT " + json.dumps({"count": count, "elapsed": elapsed, "errors": result.server_errors,
+                              "dropped": result.connection_errors}), flush=True)
 """
 
+# Student's t for a two-sided 95 % interval, by the number of ratios (degrees of freedom + 1); 1.96 beyond.
+T95 = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26, 11: 2.23, 12: 2.20,
+       13: 2.18, 14: 2.16, 15: 2.14, 16: 2.13, 20: 2.09, 25: 2.06, 30: 2.05, 40: 2.02}
 
-def geometric_interval(ratios: list[float]) -> tuple[float, float, float]:
-    """Geometric mean of ratios and its 95 % interval (from the spread of the log ratios; one ratio: no spread)."""
+
+def geometric_interval(ratios: list[float]) -> tuple[float, float, float] | None:
+    """Geometric mean of ratios and its 95 % interval (Student's t on the log ratios); None for one ratio."""
+    if len(ratios) < 2:
+        return None
     logs = [math.log(r) for r in ratios]
     mean = statistics.fmean(logs)
-    half = 1.96 * statistics.stdev(logs) / math.sqrt(len(logs)) if len(logs) > 1 else 0.0
+    t = next((T95[n] for n in sorted(T95) if n >= len(logs)), 1.96)  # the nearest row at or above: wider
+    half = t * statistics.stdev(logs) / math.sqrt(len(logs))
     return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
+def _interval_text(ratios: list[float]) -> str:
+    found = geometric_interval(ratios)
+    if found is None:
+        return f"x{ratios[0]:.3f} (one round: no interval)" if ratios else "no round"
+    mean, low, high = found
+    return f"x{mean:.3f} (95 % {low:.3f}-{high:.3f})"
+
+
+def _side_round(work: Path, seconds: float, n: int) -> dict[str, dict[str, float]]:
+    """One round of side_by_side: both servers up, both client processes started, measured, everything stopped.
+    Raises RuntimeError with the reason when the round cannot be measured."""
+    order = ("r", "g") if n % 2 == 0 else ("g", "r")  # which starts first alternates
+    with contextlib.ExitStack() as stack:
+        servers: dict[str, LiveServer] = {}
+        for side in order:
+            with environment(AIDNET_GROUP_COMMIT="on"):  # as (b)'s first row
+                servers[side] = start_server(new_instance(work, f"side{n}{side}").instance,
+                                             work / f"logs-side{n}{side}", command=STOCK_WORKER if side == "g" else None)
+            stack.callback(servers[side].stop)
+        clients: dict[str, subprocess.Popen[str]] = {}
+        for side, server in servers.items():
+            errors = stack.enter_context((work / f"logs-side{n}{side}" / "client.log").open("w"))
+            client = subprocess.Popen(
+                [sys.executable, "-c", SIDE_CLIENT, server.url, str(seconds), str(ROOT / "tests"), str(CLIENTS // 2)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True)
+            stack.callback(_end_client, client)
+            clients[side] = client
+        for side, client in clients.items():
+            assert client.stdout is not None
+            if client.stdout.readline().strip() != "READY":
+                raise RuntimeError(f"the {side} client did not start (logs-side{n}{side}/client.log)")
+        before = {side: server_cpu_seconds(server) for side, server in servers.items()}
+        for client in clients.values():
+            assert client.stdin is not None
+            client.stdin.write("go\n")
+            client.stdin.flush()
+        time.sleep(seconds)
+        used = {side: server_cpu_seconds(server) - before[side] for side, server in servers.items()}
+        out: dict[str, dict[str, float]] = {}
+        for side, client in clients.items():
+            assert client.stdout is not None
+            line = client.stdout.readline()
+            if not line.startswith("RESULT "):
+                raise RuntimeError(f"the {side} client failed (logs-side{n}{side}/client.log)")
+            out[side] = dict(json.loads(line[len("RESULT "):]), cpu=used[side])
+            if out[side]["count"] <= 0 or used[side] <= 0:
+                raise RuntimeError(f"the {side} server stored nothing")
+        return out
+
+
+def _end_client(client: subprocess.Popen[str]) -> None:
+    try:
+        client.wait(timeout=5)  # one that printed its result is ending; one still waiting on a failed round is not
+    except subprocess.TimeoutExpired:
+        client.kill()
+        client.wait(timeout=10)
+    for stream in (client.stdin, client.stdout):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass  # a client that died leaves a broken pipe: nothing to flush
 
 
 def side_by_side(work: Path, seconds: float, rounds: int) -> list[str]:
     """The read-first worker and gunicorn's gthread worker at the same time, each with 8 clients in a process of
     its own: whatever slows the box in a round slows both alike, so the ratios vary far less than between runs
-    in turn. Returns the problems (a failed client, a server error)."""
+    in turn. Both compete for the same two cores, so the rate ratio follows how much CPU each spends on a
+    submission: it is not the same quantity as the ratio of runs in turn. Returns the problems (a round that
+    could not be measured, a server error, a dropped connection); a failed round is skipped."""
     say(f"    the same two at once, {CLIENTS // 2} clients each (clients in a process a server), {rounds} rounds:")
     problems: list[str] = []
     rates, cpus = [], []
     for n in range(rounds):
-        order = ("r", "g") if n % 2 == 0 else ("g", "r")  # which starts first alternates
-        servers: dict[str, LiveServer] = {}
-        clients: dict[str, subprocess.Popen[str]] = {}
         try:
-            for side in order:
-                with environment(AIDNET_GROUP_COMMIT="on"):  # as (b)'s first row
-                    servers[side] = start_server(new_instance(work, f"side{n}{side}").instance,
-                                                 work / f"logs-side{n}{side}", command=STOCK_WORKER if side == "g" else None)
-            for side, server in servers.items():
-                clients[side] = subprocess.Popen(
-                    [sys.executable, "-c", SIDE_CLIENT, server.url, str(seconds), str(ROOT / "tests"), str(CLIENTS // 2)],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-            for side, client in clients.items():
-                assert client.stdout is not None
-                if client.stdout.readline().strip() != "READY":
-                    raise RuntimeError(f"side by side: the {side} client did not start")
-            before = {side: server_cpu_seconds(server) for side, server in servers.items()}
-            for client in clients.values():
-                assert client.stdin is not None
-                client.stdin.write("go\n")
-                client.stdin.flush()
-            time.sleep(seconds)
-            used = {side: server_cpu_seconds(server) - before[side] for side, server in servers.items()}
-            out: dict[str, dict[str, float]] = {}
-            for side, client in clients.items():
-                assert client.stdout is not None
-                line = client.stdout.readline()
-                client.wait(timeout=60)
-                if not line.startswith("RESULT "):
-                    problems.append(f"side by side, round {n + 1}: the {side} client failed")
-                    continue
-                out[side] = json.loads(line[len("RESULT "):])
-        finally:
-            for client in clients.values():
-                if client.poll() is None:
-                    client.kill()
-                    client.wait(timeout=10)
-                for stream in (client.stdin, client.stdout):
-                    if stream is not None:
-                        stream.close()
-            for server in servers.values():
-                server.stop()
-        if len(out) < 2:
+            out = _side_round(work, seconds, n)
+        except (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as exc:
+            problems.append(f"side by side, round {n + 1}: {exc}")
+            say(f"      round {n + 1}: not measured: {exc}")
             continue
         rate = {side: out[side]["count"] / out[side]["elapsed"] for side in out}
-        cpu = {side: used[side] / max(out[side]["count"], 1) * 1000 for side in out}
+        cpu = {side: out[side]["cpu"] / out[side]["count"] * 1000 for side in out}
         rates.append(rate["r"] / rate["g"])
         cpus.append(cpu["r"] / cpu["g"])
         errors = {side: int(out[side]["errors"]) for side in out}
-        if any(errors.values()):
-            problems.append(f"side by side, round {n + 1}: 5xx {errors['r']} / {errors['g']}")
+        dropped = {side: int(out[side]["dropped"]) for side in out}
+        if any(errors.values()) or any(dropped.values()):
+            problems.append(f"side by side, round {n + 1}: 5xx {errors['r']} / {errors['g']}, "
+                            f"connections dropped {dropped['r']} / {dropped['g']}")
         say(f"      round {n + 1}: {rate['r']:5.0f} /s against {rate['g']:5.0f} /s = x{rates[-1]:.3f}   server CPU a "
-            f"submission {cpu['r']:.2f} / {cpu['g']:.2f} ms = x{cpus[-1]:.3f}   5xx {errors['r']} / {errors['g']}")
-    if rates:
-        (rm, rl, rh), (cm, cl, ch) = geometric_interval(rates), geometric_interval(cpus)
-        say(f"      geometric mean, read-first / gthread: rate x{rm:.3f} (95 % {rl:.3f}-{rh:.3f}), "
-            f"server CPU a submission x{cm:.3f} (95 % {cl:.3f}-{ch:.3f})")
+            f"submission {cpu['r']:.2f} / {cpu['g']:.2f} ms = x{cpus[-1]:.3f}   5xx {errors['r']} / {errors['g']}   "
+            f"dropped {dropped['r']} / {dropped['g']}")
+    say(f"      geometric mean, read-first / gthread: rate {_interval_text(rates)}, "
+        f"server CPU a submission {_interval_text(cpus)}")
     return problems
 
 
@@ -808,7 +847,6 @@ def main() -> int:
                 f"{r['rate'] / ceiling:4.0%} of the seal+commit ceiling ({ceiling:.0f} /s)   p50 {r['p50']:5.1f} ms  "
                 f"p99 {r['p99']:6.1f} ms   5xx {r['errors']:.0f}  other non-201 {r['other']:.0f}")
             worker_pairs(work, seconds, 1 if args.quick else 3)
-            failures += side_by_side(work, seconds, 1 if args.quick else SIDE_ROUNDS)
             slow_section(work, failures)
             say("slow clients: " + ("held" if not failures else "MISSED: " + "; ".join(failures)))
             return 1 if failures else 0

@@ -6,6 +6,7 @@ check that it really makes each SQLCipher commit wait.
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import time
@@ -58,3 +59,11 @@ def test_side_by_side_measures_both_workers_at_once(tmp_path: Path, capsys: pyte
     assert bench.side_by_side(tmp_path, 1.0, 1) == []
     out = capsys.readouterr().out
     assert "round 1:" in out and "geometric mean, read-first / gthread: rate x" in out
+
+
+def test_the_interval_of_a_geometric_mean_uses_students_t() -> None:
+    assert bench.geometric_interval([1.1]) is None  # one round: no spread to speak of
+    mean, low, high = bench.geometric_interval([2.0, 0.5, 2.0, 0.5]) or (0.0, 0.0, 0.0)
+    # log ratios +-ln 2: mean 0, sample sd ln 2 x sqrt(4/3), t = 3.18 for 3 degrees of freedom
+    half = 3.18 * math.log(2) * math.sqrt(4 / 3) / 2
+    assert mean == pytest.approx(1.0) and low == pytest.approx(math.exp(-half)) and high == pytest.approx(math.exp(half))
