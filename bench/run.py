@@ -360,7 +360,7 @@ print("RESULT " + json.dumps({"count": count, "elapsed": elapsed, "errors": resu
                               "dropped": result.connection_errors}), flush=True)
 """
 
-# Student's t for a two-sided 95 % interval, by the number of ratios (degrees of freedom + 1); 1.96 beyond.
+# Student's t for a two-sided 95 % interval, by the number of ratios (degrees of freedom + 1).
 T95 = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26, 11: 2.23, 12: 2.20,
        13: 2.18, 14: 2.16, 15: 2.14, 16: 2.13, 20: 2.09, 25: 2.06, 30: 2.05, 40: 2.02}
 
@@ -371,7 +371,7 @@ def geometric_interval(ratios: list[float]) -> tuple[float, float, float] | None
         return None
     logs = [math.log(r) for r in ratios]
     mean = statistics.fmean(logs)
-    t = next((T95[n] for n in sorted(T95) if n >= len(logs)), 1.96)  # the nearest row at or above: wider
+    t = T95[max(n for n in T95 if n <= len(logs))]  # the nearest row at or below: fewer degrees, a wider interval
     half = t * statistics.stdev(logs) / math.sqrt(len(logs))
     return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
 
